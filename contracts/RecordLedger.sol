@@ -15,7 +15,8 @@ contract RecordLedger is IRecordLedger, EIP712 {
 
     /// @notice EIP-712 type of `Receipt`.
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
-        "Receipt(bytes32 agency,bytes32 recordType,bytes32 recordId,uint32 version,bytes32 leaf,uint64 intakeTime,uint64 anchorBy)"
+        "Receipt(bytes32 agency,bytes32 recordType,bytes32 recordId,uint32 version,bytes32 leaf,"
+        "uint64 intakeTime,uint64 anchorBy)"
     );
 
     IAgencyRegistry private immutable _registry;

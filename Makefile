@@ -1,0 +1,45 @@
+# Sijill: the two commands are `make run` (dev chain + deployed contracts) and `make test`.
+# Each does its own set-up on a fresh machine: a virtualenv with pinned Python packages
+# (constraints.txt) and the npm packages of package-lock.json. Nothing else is downloaded.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8545
+
+.PHONY: run test setup lint test-contracts test-python coverage clean
+
+run: setup
+	$(BIN)/sijill devchain --port $(PORT) --data-dir .data/devchain
+
+test: setup lint test-contracts test-python
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check ledger node api tests
+	$(BIN)/mypy
+	npx solhint 'contracts/**/*.sol'
+
+# The Hardhat suite under solidity-coverage (every test runs, instrumented), then the branch
+# figure is printed and checked against the 95 % floor.
+test-contracts: setup
+	npx hardhat coverage
+	node scripts/check-coverage.js coverage.json 95
+
+test-python: setup
+	npx hardhat compile --quiet
+	$(BIN)/pytest
+
+clean:
+	rm -rf build coverage coverage.json .coverage_artifacts .coverage_cache

@@ -1,0 +1,60 @@
+"""Short codes: how agencies and record types are named on-chain.
+
+The contracts key agencies and record types by `bytes32`. A code is short ASCII text,
+left-aligned and zero-padded to 32 bytes, exactly as `ethers.encodeBytes32String` and
+Solidity's `bytes32("title")` lay it out, so a code reads the same in every tool.
+
+- Agency codes are upper case: a letter, then letters, digits, `_` or `-` (2 to 31 bytes),
+  e.g. `REPD`, `CSO`, `CRA`.
+- Record types are lower case: a letter, then letters, digits, `_` or `-` (1 to 31 bytes),
+  e.g. `title`, `marriage`, `commercial`. The set is open: the council allows new types.
+
+At most 31 bytes, so the last byte of the word is always zero and a code never fills it.
+"""
+
+import re
+from typing import NewType
+
+from ledger.errors import InvalidCode
+
+Bytes32 = NewType("Bytes32", bytes)
+
+AGENCY_CODE_PATTERN = re.compile(r"[A-Z][A-Z0-9_-]{1,30}")
+RECORD_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+
+#: The record types the registries in scope keep; the contracts accept any valid type.
+KNOWN_RECORD_TYPES = ("title", "marriage", "commercial")
+
+
+def agency_code(code: str) -> Bytes32:
+    """The bytes32 form of an agency code, or `InvalidCode` naming the rule broken."""
+    return _encode(code, AGENCY_CODE_PATTERN, "agency code", "an upper-case letter then A-Z, 0-9, _ or -")
+
+
+def record_type(name: str) -> Bytes32:
+    """The bytes32 form of a record type, or `InvalidCode` naming the rule broken."""
+    return _encode(name, RECORD_TYPE_PATTERN, "record type", "a lower-case letter then a-z, 0-9, _ or -")
+
+
+def decode_code(word: bytes) -> str:
+    """The text of a bytes32 code (agency or record type); `InvalidCode` if it is not one."""
+    if len(word) != 32:
+        raise InvalidCode(f"a code is 32 bytes, got {len(word)}")
+    text = word.rstrip(b"\0")
+    if b"\0" in text or not text:
+        raise InvalidCode(f"0x{word.hex()} is not a zero-padded code")
+    try:
+        decoded = text.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidCode(f"0x{word.hex()} is not ASCII") from None
+    if not (AGENCY_CODE_PATTERN.fullmatch(decoded) or RECORD_TYPE_PATTERN.fullmatch(decoded)):
+        raise InvalidCode(f"{decoded!r} is neither an agency code nor a record type")
+    return decoded
+
+
+def _encode(text: str, pattern: re.Pattern[str], what: str, rule: str) -> Bytes32:
+    if not isinstance(text, str):
+        raise InvalidCode(f"{what} must be text, got {type(text).__name__}")
+    if not pattern.fullmatch(text):
+        raise InvalidCode(f"{what} {text!r} is invalid: it must be {rule}, at most 31 characters")
+    return Bytes32(text.encode("ascii").ljust(32, b"\0"))

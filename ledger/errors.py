@@ -1,0 +1,9 @@
+"""The one base error of the core; every subclass carries a message an operator can act on."""
+
+
+class LedgerError(ValueError):
+    """Raised for any input the core rejects. The message names what was wrong."""
+
+
+class InvalidCode(LedgerError):
+    """An agency code or record type that cannot be a short on-chain code."""

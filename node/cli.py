@@ -1,0 +1,186 @@
+"""`sijill`: the one command of the project.
+
+Exit status: 0 success, 1 the operation failed (a revert, a check that did not pass),
+2 bad usage or an unreachable chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+from rich.table import Table
+
+from ledger.errors import LedgerError
+from node.chain import connect
+from node.errors import ChainError, NodeError
+from node.toolchain import PROJECT_ROOT, compile_contracts
+
+app = typer.Typer(
+    name="sijill",
+    help="Anchor and verify registry records on a permissioned Ethereum ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+RpcOption = Annotated[
+    str, typer.Option("--rpc", envvar="SIJILL_RPC_URL", help="JSON-RPC endpoint of the chain.")
+]
+
+
+@app.command("compile")
+def compile_command() -> None:
+    """Compile the contracts with py-solc-x (offline) and print their sizes.
+
+    Example: sijill compile
+    """
+    compiled = compile_contracts()
+    table = Table("contract", "runtime bytes", "ABI hash")
+    for name, contract in compiled.items():
+        table.add_row(name, str(len(contract.deployed_bytecode)), contract.abi_hash[:23] + "…")
+    out.print(table)
+
+
+@app.command("deploy")
+def deploy_command(
+    rpc: RpcOption = "http://127.0.0.1:8545",
+    out_file: Annotated[Path, typer.Option("--out", help="Deployment file to write (and reuse).")] = Path(
+        ".data/deployment.json"
+    ),
+    agencies: Annotated[
+        Path | None,
+        typer.Option(help="JSON file with the founding agencies and threshold (default: the demo set)."),
+    ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Use anvil's public dev keys (dev chain only).")] = False,
+    deployer_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the deployer's private key (hex) or an encrypted keystore.",
+            envvar="SIJILL_DEPLOYER_KEY_FILE",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Deploy anew even if the deployment file is valid.")] = False,
+) -> None:
+    """Deploy AgencyRegistry and RecordLedger, or reuse a valid deployment.
+
+    Example: sijill deploy --rpc http://127.0.0.1:8545 --dev --out .data/deployment.json
+    """
+    from node.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
+
+    w3 = connect(rpc)
+    if dev:
+        deployer, *signers = dev_accounts(4)
+    elif deployer_key_file is None:
+        raise typer.BadParameter(
+            "give --deployer-key-file (or SIJILL_DEPLOYER_KEY_FILE), or --dev on a dev chain"
+        )
+    else:
+        deployer = _load_key(deployer_key_file)
+        signers = []
+    if agencies is not None:
+        spec = load_network_spec(agencies)
+    elif dev:
+        spec = demo_network([s.address for s in signers])
+    else:
+        raise typer.BadParameter("give --agencies FILE (the demo agencies use dev keys)")
+    result = deploy_network(w3, deployer, spec, out_file, force=force)
+    _print_deployment(result.deployment, out_file, reused=result.reused, why=result.problems)
+
+
+@app.command("devchain")
+def devchain_command(
+    port: Annotated[int, typer.Option(help="Port for the JSON-RPC endpoint.")] = 8545,
+    data_dir: Annotated[Path, typer.Option(help="Where the chain state and deployment live.")] = Path(
+        ".data/devchain"
+    ),
+    block_time: Annotated[float, typer.Option(help="Seconds between blocks.")] = 1.0,
+    deploy: Annotated[
+        bool, typer.Option(help="Deploy (or reuse) the contracts with the demo agencies.")
+    ] = True,
+) -> None:
+    """Run the development chain (anvil configured like Besu) with the contracts deployed.
+
+    Keeps running until interrupted; the chain state persists in DATA_DIR, and running it
+    again reuses the deployment. Example: sijill devchain --port 8545 --data-dir .data/devchain
+    """
+    from node.deploy import demo_network, deploy_network, dev_accounts
+    from node.devchain import DevChain, DevChainConfig
+
+    chain = DevChain(DevChainConfig(port=port, data_dir=data_dir, block_time=block_time))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with chain:
+        out.print(
+            f"anvil (chain {chain.config.chain_id}, block time {block_time:g}s) at [bold]{chain.rpc_url}[/]"
+        )
+        if deploy:
+            w3 = connect(chain.rpc_url)
+            deployer, *signers = dev_accounts(4)
+            out_file = data_dir / "deployment.json"
+            result = deploy_network(w3, deployer, demo_network([s.address for s in signers]), out_file)
+            _print_deployment(result.deployment, out_file, reused=result.reused, why=result.problems)
+        out.print("Running; press Ctrl-C to stop (the chain state is saved on exit).")
+        with contextlib.suppress(KeyboardInterrupt):
+            chain.wait()
+
+
+def _load_key(path: Path) -> LocalAccount:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise NodeError(f"cannot read key file {path}: {exc.strerror}") from None
+    if text.startswith("{"):
+        passphrase = os.environ.get("SIJILL_DEPLOYER_PASSPHRASE")
+        if passphrase is None:
+            raise NodeError(f"{path} is an encrypted keystore: set SIJILL_DEPLOYER_PASSPHRASE")
+        try:
+            key: LocalAccount = Account.from_key(Account.decrypt(json.loads(text), passphrase))
+            return key
+        except ValueError:
+            raise NodeError(f"cannot decrypt keystore {path}: wrong passphrase or damaged file") from None
+    try:
+        account: LocalAccount = Account.from_key(text)
+        return account
+    except (ValueError, TypeError):
+        raise NodeError(f"{path} holds neither a hex private key nor a keystore") from None
+
+
+def _print_deployment(deployment: dict[str, object], path: Path, *, reused: bool, why: list[str]) -> None:
+    if reused:
+        out.print(f"Reusing the valid deployment in {path}")
+    elif why:
+        out.print(f"Deployed anew ({'; '.join(why)}); written to {path}")
+    else:
+        out.print(f"Deployed; written to {path}")
+    table = Table("contract", "address", "block")
+    contracts = deployment["contracts"]
+    assert isinstance(contracts, dict)
+    for name, entry in contracts.items():
+        table.add_row(name, entry["address"], str(entry["block"]))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning the project's errors into a message and an exit status."""
+    try:
+        app()
+    except ChainError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except (NodeError, LedgerError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+
+
+__all__ = ["PROJECT_ROOT", "app", "main"]

@@ -1,0 +1,173 @@
+"""The development chain: a real anvil node configured like the production Besu network.
+
+Besu cannot be installed on these machines, so development and tests run anvil (from the npm
+package `@foundry-rs/anvil`) set up the way Sijill's Besu QBFT network is: free gas (base fee
+and gas price zero), a block time of about a second (so code meets pending transactions,
+nonces and receipts as on Besu, never instant mining), the same fork rules as the genesis
+(`--hardfork shanghai`, matching the contracts' EVM target), and a persisted state under a
+data directory, so a restarted dev chain still holds its deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import requests
+
+from node.errors import ChainError
+from node.toolchain import PROJECT_ROOT
+
+DEV_CHAIN_ID = 31337
+
+#: anvil's well-known development mnemonic. Its keys are public: never use them outside a dev chain.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_binary(root: Path = PROJECT_ROOT) -> Path:
+    """anvil: `ANVIL_BINARY` if set, else the binary the npm package ships for this platform."""
+    configured = os.environ.get("ANVIL_BINARY")
+    if configured:
+        path = Path(configured)
+    else:
+        arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
+        system = platform.system().lower()
+        path = root / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+    if not path.exists():
+        raise ChainError(f"anvil not found at {path}: run `npm ci` (or set ANVIL_BINARY)")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class DevChainConfig:
+    """How to run anvil. `data_dir` None means a throw-away chain (tests)."""
+
+    port: int = 8545
+    host: str = "127.0.0.1"
+    chain_id: int = DEV_CHAIN_ID
+    block_time: float = 1.0
+    gas_limit: int = 30_000_000
+    hardfork: str = "shanghai"
+    accounts: int = 10
+    data_dir: Path | None = None
+    extra_args: tuple[str, ...] = field(default=())
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self, binary: Path) -> list[str]:
+        args = [
+            str(binary),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--block-time",
+            f"{self.block_time:g}",
+            "--hardfork",
+            self.hardfork,
+            "--gas-limit",
+            str(self.gas_limit),
+            # Free gas, as on the Besu network (zeroBaseFee, min-gas-price 0).
+            "--base-fee",
+            "0",
+            "--gas-price",
+            "0",
+            "--disable-min-priority-fee",
+            "--accounts",
+            str(self.accounts),
+            "--mnemonic",
+            DEV_MNEMONIC,
+        ]
+        if self.data_dir is not None:
+            # Dump every few seconds as well as on exit, so a killed chain loses little.
+            args += ["--state", str(self.data_dir / "state.json"), "--state-interval", "5"]
+        return args + list(self.extra_args)
+
+
+class DevChain:
+    """A running anvil process. Use as a context manager, or `start()` and `stop()`."""
+
+    def __init__(self, config: DevChainConfig, root: Path = PROJECT_ROOT) -> None:
+        self.config = config
+        self._binary = anvil_binary(root)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        return self.config.rpc_url
+
+    def start(self, timeout: float = 30.0) -> DevChain:
+        """Start anvil and wait until it answers JSON-RPC; `ChainError` if it does not."""
+        if _answers(self.rpc_url):
+            raise ChainError(f"something already answers at {self.rpc_url}; choose another --port")
+        log: int | IO[bytes] = subprocess.DEVNULL
+        if self.config.data_dir is not None:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            log = open(self.config.data_dir / "anvil.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self._process = subprocess.Popen(
+            self.config.command(self._binary), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ChainError(f"anvil exited with status {self._process.returncode} (see its log)")
+            if _answers(self.rpc_url):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise ChainError(f"anvil did not answer at {self.rpc_url} within {timeout:g}s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop anvil with SIGINT, so it dumps its state, then SIGKILL if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait(self) -> int:
+        """Block until anvil exits; its exit status."""
+        assert self._process is not None, "not started"
+        return self._process.wait()
+
+    def __enter__(self) -> DevChain:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        response = requests.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+        )
+        return response.ok and "result" in response.json()
+    except (requests.RequestException, ValueError):
+        return False
