@@ -64,7 +64,10 @@ contract AgencyRegistry is IAgencyRegistry {
                 _checkAllowRecordType(init.code, init.recordTypes[j]);
                 _allowRecordType(init.code, init.recordTypes[j]);
             }
-            if (init.council) _addCouncilMember(init.code);
+            if (init.council) {
+                _checkHasSigner(init.code);
+                _addCouncilMember(init.code);
+            }
         }
         _checkThreshold(threshold_, _votingMembers);
         _threshold = threshold_;
@@ -248,6 +251,7 @@ contract AgencyRegistry is IAgencyRegistry {
                 if (_agencies[code].council) _checkThreshold(_threshold, _votingMembers - 1);
             } else if (kind == ActionKind.ReinstateAgency) {
                 if (status == AgencyStatus.Active) revert AgencyAlreadyActive(code);
+                _checkHasSigner(code);
             } else if (kind == ActionKind.AllowRecordType) {
                 _checkAllowRecordType(code, action.recordType);
             } else if (kind == ActionKind.DisallowRecordType) {
@@ -261,6 +265,7 @@ contract AgencyRegistry is IAgencyRegistry {
             } else if (kind == ActionKind.AddCouncilMember) {
                 if (_agencies[code].council) revert AlreadyCouncilMember(code);
                 if (status != AgencyStatus.Active) revert AgencyNotActive(code, status);
+                _checkHasSigner(code);
             } else {
                 // RemoveCouncilMember
                 if (!_agencies[code].council) revert NotCouncilMember(code);
@@ -344,6 +349,12 @@ contract AgencyRegistry is IAgencyRegistry {
         if (status == AgencyStatus.Active && _agencySigners[code].length() == 1) {
             revert LastSignerOfActiveAgency(code, account);
         }
+    }
+
+    /// @dev An active agency without a signer cannot act; on the council it would count
+    /// towards N without being able to vote, and could deadlock the council.
+    function _checkHasSigner(bytes32 code) private view {
+        if (_agencySigners[code].length() == 0) revert AgencyWithoutSigner(code);
     }
 
     function _checkAllowRecordType(bytes32 code, bytes32 recordType) private view {

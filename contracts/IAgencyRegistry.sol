@@ -101,6 +101,7 @@ interface IAgencyRegistry {
     error SignerOfOtherAgency(address account, bytes32 agency, bytes32 expectedAgency);
     error TooManySigners(bytes32 agency, uint256 max);
     error LastSignerOfActiveAgency(bytes32 agency, address account);
+    error AgencyWithoutSigner(bytes32 agency);
     error AlreadyCouncilMember(bytes32 agency);
     error NotCouncilMember(bytes32 agency);
     error InvalidThreshold(uint32 threshold, uint32 councilSize);

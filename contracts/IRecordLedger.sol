@@ -7,20 +7,19 @@ import {IAgencyRegistry} from "./IAgencyRegistry.sol";
 /// @notice Batch roots of registry records, one hash-linked, gap-free log per agency, and the
 /// status of individual leaves (current, superseded, revoked). Holds hashes only: never a name,
 /// a national ID or any other field value.
-/// @dev Leaf status is kept per (agency, leaf): an agency's revoke or supersede writes only into
-/// its own namespace, and verifiers read the status under the agency that anchored the leaf's
-/// root (`batch(root).agency`). So no agency can change the status of another's records, and the
-/// contract needs no Merkle proof per leaf to know whose leaf it is.
+/// @dev Everything is kept per agency: batches by (agency, root) and leaf status by (agency, leaf).
+/// An agency's anchor, revoke or supersede writes only into its own namespace, and a verifier
+/// reads under the agency a proof bundle names. So no agency can change the status of another's
+/// records, nor block another's anchor by anchoring the same root first, and the contract needs
+/// no Merkle proof per leaf to know whose leaf it is.
 interface IRecordLedger {
-    /// @notice An anchored batch.
-    /// @param agency agency that anchored it
+    /// @notice An anchored batch (the agency is the key it is stored under).
     /// @param recordType record type of every leaf in it
     /// @param seq its place in the agency's log (from 1)
     /// @param blockNumber block it was anchored in
     /// @param timestamp that block's time
     /// @param count number of leaves in the tree
     struct Batch {
-        bytes32 agency;
         bytes32 recordType;
         uint64 seq;
         uint64 blockNumber;
@@ -69,7 +68,7 @@ interface IRecordLedger {
     error InvalidRegistry();
     error InvalidRoot();
     error EmptyBatch();
-    error RootAlreadyAnchored(bytes32 root, bytes32 agency, uint64 seq);
+    error RootAlreadyAnchored(bytes32 agency, bytes32 root, uint64 seq);
     error SequenceMismatch(bytes32 agency, uint64 expected, uint64 given);
     error PreviousRootMismatch(bytes32 agency, bytes32 expected, bytes32 given);
     error InvalidLeafCount(uint256 count, uint256 max);
@@ -110,10 +109,11 @@ interface IRecordLedger {
     /// @param reason reason code, non-zero
     function supersede(bytes32[] calldata oldLeaves, bytes32[] calldata newLeaves, uint16 reason) external;
 
-    /// @notice The batch a root was anchored in (seq 0 when it never was).
+    /// @notice The batch in which `agency` anchored `root` (seq 0 when it never did).
+    /// @param agency agency code
     /// @param root batch root
     /// @return info the batch
-    function batch(bytes32 root) external view returns (Batch memory info);
+    function batch(bytes32 agency, bytes32 root) external view returns (Batch memory info);
 
     /// @notice A leaf's status in an agency's namespace.
     /// @param agency the agency that anchored the leaf
@@ -126,14 +126,15 @@ interface IRecordLedger {
     /// @return info root and seq of the head
     function head(bytes32 agency) external view returns (Head memory info);
 
-    /// @notice Proves a leaf's inclusion and returns its batch and status in one call.
+    /// @notice Checks a leaf against an agency's anchored batch and returns its status, in one call.
+    /// @param agency the agency the proof bundle names
     /// @param root batch root
     /// @param leaf the leaf
     /// @param proof Merkle path (sorted pairs)
-    /// @return included whether the proof holds
-    /// @return info the root's batch (seq 0 when not anchored)
-    /// @return status the leaf's status under the batch's agency
-    function verifyLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof)
+    /// @return included true only when `agency` anchored `root` and the proof leads from `leaf` to it
+    /// @return info the batch (seq 0 when `agency` never anchored `root`)
+    /// @return status the leaf's status under `agency`
+    function verifyLeaf(bytes32 agency, bytes32 root, bytes32 leaf, bytes32[] calldata proof)
         external
         view
         returns (bool included, Batch memory info, LeafStatus memory status);

@@ -21,7 +21,7 @@ contract RecordLedger is IRecordLedger, EIP712 {
 
     IAgencyRegistry private immutable _registry;
 
-    mapping(bytes32 root => Batch batch) private _batches;
+    mapping(bytes32 agency => mapping(bytes32 root => Batch batch)) private _batches;
     mapping(bytes32 agency => Head head) private _heads;
     mapping(bytes32 agency => mapping(bytes32 leaf => LeafStatus status)) private _leaves;
 
@@ -36,14 +36,14 @@ contract RecordLedger is IRecordLedger, EIP712 {
         bytes32 agency = _registry.authorizeAnchor(msg.sender, recordType);
         if (root == bytes32(0)) revert InvalidRoot();
         if (count == 0) revert EmptyBatch();
-        Batch storage existing = _batches[root];
-        if (existing.seq != 0) revert RootAlreadyAnchored(root, existing.agency, existing.seq);
+        mapping(bytes32 root => Batch batch) storage batches = _batches[agency];
+        uint64 existing = batches[root].seq;
+        if (existing != 0) revert RootAlreadyAnchored(agency, root, existing);
         Head storage h = _heads[agency];
         if (seq != h.seq + 1) revert SequenceMismatch(agency, h.seq + 1, seq);
         if (prevRoot != h.root) revert PreviousRootMismatch(agency, h.root, prevRoot);
 
-        _batches[root] = Batch({
-            agency: agency,
+        batches[root] = Batch({
             recordType: recordType,
             seq: seq,
             blockNumber: uint64(block.number),
@@ -91,8 +91,8 @@ contract RecordLedger is IRecordLedger, EIP712 {
     }
 
     /// @inheritdoc IRecordLedger
-    function batch(bytes32 root) external view returns (Batch memory info) {
-        return _batches[root];
+    function batch(bytes32 agency, bytes32 root) external view returns (Batch memory info) {
+        return _batches[agency][root];
     }
 
     /// @inheritdoc IRecordLedger
@@ -106,14 +106,14 @@ contract RecordLedger is IRecordLedger, EIP712 {
     }
 
     /// @inheritdoc IRecordLedger
-    function verifyLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof)
+    function verifyLeaf(bytes32 agency, bytes32 root, bytes32 leaf, bytes32[] calldata proof)
         external
         view
         returns (bool included, Batch memory info, LeafStatus memory status)
     {
-        info = _batches[root];
-        included = MerkleProof.verifyCalldata(proof, root, leaf);
-        status = _leaves[info.agency][leaf];
+        info = _batches[agency][root];
+        included = info.seq != 0 && MerkleProof.verifyCalldata(proof, root, leaf);
+        status = _leaves[agency][leaf];
     }
 
     /// @inheritdoc IRecordLedger
