@@ -211,7 +211,7 @@ class TxSender:
             except Web3RPCError as exc:
                 # The pool disagrees about our nonce (another process, a restart): resync next time.
                 self._nonce = None
-                raise ChainError(f"the node refused the transaction: {exc}") from exc
+                raise ChainError(f"the node refused the transaction: {_rpc_message(exc)}") from None
             self._nonce += 1
             return tx_hash
 
@@ -232,8 +232,16 @@ class TxSender:
         except ContractLogicError as exc:
             data = exc.data if isinstance(exc.data, str) else None
             raise self.decoder.decode(data, context) from None
+        except Web3RPCError as exc:
+            # e.g. an opcode the chain's fork rules do not have ("EVM error NotActivated")
+            raise ChainError(f"{context}: the node rejected the transaction: {_rpc_message(exc)}") from None
         # Headroom: state can change between the estimate and inclusion.
         return int(estimate * 1.2) + 10_000
+
+
+def _rpc_message(exc: Web3RPCError) -> str:
+    error = (exc.rpc_response or {}).get("error")
+    return str(error.get("message")) if isinstance(error, dict) else str(exc)
 
 
 def call_view(call: ContractFunction, decoder: RevertDecoder, *, block: BlockIdentifier = "latest") -> Any:

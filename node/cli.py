@@ -33,7 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 RpcOption = Annotated[
     str, typer.Option("--rpc", envvar="SIJILL_RPC_URL", help="JSON-RPC endpoint of the chain.")
@@ -79,7 +79,6 @@ def deploy_command(
     """
     from node.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
 
-    w3 = connect(rpc)
     if dev:
         deployer, *signers = dev_accounts(4)
     elif deployer_key_file is None:
@@ -95,7 +94,7 @@ def deploy_command(
         spec = demo_network([s.address for s in signers])
     else:
         raise typer.BadParameter("give --agencies FILE (the demo agencies use dev keys)")
-    result = deploy_network(w3, deployer, spec, out_file, force=force)
+    result = deploy_network(connect(rpc), deployer, spec, out_file, force=force)
     _print_deployment(result.deployment, out_file, reused=result.reused, why=result.problems)
 
 

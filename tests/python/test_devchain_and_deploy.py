@@ -1,0 +1,179 @@
+"""The dev chain behaves like the Besu network, and deployment is idempotent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from node.chain import RevertDecoder, TxSender, connect
+from node.deploy import (
+    DEPLOYMENT_FORMAT,
+    check_deployment,
+    demo_network,
+    deploy_network,
+    load_deployment,
+)
+from node.devchain import DevChain, DevChainConfig, free_port
+from node.errors import ChainError, DeploymentError
+from node.toolchain import CompiledContract
+
+pytestmark = pytest.mark.chain
+
+
+def test_free_gas_like_besu(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> None:
+    latest = w3.eth.get_block("latest")
+    assert latest["baseFeePerGas"] == 0
+    sender = TxSender(w3, accounts[6], decoder)
+    assert sender.fees() == {"gasPrice": 0}
+    receipt = sender.send({"to": accounts[5].address, "value": 1}, context="transfer")
+    assert receipt["status"] == 1 and receipt["effectiveGasPrice"] == 0
+
+
+def test_blocks_come_on_a_timer_not_per_transaction(w3: Web3) -> None:
+    first = w3.eth.block_number
+    time.sleep(2.5)
+    assert w3.eth.block_number - first >= 2
+    a, b = w3.eth.get_block(first), w3.eth.get_block(first + 1)
+    assert b["timestamp"] - a["timestamp"] >= 1
+
+
+def test_fork_rules_are_shanghai_like_the_genesis(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> None:
+    sender = TxSender(w3, accounts[6], decoder)
+    # Init code running PUSH0 (Shanghai) deploys; init code running MCOPY (Cancun) must not.
+    push0_ok = bytes.fromhex("5f5ff3")  # PUSH0 PUSH0 RETURN -> empty contract
+    assert sender.deploy(push0_ok)["status"] == 1
+    mcopy = bytes.fromhex("5f5f5f5e00")  # PUSH0 x3, MCOPY, STOP
+    with pytest.raises(ChainError, match="NotActivated"):
+        sender.deploy(mcopy)
+
+
+def test_deployment_file_describes_the_deployment(
+    w3: Web3, deployment: dict[str, Any], compiled: dict[str, CompiledContract]
+) -> None:
+    assert deployment["format"] == DEPLOYMENT_FORMAT
+    assert deployment["chainId"] == w3.eth.chain_id == 31337
+    assert deployment["compiler"]["version"] == "0.8.30"
+    assert deployment["compiler"]["settings"]["evmVersion"] == "shanghai"
+    for name, entry in deployment["contracts"].items():
+        assert w3.eth.get_code(entry["address"]), name
+        assert entry["abiHash"] == compiled[name].abi_hash
+    assert [a["code"] for a in deployment["agencies"]] == ["REPD", "CSO", "CRA"]
+    assert check_deployment(w3, deployment, compiled) == []
+
+
+def test_redeploy_reuses_a_valid_deployment(
+    w3: Web3, accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    out = tmp_path / "deployment.json"
+    spec = demo_network([a.address for a in accounts[1:4]])
+    first = deploy_network(w3, accounts[0], spec, out, compiled=compiled)
+    nonce = w3.eth.get_transaction_count(accounts[0].address)
+    second = deploy_network(w3, accounts[0], spec, out, compiled=compiled)
+    assert not first.reused and second.reused
+    assert second.deployment == first.deployment
+    assert w3.eth.get_transaction_count(accounts[0].address) == nonce, "reuse sent no transaction"
+    assert load_deployment(out) == first.deployment
+
+    forced = deploy_network(w3, accounts[0], spec, out, compiled=compiled, force=True)
+    assert not forced.reused
+    assert forced.deployment["contracts"]["RecordLedger"]["address"] != first.deployment["contracts"]["RecordLedger"]["address"]
+
+
+def test_a_stale_deployment_is_replaced_with_the_reason(
+    w3: Web3, accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    out = tmp_path / "deployment.json"
+    spec = demo_network([a.address for a in accounts[1:4]])
+    original = deploy_network(w3, accounts[0], spec, out, compiled=compiled).deployment
+
+    tampered = json.loads(json.dumps(original))
+    tampered["contracts"]["RecordLedger"]["address"] = tampered["contracts"]["AgencyRegistry"]["address"]
+    assert any("is not the RecordLedger recorded" in p for p in check_deployment(w3, tampered, compiled))
+
+    tampered = json.loads(json.dumps(original))
+    tampered["contracts"]["AgencyRegistry"]["abiHash"] = "sha256:old"
+    out.write_text(json.dumps(tampered))
+    result = deploy_network(w3, accounts[0], spec, out, compiled=compiled)
+    assert not result.reused
+    assert result.problems == ["AgencyRegistry's ABI changed since it was deployed"]
+
+    tampered["genesisHash"] = "0x" + "00" * 32
+    assert "another chain" in check_deployment(w3, tampered, compiled)[0]
+
+
+def test_deployment_survives_a_dev_chain_restart(
+    accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    config = DevChainConfig(port=free_port(), block_time=1.0, data_dir=tmp_path / "chain")
+    out = tmp_path / "deployment.json"
+    spec = demo_network([a.address for a in accounts[1:4]])
+    with DevChain(config) as chain:
+        first = deploy_network(connect(chain.rpc_url), accounts[0], spec, out, compiled=compiled)
+    assert (tmp_path / "chain" / "state.json").exists()
+    with DevChain(config) as chain:
+        again = deploy_network(connect(chain.rpc_url), accounts[0], spec, out, compiled=compiled)
+    assert again.reused and again.deployment == first.deployment
+
+    # A fresh chain with the same id is another chain: the file is not reused.
+    with DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain:
+        fresh = deploy_network(connect(chain.rpc_url), accounts[0], spec, out, compiled=compiled)
+    assert not fresh.reused
+    assert "another chain" in fresh.problems[0]
+
+
+def test_dev_keys_are_refused_off_the_dev_chain(
+    accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    spec = demo_network([a.address for a in accounts[1:4]])
+    with DevChain(DevChainConfig(port=free_port(), chain_id=2024, block_time=1.0)) as chain:
+        w3 = connect(chain.rpc_url)
+        with pytest.raises(DeploymentError, match="refusing to use anvil's public development keys .* on chain 2024"):
+            deploy_network(w3, accounts[0], spec, tmp_path / "d.json", compiled=compiled)
+    assert not (tmp_path / "d.json").exists()
+
+
+def _sijill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cli = Path(sys.executable).parent / "sijill"
+    return subprocess.run([str(cli), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_deploys_then_reuses(devchain: DevChain, tmp_path: Path) -> None:
+    out = tmp_path / "cli-deployment.json"
+    first = _sijill("deploy", "--rpc", devchain.rpc_url, "--dev", "--out", str(out), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Deployed" in first.stdout and "RecordLedger" in first.stdout
+    second = _sijill("deploy", "--rpc", devchain.rpc_url, "--dev", "--out", str(out), cwd=tmp_path)
+    assert second.returncode == 0 and "Reusing the valid deployment" in second.stdout
+
+
+def test_cli_errors_are_clear_and_without_traceback(tmp_path: Path) -> None:
+    unreachable = _sijill("deploy", "--rpc", f"http://127.0.0.1:{free_port()}", "--dev", cwd=tmp_path)
+    assert unreachable.returncode == 2
+    assert "no JSON-RPC node answers" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr + unreachable.stdout
+
+    bad = tmp_path / "agencies.json"
+    bad.write_text('{"threshold": 1, "agencies": [{"code": "X1"}]}')
+    no_key = _sijill("deploy", "--rpc", "http://127.0.0.1:1", "--agencies", str(bad), cwd=tmp_path)
+    assert no_key.returncode == 2 and "--deployer-key-file" in no_key.stderr
+
+    key = tmp_path / "key"
+    key.write_text("not a key")
+    args = ["deploy", "--rpc", "http://127.0.0.1:1", "--agencies", str(bad), "--deployer-key-file", str(key)]
+    bad_key = _sijill(*args, cwd=tmp_path)
+    assert bad_key.returncode == 1 and "holds neither a hex private key nor a keystore" in bad_key.stderr
+
+    key.write_text("0x" + "11" * 32)
+    bad_agencies = _sijill(*args, cwd=tmp_path)
+    assert bad_agencies.returncode == 1
+    assert "agency entry {'code': 'X1'} is invalid" in bad_agencies.stderr
+    for run in (no_key, bad_key, bad_agencies):
+        assert "Traceback" not in run.stderr + run.stdout
