@@ -27,7 +27,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check ledger node api tests
+	$(BIN)/ruff check ledger node api scripts tests
+	$(BIN)/ruff format --check ledger node api scripts tests
 	$(BIN)/mypy
 	npx solhint 'contracts/**/*.sol'
 

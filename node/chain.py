@@ -23,6 +23,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -82,7 +83,7 @@ class RevertDecoder:
         try:
             if spec is not None:
                 values = abi_decode(list(spec.types), body)
-                args = {n: _readable(v) for n, v in zip(spec.names, values, strict=True)}
+                args = {n: _readable(v, t) for n, t, v in zip(spec.names, spec.types, values, strict=True)}
                 shown = ", ".join(f"{k}={v}" for k, v in args.items())
                 return ContractRevert(
                     spec.contract, spec.name, args, f"{prefix}{spec.contract}.{spec.name}({shown})"
@@ -109,8 +110,10 @@ def _abi_type(param: dict[str, Any]) -> str:
     return kind
 
 
-def _readable(value: object) -> object:
-    """bytes32 codes as their text (e.g. REPD), other bytes as hex, the rest unchanged."""
+def _readable(value: object, abi_type: str) -> object:
+    """bytes32 codes as their text (e.g. REPD), other bytes as hex, addresses checksummed."""
+    if abi_type == "address" and isinstance(value, str):
+        return to_checksum_address(value)
     if isinstance(value, bytes):
         if len(value) == 32:
             try:

@@ -46,7 +46,10 @@ def accounts() -> list[LocalAccount]:
 
 @pytest.fixture(scope="session")
 def deployment(
-    w3: Web3, accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path_factory: pytest.TempPathFactory
+    w3: Web3,
+    accounts: list[LocalAccount],
+    compiled: dict[str, CompiledContract],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     out: Path = tmp_path_factory.mktemp("deploy") / "deployment.json"
     spec = demo_network([a.address for a in accounts[1:4]])

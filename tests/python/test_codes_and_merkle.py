@@ -19,7 +19,12 @@ def test_codes_are_zero_padded_ascii_like_ethers() -> None:
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("repd", "agency code 'repd'"), ("R", "agency code 'R'"), ("A" * 32, "at most 31"), ("RÉPD", "agency code")],
+    [
+        ("repd", "agency code 'repd'"),
+        ("R", "agency code 'R'"),
+        ("A" * 32, "at most 31"),
+        ("RÉPD", "agency code"),
+    ],
 )
 def test_bad_agency_codes_name_the_rule(text: str, fragment: str) -> None:
     with pytest.raises(InvalidCode, match=fragment):

@@ -45,7 +45,9 @@ def test_blocks_come_on_a_timer_not_per_transaction(w3: Web3) -> None:
     assert b["timestamp"] - a["timestamp"] >= 1
 
 
-def test_fork_rules_are_shanghai_like_the_genesis(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> None:
+def test_fork_rules_are_shanghai_like_the_genesis(
+    w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder
+) -> None:
     sender = TxSender(w3, accounts[6], decoder)
     # Init code running PUSH0 (Shanghai) deploys; init code running MCOPY (Cancun) must not.
     push0_ok = bytes.fromhex("5f5ff3")  # PUSH0 PUSH0 RETURN -> empty contract
@@ -84,7 +86,10 @@ def test_redeploy_reuses_a_valid_deployment(
 
     forced = deploy_network(w3, accounts[0], spec, out, compiled=compiled, force=True)
     assert not forced.reused
-    assert forced.deployment["contracts"]["RecordLedger"]["address"] != first.deployment["contracts"]["RecordLedger"]["address"]
+    assert (
+        forced.deployment["contracts"]["RecordLedger"]["address"]
+        != first.deployment["contracts"]["RecordLedger"]["address"]
+    )
 
 
 def test_a_stale_deployment_is_replaced_with_the_reason(
@@ -135,7 +140,9 @@ def test_dev_keys_are_refused_off_the_dev_chain(
     spec = demo_network([a.address for a in accounts[1:4]])
     with DevChain(DevChainConfig(port=free_port(), chain_id=2024, block_time=1.0)) as chain:
         w3 = connect(chain.rpc_url)
-        with pytest.raises(DeploymentError, match="refusing to use anvil's public development keys .* on chain 2024"):
+        with pytest.raises(
+            DeploymentError, match=r"refusing to use anvil's public development keys .* on chain 2024"
+        ):
             deploy_network(w3, accounts[0], spec, tmp_path / "d.json", compiled=compiled)
     assert not (tmp_path / "d.json").exists()
 

@@ -48,11 +48,15 @@ def test_a_fresh_compile_matches_the_cached_one(compiled: dict[str, CompiledCont
 
 def test_solc_binary_setting_is_honoured_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SOLC_BINARY", str(tmp_path / "no-such-solc"))
-    with pytest.raises(ToolchainError, match="solc not found at .*no-such-solc"):
+    with pytest.raises(ToolchainError, match=r"solc not found at .*no-such-solc"):
         compile_contracts(use_cache=False)
 
     wrong = tmp_path / "solc-0.8.19"
-    wrong.write_text("#!/bin/sh\necho 'solc, the solidity compiler commandline interface'\necho 'Version: 0.8.19+commit.7dd6d404.Linux.g++'\n")
+    wrong.write_text(
+        "#!/bin/sh\n"
+        "echo 'solc, the solidity compiler commandline interface'\n"
+        "echo 'Version: 0.8.19+commit.7dd6d404.Linux.g++'\n"
+    )
     wrong.chmod(0o755)
     monkeypatch.setenv("SOLC_BINARY", str(wrong))
     with pytest.raises(ToolchainError, match=r"is solc 0\.8\.19 but contracts/compiler.json pins 0\.8\.30"):
@@ -64,7 +68,11 @@ def test_compile_errors_are_reported_with_the_compiler_message(tmp_path: Path) -
     (root / "contracts").mkdir(parents=True)
     (root / "scripts").symlink_to(PROJECT_ROOT / "scripts")
     (root / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
-    (root / "contracts" / "compiler.json").write_text((PROJECT_ROOT / "contracts" / "compiler.json").read_text())
-    (root / "contracts" / "Broken.sol").write_text("pragma solidity 0.8.30;\ncontract Broken { uint x = ; }\n")
+    (root / "contracts" / "compiler.json").write_text(
+        (PROJECT_ROOT / "contracts" / "compiler.json").read_text()
+    )
+    (root / "contracts" / "Broken.sol").write_text(
+        "pragma solidity 0.8.30;\ncontract Broken { uint x = ; }\n"
+    )
     with pytest.raises(ToolchainError, match="compilation failed"):
         compile_contracts(root, use_cache=False)
