@@ -61,39 +61,32 @@ def deploy_command(
     ),
     agencies: Annotated[
         Path | None,
-        typer.Option(help="JSON file with the founding agencies and threshold (default: the demo set)."),
+        typer.Option(help="JSON file: founding agencies and threshold. Default: the three demo agencies."),
     ] = None,
-    dev: Annotated[bool, typer.Option("--dev", help="Use anvil's public dev keys (dev chain only).")] = False,
     deployer_key_file: Annotated[
         Path | None,
         typer.Option(
-            help="File holding the deployer's private key (hex) or an encrypted keystore.",
+            help="File holding the deployer's private key (hex) or an encrypted keystore. "
+            "Default: anvil's public dev key, accepted on the dev chain only.",
             envvar="SIJILL_DEPLOYER_KEY_FILE",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Deploy anew even if the deployment file is valid.")] = False,
 ) -> None:
-    """Deploy AgencyRegistry and RecordLedger, or reuse a valid deployment.
+    """Deploy AgencyRegistry and RecordLedger with the council and founding agencies, or reuse
+    the valid deployment recorded in --out.
 
-    Example: sijill deploy --rpc http://127.0.0.1:8545 --dev --out .data/deployment.json
+    Without --agencies and --deployer-key-file it deploys the demo network (REPD/title,
+    CSO/marriage, CRA/commercial, 2-of-3 council) with anvil's public dev keys, which are
+    refused on any chain but the dev chain.
+
+    Example: sijill deploy --rpc http://127.0.0.1:8545 --out .data/deployment.json
     """
     from node.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
 
-    if dev:
-        deployer, *signers = dev_accounts(4)
-    elif deployer_key_file is None:
-        raise typer.BadParameter(
-            "give --deployer-key-file (or SIJILL_DEPLOYER_KEY_FILE), or --dev on a dev chain"
-        )
-    else:
-        deployer = _load_key(deployer_key_file)
-        signers = []
-    if agencies is not None:
-        spec = load_network_spec(agencies)
-    elif dev:
-        spec = demo_network([s.address for s in signers])
-    else:
-        raise typer.BadParameter("give --agencies FILE (the demo agencies use dev keys)")
+    dev = dev_accounts(4)
+    deployer = _load_key(deployer_key_file) if deployer_key_file is not None else dev[0]
+    spec = load_network_spec(agencies) if agencies is not None else demo_network([a.address for a in dev[1:]])
     result = deploy_network(connect(rpc), deployer, spec, out_file, force=force)
     _print_deployment(result.deployment, out_file, reused=result.reused, why=result.problems)
 

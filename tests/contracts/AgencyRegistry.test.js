@@ -223,6 +223,33 @@ describe("AgencyRegistry", function () {
         .to.be.revertedWithCustomError(F, "RecordTypeAlreadyAllowed")
         .withArgs(REPD, TITLE);
     });
+
+    it("reverts AgencyWithoutSigner for a council founder with no signers", async function () {
+      const [, a, b] = await ethers.getSigners();
+      const F = await ethers.getContractFactory("AgencyRegistry");
+      await expect(F.deploy([agencyInit(REPD, "R", true, [], [TITLE])], 1, PROPOSAL_LIFETIME))
+        .to.be.revertedWithCustomError(F, "AgencyWithoutSigner")
+        .withArgs(REPD);
+      // names the signer-less member, wherever it is in the list
+      await expect(
+        F.deploy(
+          [
+            agencyInit(REPD, "R", true, [a.address], []),
+            agencyInit(CRA, "X", false, [], []), // a non-council founder may have none
+            agencyInit(CSO, "C", true, [], [MARRIAGE]),
+            agencyInit(LRA, "L", true, [b.address], []),
+          ],
+          2,
+          PROPOSAL_LIFETIME,
+        ),
+      )
+        .to.be.revertedWithCustomError(F, "AgencyWithoutSigner")
+        .withArgs(CSO);
+      // checked per agency, before the threshold
+      await expect(F.deploy([agencyInit(REPD, "R", true, [], [])], 0, PROPOSAL_LIFETIME))
+        .to.be.revertedWithCustomError(F, "AgencyWithoutSigner")
+        .withArgs(REPD);
+    });
   });
 
   // ------------------------------------------------------------------------------------------
@@ -627,6 +654,60 @@ describe("AgencyRegistry", function () {
         .to.be.revertedWithCustomError(registry, "UnknownAgency")
         .withArgs(UNKNOWN);
     });
+
+    it("reverts AgencyWithoutSigner for a suspended agency that lost its last signer, until it has one again", async function () {
+      const { registry, repd, cso, lra, spare } = await loadFixture(withLraFixture);
+      await pass(registry, action(Kind.SuspendAgency, { agency: LRA }), repd, cso);
+      await pass(registry, action(Kind.RemoveSigner, { agency: LRA, account: lra.address }), repd, cso);
+      expect(await registry.agencySigners(LRA)).to.deep.equal([]);
+      const count = await registry.proposalCount();
+      await expect(registry.connect(repd).propose(action(Kind.ReinstateAgency, { agency: LRA })))
+        .to.be.revertedWithCustomError(registry, "AgencyWithoutSigner")
+        .withArgs(LRA);
+      expect(await registry.proposalCount()).to.equal(count);
+      expect((await registry.agencyInfo(LRA)).status).to.equal(Status.Suspended);
+      // a new signer added while suspended makes it reinstatable
+      const lra2 = spare[1];
+      await pass(registry, action(Kind.AddSigner, { agency: LRA, account: lra2.address }), repd, cso);
+      await registry.connect(repd).propose(action(Kind.ReinstateAgency, { agency: LRA }));
+      await expect(registry.connect(cso).approve(await registry.proposalCount()))
+        .to.emit(registry, "AgencyStatusChanged")
+        .withArgs(LRA, Status.Active);
+      expect(await registry.authorizeAnchor(lra2.address, TITLE)).to.equal(LRA);
+    });
+
+    it("reverts AgencyWithoutSigner for a signer-less suspended council member; it can still be removed", async function () {
+      const { registry, repd, cso, cra } = await loadFixture(deployFixture);
+      await pass(registry, action(Kind.SuspendAgency, { agency: CRA }), repd, cso);
+      await pass(registry, action(Kind.RemoveSigner, { agency: CRA, account: cra.address }), repd, cso);
+      await expect(registry.connect(repd).propose(action(Kind.ReinstateAgency, { agency: CRA })))
+        .to.be.revertedWithCustomError(registry, "AgencyWithoutSigner")
+        .withArgs(CRA);
+      // it does not count towards N meanwhile
+      expect(await registry.councilMembers()).to.deep.equal([REPD, CSO]);
+      await expect(registry.connect(repd).propose(action(Kind.SetThreshold, { threshold: 3 })))
+        .to.be.revertedWithCustomError(registry, "InvalidThreshold")
+        .withArgs(3n, 2n);
+      await registry.connect(repd).propose(action(Kind.RemoveCouncilMember, { agency: CRA }));
+      await expect(registry.connect(cso).approve(await registry.proposalCount()))
+        .to.emit(registry, "CouncilMemberRemoved")
+        .withArgs(CRA);
+    });
+
+    it("re-checks the signers at execution: a reinstatement whose agency lost its last signer meanwhile fails", async function () {
+      const { registry, repd, cso, lra } = await loadFixture(withLraFixture);
+      await pass(registry, action(Kind.SuspendAgency, { agency: LRA }), repd, cso);
+      await registry.connect(repd).propose(action(Kind.ReinstateAgency, { agency: LRA })); // valid now
+      const reinstate = await registry.proposalCount();
+      await pass(registry, action(Kind.RemoveSigner, { agency: LRA, account: lra.address }), repd, cso);
+      await expect(registry.connect(cso).approve(reinstate))
+        .to.be.revertedWithCustomError(registry, "AgencyWithoutSigner")
+        .withArgs(LRA);
+      const p = await registry.proposal(reinstate);
+      expect(p.executed).to.equal(false);
+      expect(p.approvals).to.equal(1n);
+      expect((await registry.agencyInfo(LRA)).status).to.equal(Status.Suspended);
+    });
   });
 
   // ------------------------------------------------------------------------------------------
@@ -788,6 +869,43 @@ describe("AgencyRegistry", function () {
         .to.be.revertedWithCustomError(registry, "UnknownAgency")
         .withArgs(UNKNOWN);
       await pass(registry, action(Kind.SuspendAgency, { agency: LRA }), repd, cso);
+      await expect(registry.connect(repd).propose(action(Kind.AddCouncilMember, { agency: LRA })))
+        .to.be.revertedWithCustomError(registry, "AgencyNotActive")
+        .withArgs(LRA, Status.Suspended);
+    });
+
+    it("AddCouncilMember reverts AgencyWithoutSigner for an active agency with no signers, until it has one", async function () {
+      const [, a, b, c] = await ethers.getSigners();
+      // LRA: an active, non-council founder bootstrapped with zero signers
+      const registry = await deployRegistry(
+        [
+          agencyInit(REPD, "R", true, [a.address], [TITLE]),
+          agencyInit(CSO, "C", true, [b.address], [MARRIAGE]),
+          agencyInit(LRA, "L", false, [], [TITLE]),
+        ],
+        1,
+      );
+      expect((await registry.agencyInfo(LRA)).status).to.equal(Status.Active);
+      await expect(registry.connect(a).propose(action(Kind.AddCouncilMember, { agency: LRA })))
+        .to.be.revertedWithCustomError(registry, "AgencyWithoutSigner")
+        .withArgs(LRA);
+      expect(await registry.proposalCount()).to.equal(0n);
+      expect(await registry.councilMembers()).to.deep.equal([REPD, CSO]);
+      // once it has a signer it can join (threshold 1: proposing executes)
+      await registry.connect(a).propose(action(Kind.AddSigner, { agency: LRA, account: c.address }));
+      await expect(registry.connect(b).propose(action(Kind.AddCouncilMember, { agency: LRA })))
+        .to.emit(registry, "CouncilMemberAdded")
+        .withArgs(LRA);
+      expect(await registry.councilMembers()).to.deep.equal([REPD, CSO, LRA]);
+      await expect(registry.connect(c).propose(action(Kind.SetThreshold, { threshold: 3 })))
+        .to.emit(registry, "ThresholdChanged")
+        .withArgs(3n, 3n);
+    });
+
+    it("AddCouncilMember checks AgencyNotActive before AgencyWithoutSigner", async function () {
+      const { registry, repd, cso, lra } = await loadFixture(withLraFixture);
+      await pass(registry, action(Kind.SuspendAgency, { agency: LRA }), repd, cso);
+      await pass(registry, action(Kind.RemoveSigner, { agency: LRA, account: lra.address }), repd, cso);
       await expect(registry.connect(repd).propose(action(Kind.AddCouncilMember, { agency: LRA })))
         .to.be.revertedWithCustomError(registry, "AgencyNotActive")
         .withArgs(LRA, Status.Suspended);

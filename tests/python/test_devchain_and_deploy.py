@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
@@ -154,33 +156,88 @@ def _sijill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_cli_deploys_then_reuses(devchain: DevChain, tmp_path: Path) -> None:
     out = tmp_path / "cli-deployment.json"
-    first = _sijill("deploy", "--rpc", devchain.rpc_url, "--dev", "--out", str(out), cwd=tmp_path)
+    first = _sijill("deploy", "--rpc", devchain.rpc_url, "--out", str(out), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Deployed" in first.stdout and "RecordLedger" in first.stdout
-    second = _sijill("deploy", "--rpc", devchain.rpc_url, "--dev", "--out", str(out), cwd=tmp_path)
+    second = _sijill("deploy", "--rpc", devchain.rpc_url, "--out", str(out), cwd=tmp_path)
     assert second.returncode == 0 and "Reusing the valid deployment" in second.stdout
 
 
 def test_cli_errors_are_clear_and_without_traceback(tmp_path: Path) -> None:
-    unreachable = _sijill("deploy", "--rpc", f"http://127.0.0.1:{free_port()}", "--dev", cwd=tmp_path)
+    unreachable = _sijill("deploy", "--rpc", f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
     assert unreachable.returncode == 2
     assert "no JSON-RPC node answers" in unreachable.stderr
-    assert "Traceback" not in unreachable.stderr + unreachable.stdout
-
-    bad = tmp_path / "agencies.json"
-    bad.write_text('{"threshold": 1, "agencies": [{"code": "X1"}]}')
-    no_key = _sijill("deploy", "--rpc", "http://127.0.0.1:1", "--agencies", str(bad), cwd=tmp_path)
-    assert no_key.returncode == 2 and "--deployer-key-file" in no_key.stderr
 
     key = tmp_path / "key"
     key.write_text("not a key")
-    args = ["deploy", "--rpc", "http://127.0.0.1:1", "--agencies", str(bad), "--deployer-key-file", str(key)]
-    bad_key = _sijill(*args, cwd=tmp_path)
+    bad_key = _sijill("deploy", "--rpc", "http://127.0.0.1:1", "--deployer-key-file", str(key), cwd=tmp_path)
     assert bad_key.returncode == 1 and "holds neither a hex private key nor a keystore" in bad_key.stderr
 
-    key.write_text("0x" + "11" * 32)
-    bad_agencies = _sijill(*args, cwd=tmp_path)
+    bad = tmp_path / "agencies.json"
+    bad.write_text('{"threshold": 1, "agencies": [{"code": "X1"}]}')
+    bad_agencies = _sijill("deploy", "--rpc", "http://127.0.0.1:1", "--agencies", str(bad), cwd=tmp_path)
     assert bad_agencies.returncode == 1
     assert "agency entry {'code': 'X1'} is invalid" in bad_agencies.stderr
-    for run in (no_key, bad_key, bad_agencies):
+
+    missing = _sijill("deploy", "--agencies", str(tmp_path / "nope.json"), cwd=tmp_path)
+    assert missing.returncode == 1 and "cannot read the agencies file" in missing.stderr
+    for run in (unreachable, bad_key, bad_agencies, missing):
         assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_cli_deploy_with_a_keystore_and_an_agencies_file(
+    devchain: DevChain, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    keystore = tmp_path / "deployer.json"
+    keystore.write_text(json.dumps(Account.encrypt(accounts[6].key, "correct horse", iterations=2)))
+    keystore.chmod(0o600)
+    agencies = tmp_path / "agencies.json"
+    agencies.write_text(
+        json.dumps(
+            {
+                "threshold": 1,
+                "agencies": [
+                    {
+                        "code": "MOJ",
+                        "name": "Ministry of Justice",
+                        "signers": [accounts[4].address],
+                        "recordTypes": ["marriage", "title"],
+                        "council": True,
+                    }
+                ],
+            }
+        )
+    )
+    args = [
+        "deploy",
+        "--rpc",
+        devchain.rpc_url,
+        "--agencies",
+        str(agencies),
+        "--deployer-key-file",
+        str(keystore),
+        "--out",
+        str(tmp_path / "d.json"),
+    ]
+    wrong = subprocess.run(
+        [str(Path(sys.executable).parent / "sijill"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SIJILL_DEPLOYER_PASSPHRASE": "wrong"},
+    )
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    assert "correct horse" not in wrong.stderr + wrong.stdout
+    ok = subprocess.run(
+        [str(Path(sys.executable).parent / "sijill"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SIJILL_DEPLOYER_PASSPHRASE": "correct horse"},
+    )
+    assert ok.returncode == 0, ok.stderr
+    deployment = load_deployment(tmp_path / "d.json")
+    assert deployment["deployer"] == accounts[6].address
+    assert deployment["agencies"][0]["code"] == "MOJ" and deployment["threshold"] == 1
