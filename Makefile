@@ -32,9 +32,10 @@ lint: setup
 	$(BIN)/mypy
 	npx solhint 'contracts/**/*.sol'
 
-# The Hardhat suite under solidity-coverage (every test runs, instrumented), then the branch
-# figure is printed and checked against the 95 % floor.
+# The Hardhat suite on the real bytecode (its gas bounds hold only there), then again under
+# solidity-coverage, whose branch figure is printed and checked against the 95 % floor.
 test-contracts: setup
+	npx hardhat test
 	npx hardhat coverage
 	node scripts/check-coverage.js coverage.json 95
 
