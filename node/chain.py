@@ -14,8 +14,7 @@ The batching, retry and resubmission machinery of the agency node builds on `TxS
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,17 +253,3 @@ def call_view(call: ContractFunction, decoder: RevertDecoder, *, block: BlockIde
     except ContractLogicError as exc:
         data = exc.data if isinstance(exc.data, str) else None
         raise decoder.decode(data, call.fn_name) from None
-
-
-def wait_all(sender: TxSender, hashes: Iterable[HexBytes]) -> list[TxReceipt]:
-    """Receipts of several transactions sent with `send_raw`, in order."""
-    return [sender.wait(h) for h in hashes]
-
-
-def wait_for_block(w3: Web3, number: int, timeout: float = 30.0) -> None:
-    """Block until the chain has reached block `number`."""
-    deadline = time.monotonic() + timeout
-    while w3.eth.block_number < number:
-        if time.monotonic() > deadline:
-            raise ChainError(f"the chain did not reach block {number} within {timeout:g}s")
-        time.sleep(0.1)

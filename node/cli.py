@@ -23,7 +23,7 @@ from rich.table import Table
 from ledger.errors import LedgerError
 from node.chain import connect
 from node.errors import ChainError, NodeError
-from node.toolchain import PROJECT_ROOT, compile_contracts
+from node.toolchain import compile_contracts
 
 app = typer.Typer(
     name="sijill",
@@ -174,5 +174,3 @@ def main() -> None:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
 
-
-__all__ = ["PROJECT_ROOT", "app", "main"]

@@ -149,9 +149,16 @@ def test_dev_keys_are_refused_off_the_dev_chain(
     assert not (tmp_path / "d.json").exists()
 
 
-def _sijill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _sijill(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     cli = Path(sys.executable).parent / "sijill"
-    return subprocess.run([str(cli), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(cli), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_cli_deploys_then_reuses(devchain: DevChain, tmp_path: Path) -> None:
@@ -219,24 +226,10 @@ def test_cli_deploy_with_a_keystore_and_an_agencies_file(
         "--out",
         str(tmp_path / "d.json"),
     ]
-    wrong = subprocess.run(
-        [str(Path(sys.executable).parent / "sijill"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SIJILL_DEPLOYER_PASSPHRASE": "wrong"},
-    )
+    wrong = _sijill(*args, cwd=tmp_path, env={"SIJILL_DEPLOYER_PASSPHRASE": "wrong"})
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     assert "correct horse" not in wrong.stderr + wrong.stdout
-    ok = subprocess.run(
-        [str(Path(sys.executable).parent / "sijill"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SIJILL_DEPLOYER_PASSPHRASE": "correct horse"},
-    )
+    ok = _sijill(*args, cwd=tmp_path, env={"SIJILL_DEPLOYER_PASSPHRASE": "correct horse"})
     assert ok.returncode == 0, ok.stderr
     deployment = load_deployment(tmp_path / "d.json")
     assert deployment["deployer"] == accounts[6].address
