@@ -9,6 +9,9 @@ Solidity's `bytes32("title")` lay it out, so a code reads the same in every tool
 - Record types are lower case: a letter, then letters, digits, `_` or `-` (1 to 31 bytes),
   e.g. `title`, `marriage`, `commercial`. The set is open: the council allows new types.
 
+Record ids use the same layout: 1 to 31 characters of A-Z, a-z, 0-9, `_` or `-`, starting
+with a letter or digit (a ULID fits). An id never carries personal data: the node assigns it.
+
 At most 31 bytes, so the last byte of the word is always zero and a code never fills it.
 """
 
@@ -21,6 +24,7 @@ Bytes32 = NewType("Bytes32", bytes)
 
 AGENCY_CODE_PATTERN = re.compile(r"[A-Z][A-Z0-9_-]{1,30}")
 RECORD_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,30}")
+RECORD_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}")
 
 #: The record types the registries in scope keep; the contracts accept any valid type.
 KNOWN_RECORD_TYPES = ("title", "marriage", "commercial")
@@ -34,6 +38,11 @@ def agency_code(code: str) -> Bytes32:
 def record_type(name: str) -> Bytes32:
     """The bytes32 form of a record type, or `InvalidCode` naming the rule broken."""
     return _encode(name, RECORD_TYPE_PATTERN, "record type", "a lower-case letter then a-z, 0-9, _ or -")
+
+
+def record_id(text: str) -> Bytes32:
+    """The bytes32 form of a record id, or `InvalidCode` naming the rule broken."""
+    return _encode(text, RECORD_ID_PATTERN, "record id", "a letter or digit then A-Z, a-z, 0-9, _ or -")
 
 
 def decode_code(word: bytes) -> str:

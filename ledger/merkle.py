@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import NewType
 
-from eth_hash.auto import keccak
-
 from ledger.errors import LedgerError
+from ledger.hashing import keccak256 as keccak
 
 Hash32 = NewType("Hash32", bytes)
 

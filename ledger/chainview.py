@@ -1,0 +1,107 @@
+"""What verification needs from the chain, as a small read-only interface.
+
+`verify` never talks to a node itself: it asks a `ChainView` five questions (is this root
+anchored by this agency, what is this leaf's status, is this agency active, was this signer
+valid at that block, what is the latest block). The node implements it over JSON-RPC; tests,
+test vectors and benchmarks use `MemoryChain`. Every answer comes from current state (signer
+validity ranges are stored on-chain), so a Besu node without archive history answers them all.
+
+An implementation that cannot answer raises `ChainUnavailable`; the checks that needed the
+answer are then reported as unknown, never as passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol
+
+from ledger.errors import LedgerError
+
+
+class ChainUnavailable(LedgerError):
+    """The chain could not be asked (unreachable, timed out, answered nonsense)."""
+
+
+class LeafState(IntEnum):
+    CURRENT = 0
+    SUPERSEDED = 1
+    REVOKED = 2
+
+
+class AgencyStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """An anchored batch, as `RecordLedger.batch(agency, root)` returns it."""
+
+    record_type: str
+    seq: int
+    block_number: int
+    timestamp: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeafStatusInfo:
+    """A leaf's status under one agency (`RecordLedger.leafStatus`)."""
+
+    state: LeafState = LeafState.CURRENT
+    reason: int = 0
+    block_number: int = 0
+    successor: bytes = b"\0" * 32
+
+
+CURRENT = LeafStatusInfo()
+
+
+class ChainView(Protocol):
+    """Read-only answers from one chain and one deployment (addresses lower-case hex)."""
+
+    chain_id: int
+    ledger: str
+    registry: str
+
+    def batch(self, agency: str, root: bytes) -> BatchInfo | None: ...
+
+    def leaf_status(self, agency: str, leaf: bytes) -> LeafStatusInfo: ...
+
+    def agency_status(self, agency: str) -> AgencyStatus: ...
+
+    def signer_valid_at(self, agency: str, signer: str, block: int) -> bool: ...
+
+    def latest_block(self) -> int: ...
+
+
+@dataclass
+class MemoryChain:
+    """A `ChainView` held in memory: for tests, vectors and benchmarks."""
+
+    chain_id: int
+    ledger: str
+    registry: str
+    batches: dict[tuple[str, bytes], BatchInfo] = field(default_factory=dict)
+    leaves: dict[tuple[str, bytes], LeafStatusInfo] = field(default_factory=dict)
+    agencies: dict[str, AgencyStatus] = field(default_factory=dict)
+    signers: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # signer -> (agency, from, to)
+    block: int = 0
+
+    def batch(self, agency: str, root: bytes) -> BatchInfo | None:
+        return self.batches.get((agency, bytes(root)))
+
+    def leaf_status(self, agency: str, leaf: bytes) -> LeafStatusInfo:
+        return self.leaves.get((agency, bytes(leaf)), CURRENT)
+
+    def agency_status(self, agency: str) -> AgencyStatus:
+        return self.agencies.get(agency, AgencyStatus.NONE)
+
+    def signer_valid_at(self, agency: str, signer: str, block: int) -> bool:
+        entry = self.signers.get(signer.lower())
+        return entry is not None and entry[0] == agency and entry[1] <= block <= entry[2]
+
+    def latest_block(self) -> int:
+        return self.block
