@@ -40,9 +40,20 @@ _NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
 _INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
 
 _TOP_KEYS = {
-    "format", "chainId", "ledger", "registry", "agency", "recordType", "recordId", "version",
-    "leaf", "disclosed", "hidden", "anchor", "receipt",
-}  # fmt: skip
+    "format",
+    "chainId",
+    "ledger",
+    "registry",
+    "agency",
+    "recordType",
+    "recordId",
+    "version",
+    "leaf",
+    "disclosed",
+    "hidden",
+    "anchor",
+    "receipt",
+}
 
 
 class BundleError(LedgerError):
@@ -103,9 +114,14 @@ class Bundle:
 
     def receipt_message(self) -> Receipt:
         return Receipt(
-            self.agency, self.record_type, self.record_id, self.version, self.leaf,
-            self.receipt.intake_time, self.receipt.anchor_by,
-        )  # fmt: skip
+            self.agency,
+            self.record_type,
+            self.record_id,
+            self.version,
+            self.leaf,
+            self.receipt.intake_time,
+            self.receipt.anchor_by,
+        )
 
     def disclosed_values(self) -> dict[str, Any]:
         return {f.path: f.value for f in self.disclosed}
@@ -126,9 +142,19 @@ def make_bundle(
         DisclosedField(p, sealed.salts[p], sealed.fields[p]) for p in _sorted_paths(sealed.fields)
     )
     return Bundle(
-        chain_id, ledger.lower(), registry.lower(), key.agency, key.record_type, key.record_id, key.version,
-        sealed.leaf, disclosed, (), anchor, receipt,
-    )  # fmt: skip
+        chain_id,
+        ledger.lower(),
+        registry.lower(),
+        key.agency,
+        key.record_type,
+        key.record_id,
+        key.version,
+        sealed.leaf,
+        disclosed,
+        (),
+        anchor,
+        receipt,
+    )
 
 
 def with_anchor(bundle: Bundle, root: bytes, proof: Iterable[bytes]) -> Bundle:

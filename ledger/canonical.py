@@ -25,6 +25,7 @@ was written. Two layers:
 no two different byte strings can verify as the same field.
 """
 
+import json
 import re
 import unicodedata
 from typing import Any
@@ -42,6 +43,8 @@ _MAPPED = {
 }
 _TRANSLATE = {**_REMOVED, **_MAPPED}
 _WHITESPACE = re.compile(r"\s+")
+_MAX_EXACT = 2**53 - 1
+_dumps_str = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class NotCanonical(LedgerError):
@@ -60,7 +63,23 @@ def is_canonical_text(text: str) -> bool:
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes of a JSON value made of str, int, bool, None, lists and str-keyed dicts."""
+    """RFC 8785 bytes of a JSON value made of str, int, bool, None, lists and str-keyed dicts.
+
+    Scalars, the hot path of field hashing, take a fast path: for a string, Python's
+    `json.dumps(..., ensure_ascii=False)` escapes exactly what RFC 8785 escapes (quote,
+    backslash, control characters, with lower-case `\\u00xx`) and nothing else; a test checks
+    the two agree on arbitrary text. Everything else goes through the `rfc8785` package.
+    """
+    kind = type(value)
+    if kind is str:
+        try:
+            return _dumps_str(value).encode()
+        except UnicodeEncodeError:
+            raise NotCanonical("text with a lone surrogate is not valid Unicode") from None
+    if kind is int and -_MAX_EXACT <= value <= _MAX_EXACT:
+        return str(value).encode()
+    if value is None or kind is bool:
+        return b"null" if value is None else (b"true" if value else b"false")
     _check(value)
     return rfc8785.dumps(value)
 
@@ -69,7 +88,7 @@ def _check(value: Any) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
-        if abs(value) > 2**53 - 1:
+        if abs(value) > _MAX_EXACT:
             raise NotCanonical(f"integer {value} is outside the exact JSON range (±2^53-1); use a string")
         return
     if isinstance(value, float):

@@ -16,11 +16,13 @@ Limits: 1 to 2**32 - 1 leaves (the contract's `count` is uint32); every leaf 32 
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise, repeat
 from typing import NewType
 
 from ledger.errors import LedgerError
 from ledger.hashing import keccak256 as keccak
+
+_keccak = keccak
 
 Hash32 = NewType("Hash32", bytes)
 
@@ -61,6 +63,37 @@ class MerkleTree:
             index //= 2
         return path
 
+    def all_proofs(self) -> list[tuple[Hash32, ...]]:
+        """The proof of every leaf, in `leaves` order, built a level at a time (not a walk per leaf).
+
+        At depth d, leaf j's sibling is node (j >> d) ^ 1: each level's siblings, repeated 2^d
+        times, make a column, and the columns zipped together are the proofs. An odd last node
+        has no sibling; only the leaves below it (the right edge) get shorter proofs.
+        """
+        count = len(self.leaves)
+        columns: list[list[Hash32 | None]] = []
+        edge = count  # first leaf below an odd last node
+        for depth, level in enumerate(self.levels[:-1]):
+            size = len(level)
+            siblings: list[Hash32 | None] = [level[i ^ 1] for i in range(size - (size & 1))]
+            if size & 1:
+                siblings.append(None)
+                edge = min(edge, (size - 1) << depth)
+            span = 1 << depth
+            if span == 1:
+                column = siblings
+            elif span < 8:
+                column = [siblings[j >> depth] for j in range(count)]
+            else:
+                column = list(chain.from_iterable(repeat(node, span) for node in siblings))[:count]
+            columns.append(column)
+        if not columns:
+            return [() for _ in range(count)]
+        proofs: list[tuple[Hash32, ...]] = list(zip(*columns, strict=True))
+        for j in range(edge, count):
+            proofs[j] = tuple(node for node in proofs[j] if node is not None)
+        return proofs
+
 
 def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
     """Build the tree of a batch; `MerkleError` names the leaf or limit that is wrong."""
@@ -69,13 +102,17 @@ def build_tree(leaves: Sequence[bytes]) -> MerkleTree:
     for i, leaf in enumerate(leaves):
         if not isinstance(leaf, bytes) or len(leaf) != 32:
             raise MerkleError(f"leaf {i} must be 32 bytes")
-    level = tuple(Hash32(leaf) for leaf in sorted(leaves))
+    level: tuple[Hash32, ...] = tuple(sorted(leaves))  # type: ignore[arg-type]
     for a, b in pairwise(level):
         if a == b:
             raise MerkleError(f"leaf 0x{a.hex()} appears twice in the batch")
     levels = [level]
     while len(level) > 1:
-        paired = [hash_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        # hash_pair inlined: this loop is the whole cost of a big tree
+        paired: list[Hash32] = [
+            Hash32(_keccak(a + b)) if a <= b else Hash32(_keccak(b + a))
+            for a, b in zip(level[0::2], level[1::2], strict=False)
+        ]
         if len(level) % 2:
             paired.append(level[-1])
         level = tuple(paired)

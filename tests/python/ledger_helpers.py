@@ -41,12 +41,19 @@ def signed_bundle(sealed: SealedRecord, key: bytes = SIGNER_KEY) -> Bundle:
 
 
 def anchored_bundles(
-    chain: MemoryChain, records: list[Mapping[str, Any]], *, agency: str = "REPD", record_type: str = "title",
-    seq: int = 1, salts: list[dict[str, bytes]] | None = None,
-) -> list[Bundle]:  # fmt: skip
+    chain: MemoryChain,
+    records: list[Mapping[str, Any]],
+    *,
+    agency: str = "REPD",
+    record_type: str = "title",
+    seq: int = 1,
+    salts: list[dict[str, bytes]] | None = None,
+) -> list[Bundle]:
     """Seal, sign and anchor records as one batch on `chain`; their full bundles."""
     sealed = [
-        seal_record(RecordKey(agency, record_type, f"R{seq}-{i}", 1), record, None if salts is None else salts[i])
+        seal_record(
+            RecordKey(agency, record_type, f"R{seq}-{i}", 1), record, None if salts is None else salts[i]
+        )
         for i, record in enumerate(records)
     ]
     tree = build_tree([s.leaf for s in sealed])

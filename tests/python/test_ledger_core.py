@@ -8,7 +8,6 @@ import json
 import os
 
 import eth_account  # noqa: F401 - raises the recursion limit, as in the node
-
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -115,24 +114,41 @@ def test_receipt_signature_matches_eth_account_eip712() -> None:
     domain = ReceiptDomain(31337, "0x" + "e7" * 20)
     signature = sign_receipt(receipt, domain, SIGNER_KEY)
     message = encode_typed_data(
-        domain_data={"name": "Sijill RecordLedger", "version": "1", "chainId": 31337, "verifyingContract": domain.ledger},
-        message_types={"Receipt": [
-            {"name": "agency", "type": "bytes32"}, {"name": "recordType", "type": "bytes32"},
-            {"name": "recordId", "type": "bytes32"}, {"name": "version", "type": "uint32"},
-            {"name": "leaf", "type": "bytes32"}, {"name": "intakeTime", "type": "uint64"},
-            {"name": "anchorBy", "type": "uint64"},
-        ]},
-        message_data={
-            "agency": b"REPD".ljust(32, b"\0"), "recordType": b"title".ljust(32, b"\0"),
-            "recordId": b"01JTEST".ljust(32, b"\0"), "version": 1, "leaf": sealed.leaf, "intakeTime": 10, "anchorBy": 20,
+        domain_data={
+            "name": "Sijill RecordLedger",
+            "version": "1",
+            "chainId": 31337,
+            "verifyingContract": domain.ledger,
         },
-    )  # fmt: skip
+        message_types={
+            "Receipt": [
+                {"name": "agency", "type": "bytes32"},
+                {"name": "recordType", "type": "bytes32"},
+                {"name": "recordId", "type": "bytes32"},
+                {"name": "version", "type": "uint32"},
+                {"name": "leaf", "type": "bytes32"},
+                {"name": "intakeTime", "type": "uint64"},
+                {"name": "anchorBy", "type": "uint64"},
+            ]
+        },
+        message_data={
+            "agency": b"REPD".ljust(32, b"\0"),
+            "recordType": b"title".ljust(32, b"\0"),
+            "recordId": b"01JTEST".ljust(32, b"\0"),
+            "version": 1,
+            "leaf": sealed.leaf,
+            "intakeTime": 10,
+            "anchorBy": 20,
+        },
+    )
     assert Account.recover_message(message, signature=signature).lower() == address_of(SIGNER_KEY)
 
 
 def test_malformed_and_malleable_signatures_are_refused() -> None:
     digest = os.urandom(32)
-    good = sign_receipt(Receipt("REPD", "title", "X", 1, digest, 1, 2), ReceiptDomain(1, "0x" + "00" * 20), SIGNER_KEY)
+    good = sign_receipt(
+        Receipt("REPD", "title", "X", 1, digest, 1, 2), ReceiptDomain(1, "0x" + "00" * 20), SIGNER_KEY
+    )
     with pytest.raises(ReceiptError, match="65 bytes"):
         recover_signer(digest, good[:64])
     with pytest.raises(ReceiptError, match="v must be 27 or 28"):
@@ -202,11 +218,18 @@ def test_disclosure_hides_the_rest_and_still_verifies() -> None:
     chain = new_chain()
     (bundle,) = anchored_bundles(chain, [sample_record()])
     shown = disclose(bundle, ["/title_number", "/owners/0"])
-    assert set(shown.disclosed_values()) == {"/title_number", "/owners/0/name", "/owners/0/national_id", "/owners/0/share"}
+    assert set(shown.disclosed_values()) == {
+        "/title_number",
+        "/owners/0/name",
+        "/owners/0/national_id",
+        "/owners/0/share",
+    }
     assert {h.path for h in shown.hidden} >= {"/owners/1/national_id", "/area_m2"}
     assert verify(shown, chain, now=NOW).verdict == Verdict.AUTHENTIC
     again = disclose(shown, ["/title_number"])
-    assert len(again.disclosed) == 1 and verify(dump_bundle(again), chain, now=NOW).verdict == Verdict.AUTHENTIC
+    assert (
+        len(again.disclosed) == 1 and verify(dump_bundle(again), chain, now=NOW).verdict == Verdict.AUTHENTIC
+    )
     with pytest.raises(BundleError, match="not a disclosed field"):
         disclose(again, ["/owners/0/name"])
 
@@ -285,7 +308,9 @@ def test_pending_bundles_and_broken_promises() -> None:
     (anchored,) = anchored_bundles(chain, [sample_record()])
     root = anchored.anchor.root  # type: ignore[union-attr]
     batch = chain.batches[("REPD", root)]
-    chain.batches[("REPD", root)] = type(batch)(batch.record_type, batch.seq, batch.block_number, ANCHOR_BY + 5, 1)
+    chain.batches[("REPD", root)] = type(batch)(
+        batch.record_type, batch.seq, batch.block_number, ANCHOR_BY + 5, 1
+    )
     overdue = verify(anchored, chain, now=NOW)
     assert overdue.check("receipt").outcome == Outcome.FAIL
     assert overdue.verdict == Verdict.AUTHENTIC, "late anchoring is reported, the record is still authentic"
@@ -328,7 +353,9 @@ def test_an_unreachable_chain_gives_unknown_never_pass() -> None:
 def test_a_bundle_for_another_chain_is_not_anchored_here() -> None:
     chain = new_chain()
     (bundle,) = anchored_bundles(chain, [sample_record()])
-    elsewhere = MemoryChain(1, chain.ledger, chain.registry, chain.batches, agencies=chain.agencies, signers=chain.signers)
+    elsewhere = MemoryChain(
+        1, chain.ledger, chain.registry, chain.batches, agencies=chain.agencies, signers=chain.signers
+    )
     report = verify(bundle, elsewhere, now=NOW)
     assert report.check("anchored").outcome == Outcome.FAIL and report.verdict == Verdict.NOT_AUTHENTIC
 

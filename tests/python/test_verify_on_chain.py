@@ -36,9 +36,12 @@ def _record(i: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def anchored(
-    w3: Web3, deployment: dict[str, Any], contracts: dict[str, Any], senders: dict[str, TxSender],
+    w3: Web3,
+    deployment: dict[str, Any],
+    contracts: dict[str, Any],
+    senders: dict[str, TxSender],
     accounts: list[LocalAccount],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     ledger = contracts["RecordLedger"]
     domain = ReceiptDomain(w3.eth.chain_id, ledger.address)
     registry = contracts["AgencyRegistry"].address
@@ -92,9 +95,12 @@ def test_bundles_verify_against_the_real_chain(
 
 
 def test_revocation_and_supersession_show_up(
-    w3: Web3, deployment: dict[str, Any], compiled: dict[str, CompiledContract], anchored: dict[str, Any],
+    w3: Web3,
+    deployment: dict[str, Any],
+    compiled: dict[str, CompiledContract],
+    anchored: dict[str, Any],
     senders: dict[str, TxSender],
-) -> None:  # fmt: skip
+) -> None:
     view = Web3ChainView(w3, deployment, compiled)
     ledger = anchored["ledger"]
     revoked, replaced, successor = anchored["bundles"][3], anchored["bundles"][4], anchored["bundles"][5]
@@ -109,17 +115,24 @@ def test_revocation_and_supersession_show_up(
 
 
 def test_a_forged_receipt_and_an_unreachable_chain(
-    w3: Web3, deployment: dict[str, Any], compiled: dict[str, CompiledContract], anchored: dict[str, Any],
+    w3: Web3,
+    deployment: dict[str, Any],
+    compiled: dict[str, CompiledContract],
+    anchored: dict[str, Any],
     accounts: list[LocalAccount],
-) -> None:  # fmt: skip
+) -> None:
     view = Web3ChainView(w3, deployment, compiled)
     bundle = anchored["bundles"][0]
     message = bundle.receipt_message()
     forged_sig = sign_receipt(message, bundle.domain, accounts[7].key)  # not a signer of REPD
     from dataclasses import replace
 
-    forged = replace(bundle, receipt=SignedReceipt(message.intake_time, message.anchor_by,
-                                                   accounts[7].address.lower(), forged_sig))  # fmt: skip
+    forged = replace(
+        bundle,
+        receipt=SignedReceipt(
+            message.intake_time, message.anchor_by, accounts[7].address.lower(), forged_sig
+        ),
+    )
     report = verify(forged, view, now=int(time.time()))
     assert report.verdict == Verdict.NOT_AUTHENTIC and report.check("authority").outcome == Outcome.FAIL
 
