@@ -173,4 +173,3 @@ def main() -> None:
     except (NodeError, LedgerError) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-

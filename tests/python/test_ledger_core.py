@@ -3,7 +3,6 @@ No chain: verification runs against an in-memory ChainView."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 
@@ -435,5 +434,38 @@ def test_every_byte_of_every_value_is_caught_exhaustively() -> None:
         assert verify(mutated, chain, now=NOW).verdict != Verdict.AUTHENTIC, (at, raw[at - 20 : at + 20])
 
 
-def test_itertools_import_used() -> None:
-    assert list(itertools.islice(itertools.count(), 2)) == [0, 1]
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.integers(-(2**53) + 1, 2**53 - 1), st.booleans(), st.none()))
+def test_fast_canonical_scalars_agree_with_rfc8785(value: object) -> None:
+    import rfc8785
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 9, 31, 33, 100, 1000, 1025])
+def test_all_proofs_equal_one_walk_per_leaf(size: int) -> None:
+    leaves = [keccak256(i.to_bytes(4, "big")) for i in range(size)]
+    tree = build_tree(leaves)
+    proofs = tree.all_proofs()
+    assert [list(p) for p in proofs] == [tree.proof(leaf) for leaf in tree.leaves]
+
+
+def test_bundles_match_the_published_json_schema() -> None:
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "proof-bundle.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    chain = new_chain()
+    (bundle,) = anchored_bundles(chain, [sample_record()])
+    for variant in (
+        bundle,
+        disclose(bundle, ["/owners/1"]),
+        signed_bundle(seal_record(KEY, sample_record())),
+    ):
+        jsonschema.validate(json.loads(dump_bundle(variant)), schema)
+    broken = bundle_to_json(bundle)
+    broken["receipt"]["signer"] = "0xABC"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
