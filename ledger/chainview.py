@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from ledger.errors import LedgerError
 
@@ -105,3 +105,61 @@ class MemoryChain:
 
     def latest_block(self) -> int:
         return self.block
+
+    def to_json(self) -> dict[str, Any]:
+        """The chain state as JSON (the form test vectors describe a chain in)."""
+        return {
+            "chainId": self.chain_id,
+            "ledger": self.ledger,
+            "registry": self.registry,
+            "block": self.block,
+            "agencies": {code: status.name.lower() for code, status in sorted(self.agencies.items())},
+            "signers": {signer: list(entry) for signer, entry in sorted(self.signers.items())},
+            "batches": [
+                {
+                    "agency": agency,
+                    "root": "0x" + root.hex(),
+                    "recordType": b.record_type,
+                    "seq": b.seq,
+                    "block": b.block_number,
+                    "timestamp": b.timestamp,
+                    "count": b.count,
+                }
+                for (agency, root), b in sorted(self.batches.items())
+            ],
+            "leaves": [
+                {
+                    "agency": agency,
+                    "leaf": "0x" + leaf.hex(),
+                    "state": s.state.name.lower(),
+                    "reason": s.reason,
+                    "block": s.block_number,
+                    "successor": "0x" + s.successor.hex(),
+                }
+                for (agency, leaf), s in sorted(self.leaves.items())
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemoryChain:
+        """The chain state `to_json` wrote."""
+        return cls(
+            chain_id=data["chainId"],
+            ledger=data["ledger"],
+            registry=data["registry"],
+            block=data["block"],
+            agencies={code: AgencyStatus[status.upper()] for code, status in data["agencies"].items()},
+            signers={signer: (e[0], e[1], e[2]) for signer, e in data["signers"].items()},
+            batches={
+                (b["agency"], bytes.fromhex(b["root"][2:])): BatchInfo(
+                    b["recordType"], b["seq"], b["block"], b["timestamp"], b["count"]
+                )
+                for b in data["batches"]
+            },
+            leaves={
+                (x["agency"], bytes.fromhex(x["leaf"][2:])): LeafStatusInfo(
+                    LeafState[x["state"].upper()], x["reason"], x["block"], bytes.fromhex(x["successor"][2:])
+                )
+                for x in data["leaves"]
+            },
+        )
