@@ -34,7 +34,7 @@ from typing import Any
 from ledger.canonical import canonical_json
 from ledger.codes import Bytes32, agency_code, record_id, record_type
 from ledger.errors import LedgerError
-from ledger.hashing import keccak256
+from ledger.hashing import keccak256, keccak256_many
 from ledger.merkle import Hash32
 
 FIELD_TAG = b"sijill/field/v1"
@@ -59,25 +59,27 @@ def escape_token(key: str) -> str:
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a record: JSON Pointer -> scalar, or an empty list / object."""
-    fields: dict[str, Any] = {}
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, Mapping):
-            if not value:
-                fields[path] = {}
-            for key, item in value.items():
-                walk(item, f"{path}/{escape_token(str(key))}")
-        elif isinstance(value, list):
-            if not value:
-                fields[path] = []
-            for index, item in enumerate(value):
-                walk(item, f"{path}/{index}")
-        else:
-            fields[path] = value
-
     if not isinstance(record, Mapping):
         raise FieldError("a record is a JSON object")
-    walk(record, "")
+    fields: dict[str, Any] = {}
+    stack: list[tuple[str, Any]] = [("", record)]
+    while stack:  # depth-first, children in order: the same order as a recursive walk
+        path, value = stack.pop()
+        kind = type(value)
+        if kind is str or kind is int or value is None or kind is bool:
+            fields[path] = value
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+            if not value:
+                fields[path] = {}
+            prefix = path + "/"
+            stack.extend(reversed([(prefix + _token(str(k)), v) for k, v in value.items()]))
+        elif kind is list:
+            if not value:
+                fields[path] = []
+            prefix = path + "/"
+            stack.extend(reversed([(prefix + str(i), v) for i, v in enumerate(value)]))
+        else:
+            fields[path] = value  # not JSON: canonical_json names it when the field is hashed
     if "" in fields:
         raise FieldError("a record must have at least one field")
     if len(fields) > MAX_FIELDS:
@@ -85,19 +87,46 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+_token_cache: dict[str, str] = {}
+
+
+def _token(key: str) -> str:
+    token = _token_cache.get(key)
+    if token is None:
+        token = escape_token(key)
+        if len(_token_cache) < 65_536:
+            _token_cache[key] = token
+    return token
+
+
 def field_hash(path: str, salt: bytes, value: Any) -> Hash32:
     """The salted hash of one field (see the module docstring)."""
-    encoded_path = path.encode()
-    if not path.startswith("/") or len(encoded_path) > MAX_PATH_BYTES:
-        raise FieldError(f"field path {path!r} must start with '/' and be at most {MAX_PATH_BYTES} bytes")
     if len(salt) != SALT_BYTES:
         raise FieldError(f"the salt of {path} must be {SALT_BYTES} bytes, got {len(salt)}")
+    return _field_hash(_path_bytes(path), salt, value, path)
+
+
+def _field_hash(path_bytes: bytes, salt: bytes, value: Any, path: str) -> Hash32:
     encoded_value = canonical_json(value)
     if len(encoded_value) > MAX_VALUE_BYTES:
         raise FieldError(f"the value of {path} is over {MAX_VALUE_BYTES} bytes")
-    return Hash32(
-        keccak256(FIELD_TAG + salt + len(encoded_path).to_bytes(2, "big") + encoded_path + encoded_value)
-    )
+    return Hash32(keccak256(FIELD_TAG + salt + path_bytes + encoded_value))
+
+
+_path_cache: dict[str, bytes] = {}
+
+
+def _path_bytes(path: str) -> bytes:
+    """`len(path)[2] ‖ path` in UTF-8, checked; cached, since records of a type share their paths."""
+    cached = _path_cache.get(path)
+    if cached is None:
+        encoded = path.encode()
+        if not path.startswith("/") or len(encoded) > MAX_PATH_BYTES:
+            raise FieldError(f"field path {path!r} must start with '/' and be at most {MAX_PATH_BYTES} bytes")
+        cached = len(encoded).to_bytes(2, "big") + encoded
+        if len(_path_cache) < 65_536:
+            _path_cache[path] = cached
+    return cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +147,14 @@ class RecordKey:
 def record_digest(key: RecordKey, field_hashes: Mapping[str, bytes]) -> Hash32:
     """The digest of a record from the hashes of all its fields (disclosed or not)."""
     agency, kind, rid = key.words()
-    if not 1 <= len(field_hashes) <= MAX_FIELDS:
-        raise FieldError(f"a record has 1 to {MAX_FIELDS} fields, got {len(field_hashes)}")
-    parts = [
-        RECORD_TAG,
-        agency,
-        kind,
-        rid,
-        key.version.to_bytes(4, "big"),
-        len(field_hashes).to_bytes(4, "big"),
-    ]
-    for encoded_path, path in sorted((p.encode(), p) for p in field_hashes):
-        parts += [len(encoded_path).to_bytes(2, "big"), encoded_path, field_hashes[path]]
-    return Hash32(keccak256(b"".join(parts)))
+    count = len(field_hashes)
+    if not 1 <= count <= MAX_FIELDS:
+        raise FieldError(f"a record has 1 to {MAX_FIELDS} fields, got {count}")
+    entries = sorted((_path_bytes(path), digest) for path, digest in field_hashes.items())
+    # Sorting by len(path)[2] ‖ path is not sorting by path: order by the path bytes themselves.
+    entries.sort(key=lambda entry: entry[0][2:])
+    header = RECORD_TAG + agency + kind + rid + key.version.to_bytes(4, "big") + count.to_bytes(4, "big")
+    return Hash32(keccak256(header + b"".join(p + h for p, h in entries)))
 
 
 def leaf_of(digest: bytes) -> Hash32:
@@ -151,8 +175,10 @@ class SealedRecord:
 
 
 def new_salts(paths: Iterable[str], random_bytes: Callable[[int], bytes] = os.urandom) -> dict[str, bytes]:
-    """A fresh 128-bit salt from the OS for every path; never reused."""
-    return {path: random_bytes(SALT_BYTES) for path in paths}
+    """A fresh 128-bit salt from the OS for every path; never reused (one read for all of them)."""
+    ordered = list(paths)
+    pool = random_bytes(SALT_BYTES * len(ordered))
+    return {path: pool[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, path in enumerate(ordered)}
 
 
 def seal_record(
@@ -169,7 +195,15 @@ def seal_record(
         missing = sorted(fields.keys() - salt_map.keys())
         extra = sorted(salt_map.keys() - fields.keys())
         raise FieldError(f"salts do not match the fields (missing {missing[:3]}, extra {extra[:3]})")
-    hashes = {path: field_hash(path, salt_map[path], value) for path, value in fields.items()}
+    if salts is not None and any(len(salt) != SALT_BYTES for salt in salt_map.values()):
+        raise FieldError(f"every salt must be {SALT_BYTES} bytes")
+    preimages = []
+    for path, value in fields.items():
+        encoded = canonical_json(value)
+        if len(encoded) > MAX_VALUE_BYTES:
+            raise FieldError(f"the value of {path} is over {MAX_VALUE_BYTES} bytes")
+        preimages.append(FIELD_TAG + salt_map[path] + _path_bytes(path) + encoded)
+    hashes = dict(zip(fields, map(Hash32, keccak256_many(preimages)), strict=True))
     digest = record_digest(key, hashes)
     return SealedRecord(key, fields, salt_map, hashes, digest, leaf_of(digest))
 
