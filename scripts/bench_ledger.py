@@ -58,10 +58,11 @@ def main() -> None:
     table = Table("measure", "result", "target", title=f"ledger core, one core, keccak: {KECCAK_BACKEND}")
     raw = [("title", title_example()), ("marriage", marriage_example()), ("commercial", commercial_example())]
     n = args.records
+    batch = raw * max(1, n // 30)
     per_second, _ = rate(
-        n, lambda: [validate_record(kind, data, today=TODAY) for kind, data in raw * (n // 30)]
+        len(batch), lambda: [validate_record(kind, data, today=TODAY) for kind, data in batch]
     )
-    table.add_row("records validated (pydantic schemas)", f"{per_second / 10:,.0f} /s", "")
+    table.add_row("records validated (pydantic schemas)", f"{per_second:,.0f} /s", "")
     records = [validate_record(kind, data, today=TODAY) for kind, data in raw]
     fields = sum(len(flatten(r)) for r in records) / len(records)
     keys = [RecordKey("REPD", "title", f"R{i}", 1) for i in range(n)]
