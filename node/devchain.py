@@ -66,6 +66,8 @@ class DevChainConfig:
     hardfork: str = "shanghai"
     accounts: int = 10
     data_dir: Path | None = None
+    #: wei; 0 is the free-gas network. Tests set it non-zero to exercise EIP-1559 fees.
+    base_fee: int = 0
     extra_args: tuple[str, ...] = field(default=())
 
     @property
@@ -87,9 +89,9 @@ class DevChainConfig:
             self.hardfork,
             "--gas-limit",
             str(self.gas_limit),
-            # Free gas, as on the Besu network (zeroBaseFee, min-gas-price 0).
+            # Free gas by default, as on the Besu network (zeroBaseFee, min-gas-price 0).
             "--base-fee",
-            "0",
+            str(self.base_fee),
             "--gas-price",
             "0",
             "--disable-min-priority-fee",

@@ -25,3 +25,7 @@ class ContractRevert(ChainError):
 
 class DeploymentError(NodeError):
     """A deployment could not be made, or a deployment file is unusable."""
+
+
+class StoreError(NodeError):
+    """The node's LevelDB store cannot be opened or used as asked (in use, wrong key, corrupted)."""

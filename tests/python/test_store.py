@@ -1,0 +1,508 @@
+"""The node's LevelDB store, on real LevelDB databases in tmp_path: opening and schema, secrets
+at rest and key rotation, atomic batches, counters, officer tokens, the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pytest
+
+from node import store as store_module
+from node.errors import StoreError
+from node.store import AUDIT_GENESIS, Store, hash_token, kek_id, make_key, verify_audit_chain
+
+KEK = bytes(range(32))
+NEW_KEK = bytes(range(100, 132))
+NAME = "فاطمة عبد الرحمن الزهراء"  # a record's personal data: must never reach the disk in clear
+TOKEN = "officer-token-0123456789abcdefghijklmnop"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "node-db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    with Store(db_path, KEK, create=True) as opened:
+        yield opened
+
+
+def raw_bytes(path: Path) -> bytes:
+    """Every byte LevelDB wrote under `path` (tables, logs, manifest)."""
+    return b"".join(f.read_bytes() for f in sorted(path.rglob("*")) if f.is_file())
+
+
+def record_key(n: int) -> bytes:
+    return make_key("record", "title", f"T-{n:04d}", f"{1:08x}")
+
+
+def audit_entry(store: Store, wb: Any, n: int, **details: Any) -> int:
+    return store.audit(
+        wb,
+        actor="officer:42",
+        action="record.create",
+        request_id=f"req-{n}",
+        subject=f"title/T-{n}",
+        at=1_700_000_000 + n,
+        details=details or None,
+    )
+
+
+# -- opening and schema ----------------------------------------------------------------------
+
+
+def test_fresh_store_is_created_then_reopened(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as created:
+        assert created.schema_version == store_module.SCHEMA_VERSION == 1
+        assert created.kek_id == kek_id(KEK) == hashlib.sha256(KEK).hexdigest()[:16]
+        created.put_json(None, b"batch/ab", {"leaves": 3})
+    with Store(db_path, KEK) as reopened:
+        assert reopened.get_json(b"batch/ab") == {"leaves": 3}
+        assert reopened.migrated_from is None
+        assert reopened.get_json(b"meta/schema") == 1
+
+
+def test_missing_store_is_not_created_without_create(db_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"there is no store at .*create=True"):
+        Store(db_path, KEK)
+    assert not db_path.exists()
+
+
+def test_other_leveldb_database_is_refused(db_path: Path) -> None:
+    raw = plyvel.DB(str(db_path), create_if_missing=True)
+    raw.put(b"something", b"else")
+    raw.close()
+    with pytest.raises(StoreError, match="not a Sijill store"):
+        Store(db_path, KEK, create=True)
+
+
+def test_newer_schema_is_refused_naming_both_versions(db_path: Path) -> None:
+    Store(db_path, KEK, create=True).close()
+    raw = plyvel.DB(str(db_path))
+    raw.put(b"meta/schema", b"7")
+    raw.close()
+    with pytest.raises(StoreError, match="schema version 7, newer than this node's 1"):
+        Store(db_path, KEK)
+
+
+def test_older_schema_is_migrated_once(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store(db_path, KEK, create=True) as v1:
+        v1.put_json(None, b"batch/01", {"format": "old"})
+    runs: list[int] = []
+
+    def one_to_two(store: Store) -> None:
+        runs.append(store.schema_version)
+        with store.write_batch() as wb:
+            for key, batch in store.iter_json(b"batch/"):
+                store.put_json(wb, key, {**batch, "format": "new"})
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, 1, one_to_two)
+    with Store(db_path, KEK) as v2:
+        assert (v2.schema_version, v2.migrated_from) == (2, 1)
+        assert v2.get_json(b"batch/01") == {"format": "new"}
+        assert v2.get_json(b"meta/schema") == 2
+    with Store(db_path, KEK) as again:
+        assert again.migrated_from is None
+    assert runs == [1]
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
+    with pytest.raises(StoreError, match="no migration from schema version 2 to 3"):
+        Store(db_path, KEK)
+
+
+def test_fresh_store_gets_the_current_schema(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    with Store(db_path, KEK, create=True) as fresh:
+        assert fresh.schema_version == 2 and fresh.migrated_from is None
+
+
+def test_wrong_kek_is_refused_with_the_expected_id(db_path: Path) -> None:
+    Store(db_path, KEK, create=True).close()
+    expected = f"the key-encryption key does not match this store (expected kek id {kek_id(KEK)})"
+    with pytest.raises(StoreError) as caught:
+        Store(db_path, NEW_KEK)
+    assert str(caught.value) == expected
+    with pytest.raises(StoreError, match="must be 32 bytes"):
+        Store(db_path, KEK[:16])
+
+
+def test_second_process_is_refused(store: Store, db_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from node.store import Store\n"
+        "from node.errors import StoreError\n"
+        "try:\n"
+        f"    Store({str(db_path)!r}, bytes(range(32)))\n"
+        "except StoreError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 3, result.stderr
+    assert "is in use by another process" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_second_open_in_the_same_process_is_refused(store: Store, db_path: Path) -> None:
+    with pytest.raises(StoreError, match="already open in this process"):
+        Store(db_path, KEK)
+
+
+# -- secrets at rest -----------------------------------------------------------------------------
+
+
+def test_secrets_round_trip_and_never_reach_the_disk_in_clear(db_path: Path) -> None:
+    fields = json.dumps({"owner": NAME, "salt": "9f" * 16}, ensure_ascii=False).encode()
+    clear_word = "حي الزمالك"  # written in the clear on purpose: shows the scan sees the files
+    with Store(db_path, KEK, create=True) as store:
+        store.put_secret(None, record_key(1), fields)
+        with store.write_batch() as wb:
+            store.put_secret(wb, record_key(2), fields)
+            store.put_json(wb, b"head/title/T-0002", {"district": clear_word})
+        assert store.get_secret(record_key(1)) == store.get_secret(record_key(2)) == fields
+        assert store.get_secret(record_key(3)) is None
+    disk = raw_bytes(db_path)
+    assert clear_word.encode() in disk
+    assert NAME.encode() not in disk
+    assert b"9f" * 16 not in disk
+    with Store(db_path, KEK) as reopened:
+        assert reopened.get_secret(record_key(1)) == fields
+        blob = reopened.get_secret(record_key(2))
+        assert blob is not None and json.loads(blob)["owner"] == NAME
+
+
+def test_secret_moved_to_another_key_does_not_decrypt(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        store.put_secret(None, record_key(1), NAME.encode())
+    raw = plyvel.DB(str(db_path))
+    raw.put(record_key(2), raw.get(record_key(1)))
+    raw.put(record_key(3), b"\x02" + raw.get(record_key(1))[1:])
+    raw.close()
+    with Store(db_path, KEK) as store:
+        assert store.get_secret(record_key(1)) == NAME.encode()
+        with pytest.raises(StoreError, match="secret at record/title/T-0002/00000001 does not decrypt"):
+            store.get_secret(record_key(2))
+        with pytest.raises(StoreError, match="has an unknown format"):
+            store.get_secret(record_key(3))
+
+
+def test_secrets_and_clear_values_are_kept_apart(store: Store) -> None:
+    with pytest.raises(StoreError, match="write it with put_secret"):
+        store.put_json(None, record_key(1), {"owner": NAME})
+    with pytest.raises(StoreError, match="not under a secret prefix"):
+        store.put_secret(None, b"batch/01", NAME.encode())
+    store.put_secret(None, record_key(1), NAME.encode())
+    with pytest.raises(StoreError, match="read it with get_secret"):
+        store.get_json(record_key(1))
+    with pytest.raises(StoreError, match="covers secrets"):
+        list(store.iter_json(b"rec"))
+    for managed in (b"audit/0000000000000001", b"seq/intake", b"token/ab", b"meta/datakey", b"meta/schema"):
+        with pytest.raises(StoreError, match="only through the store's own methods"):
+            store.put_json(None, managed, 1)
+        with pytest.raises(StoreError, match="only through the store's own methods"):
+            store.delete(None, managed)
+
+
+def test_kek_rewrap_switches_the_key_that_opens_the_store(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        store.put_secret(None, record_key(1), NAME.encode())
+        blob_before = next(store.iter_prefix(b"record/"))[1]
+        assert store.rewrap_data_key(NEW_KEK) == kek_id(NEW_KEK) == store.kek_id
+        assert next(store.iter_prefix(b"record/"))[1] == blob_before  # no record re-encrypted
+        assert store.get_secret(record_key(1)) == NAME.encode()
+    with pytest.raises(StoreError, match=f"expected kek id {kek_id(NEW_KEK)}"):
+        Store(db_path, KEK)
+    with Store(db_path, NEW_KEK) as store:
+        assert store.get_secret(record_key(1)) == NAME.encode()
+
+
+def test_data_key_rotation_reencrypts_every_secret(db_path: Path) -> None:
+    secrets = {record_key(n): f"{NAME} {n}".encode() for n in range(25)}
+    with Store(db_path, KEK, create=True) as store:
+        with store.write_batch() as wb:
+            for key, value in secrets.items():
+                store.put_secret(wb, key, value)
+        store.put_json(None, b"batch/01", {"leaves": 25})
+        before = dict(store.iter_prefix(b"record/"))
+        wrapped_before = store.get_json(b"meta/datakey")
+        assert store.rotate_data_key(chunk_size=4) == 25
+        after = dict(store.iter_prefix(b"record/"))
+        assert all(after[key] != before[key] for key in secrets)
+        assert {key: store.get_secret(key) for key in secrets} == secrets
+        wrapped_after = store.get_json(b"meta/datakey")
+        assert wrapped_after["current"] != wrapped_before["current"] and "pending" not in wrapped_after
+    with Store(db_path, KEK) as reopened:
+        assert {key: reopened.get_secret(key) for key in secrets} == secrets
+        assert reopened.get_json(b"batch/01") == {"leaves": 25}
+
+
+def test_interrupted_data_key_rotation_resumes(db_path: Path) -> None:
+    keys = [make_key("record", "title", f"a{n}") for n in range(10)]
+    with Store(db_path, KEK, create=True) as store:
+        for key in keys:
+            store.put_secret(None, key, key + NAME.encode())
+    broken = make_key("record", "title", "a5x")  # sorts between a5 and a6: the third chunk
+    raw = plyvel.DB(str(db_path))
+    raw.put(broken, raw.get(keys[0]))
+    raw.close()
+    with Store(db_path, KEK) as store:
+        with pytest.raises(StoreError, match="record/title/a5x does not decrypt: data key rotation stopped"):
+            store.rotate_data_key(chunk_size=3)
+        assert all(store.get_secret(key) == key + NAME.encode() for key in keys)
+    with Store(db_path, KEK) as store:  # the new key was recorded: both keys still read
+        assert all(store.get_secret(key) == key + NAME.encode() for key in keys)
+        store.put_secret(None, make_key("record", "title", "b0"), b"written mid-rotation")
+        store.delete(None, broken)
+        assert store.rotate_data_key(chunk_size=3) == 4  # a6-a9; the rest were done or are new
+    with Store(db_path, KEK) as store:
+        assert all(store.get_secret(key) == key + NAME.encode() for key in keys)
+        assert store.get_secret(make_key("record", "title", "b0")) == b"written mid-rotation"
+        assert "pending" not in store.get_json(b"meta/datakey")
+
+
+# -- batches, iteration, keys ----------------------------------------------------------------
+
+
+def test_write_batch_is_all_or_nothing(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        with pytest.raises(RuntimeError, match="crash"), store.write_batch() as wb:
+            store.put_json(wb, b"batch/01", {"leaves": 1})
+            store.put_secret(wb, record_key(1), NAME.encode())
+            store.next_sequence(wb, "intake")
+            audit_entry(store, wb, 1)
+            raise RuntimeError("crash in the middle of the batch")
+        assert store.get_json(b"batch/01") is None and store.get_secret(record_key(1)) is None
+        assert list(store.export_audit()) == [] and store.audit_head() == (0, AUDIT_GENESIS)
+        for late_write in (
+            lambda: store.put_json(wb, b"batch/02", {}),
+            lambda: store.next_sequence(wb, "intake"),
+            lambda: audit_entry(store, wb, 9),
+        ):
+            with pytest.raises(StoreError, match="write batch is finished"):
+                late_write()
+        with store.write_batch() as wb:
+            store.put_json(wb, b"batch/01", {"leaves": 1})
+            assert store.get_json(b"batch/01") is None  # not visible before the commit
+        assert store.get_json(b"batch/01") == {"leaves": 1}
+        assert audit_entry(store, None, 2) == 1  # the abandoned entry left no gap
+    with Store(db_path, KEK) as store:
+        assert store.next_sequence(None, "intake") == 1  # the abandoned number was never persisted
+
+
+def test_iter_prefix_order_bounds_and_start(store: Store) -> None:
+    for n in (3, 1, 2, 10):
+        store.put_json(None, b"log/%016x" % n, n)
+    store.put_json(None, b"logx", "outside")
+    store.put_json(None, b"lo", "outside")
+    assert [v for _, v in store.iter_json(b"log/")] == [1, 2, 3, 10]
+    assert [v for _, v in store.iter_json(b"log/", reverse=True)] == [10, 3, 2, 1]
+    assert [v for _, v in store.iter_json(b"log/", start=b"log/%016x" % 2)] == [2, 3, 10]
+    assert [v for _, v in store.iter_json(b"log/", reverse=True, start=b"log/%016x" % 3)] == [3, 2, 1]
+    assert [k for k, _ in store.iter_prefix(b"log/")] == [b"log/%016x" % n for n in (1, 2, 3, 10)]
+    assert [v for _, v in store.iter_json(b"log/", limit=2)] == [1, 2]
+    assert [k for k, _ in store.iter_prefix(b"log/", reverse=True, limit=1)] == [b"log/%016x" % 10]
+    with pytest.raises(StoreError, match="not under the prefix"):
+        store.iter_prefix(b"log/", start=b"batch/")
+    store.delete(None, b"log/%016x" % 2)
+    assert [v for _, v in store.iter_json(b"log/")] == [1, 3, 10]
+
+
+def test_clear_bytes_round_trip(store: Store) -> None:
+    leaf = bytes(range(32))
+    with store.write_batch() as wb:
+        store.put(wb, b"queue/title/%016x" % 1, leaf)
+    assert store.get(b"queue/title/%016x" % 1) == leaf and store.get(b"queue/title/x") is None
+    store.put_secret(None, record_key(1), NAME.encode())
+    with pytest.raises(StoreError, match="write it with put_secret"):
+        store.put(None, record_key(2), leaf)
+    with pytest.raises(StoreError, match="read it with get_secret"):
+        store.get(record_key(1))
+
+
+def test_make_key_checks_its_parts() -> None:
+    assert make_key("queue", "title", f"{7:016x}") == b"queue/title/0000000000000007"
+    for bad in ("", "a/b", "سجل", "tab\t"):
+        with pytest.raises(StoreError, match="printable ASCII without '/'"):
+            make_key("record", bad)
+
+
+# -- counters -----------------------------------------------------------------------------------
+
+
+def test_counters_continue_across_reopen(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        assert [store.next_sequence(None, "intake") for _ in range(2)] == [1, 2]
+        with store.write_batch() as wb:
+            assert store.next_sequence(wb, "intake") == 3
+            assert store.next_sequence(wb, "log") == 1
+            assert store.next_sequence(wb, "queue/title") == 1
+        with pytest.raises(StoreError, match="printable ASCII without '/'"):
+            store.next_sequence(None, "queue//title")
+    with Store(db_path, KEK) as store:
+        assert store.next_sequence(None, "intake") == 4
+        assert store.next_sequence(None, "log") == 2
+        assert store.next_sequence(None, "queue/title") == 2
+        assert store.get_json(b"seq/queue/title") == 2
+
+
+def test_batches_committed_out_of_order_never_reuse_a_number(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        with store.write_batch() as first:
+            assert store.next_sequence(first, "intake") == 1
+            with store.write_batch() as second:
+                assert store.next_sequence(second, "intake") == 2
+        assert store.get_json(b"seq/intake") == 2
+    with Store(db_path, KEK) as store:
+        assert store.next_sequence(None, "intake") == 3
+
+
+def test_concurrent_sequences_are_unique(db_path: Path) -> None:
+    taken: list[int] = []
+    lock = threading.Lock()
+    with Store(db_path, KEK, create=True, sync=False) as store:
+
+        def worker(n: int) -> None:
+            mine = []
+            for i in range(200):
+                if (n + i) % 2:
+                    mine.append(store.next_sequence(None, "intake"))
+                else:
+                    with store.write_batch() as wb:
+                        mine.append(store.next_sequence(wb, "intake"))
+            with lock:
+                taken.extend(mine)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(taken) == list(range(1, 1601))
+    with Store(db_path, KEK) as store:
+        assert store.next_sequence(None, "intake") == 1601
+
+
+# -- officer tokens ------------------------------------------------------------------------------
+
+
+def test_tokens_are_stored_hashed_and_expire(db_path: Path) -> None:
+    officer = {"id": "officer:42", "name": "Karim", "agency": "REPD", "roles": ["clerk"]}
+    with Store(db_path, KEK, create=True) as store:
+        digest = store.add_token(TOKEN, officer, expires_at=2_000)
+        assert digest == hash_token(TOKEN)
+        store.add_token("another-officer-token-abcdefghijklmnopq", {"id": "officer:7"}, expires_at=None)
+        assert store.find_token(TOKEN, now=1_999) == officer
+        assert store.find_token(TOKEN, now=2_000) is None
+        assert store.find_token(TOKEN + "x", now=0) is None
+        with pytest.raises(StoreError, match="already registered"):
+            store.add_token(TOKEN, officer, expires_at=None)
+        with pytest.raises(StoreError, match="at least 32 random characters"):
+            store.add_token("short", officer, expires_at=None)
+        listed = store.list_tokens()
+        assert sorted(t["officer"]["id"] for t in listed) == ["officer:42", "officer:7"]
+        assert TOKEN not in json.dumps(listed)
+        mine = next(t for t in listed if t["officer"]["id"] == "officer:42")
+        assert mine == {"tokenId": digest[:16], "officer": officer, "expiresAt": 2_000, "revoked": False}
+    assert TOKEN.encode() not in raw_bytes(db_path)
+
+
+def test_revoked_token_is_no_longer_found(store: Store) -> None:
+    digest = store.add_token(TOKEN, {"id": "officer:42"}, expires_at=None)
+    with pytest.raises(StoreError, match="not a token hash"):
+        store.revoke_token("xyz")
+    with pytest.raises(StoreError, match="no token match"):
+        store.revoke_token("00000000")
+    assert store.revoke_token(digest[:16]) == digest
+    assert store.find_token(TOKEN, now=0) is None
+    assert store.list_tokens()[0]["revoked"] is True
+
+
+# -- audit trail -------------------------------------------------------------------------------
+
+
+def test_audit_trail_is_ordered_and_chained(db_path: Path) -> None:
+    with Store(db_path, KEK, create=True) as store:
+        assert audit_entry(store, None, 1) == 1
+        with store.write_batch() as wb:
+            store.put_json(wb, b"head/title/T-2", {"version": 1})
+            assert audit_entry(store, wb, 2, fields=3) == 2
+            assert audit_entry(store, wb, 3) == 3
+        head = store.audit_head()
+    with Store(db_path, KEK) as store:  # the chain continues after a restart
+        assert store.audit_head() == head
+        assert audit_entry(store, None, 4) == 4
+        entries = list(store.export_audit())
+        assert [e["seq"] for e in entries] == [1, 2, 3, 4]
+        assert entries[0]["prev"] == AUDIT_GENESIS
+        assert entries[1] == {
+            "seq": 2,
+            "at": 1_700_000_002,
+            "actor": "officer:42",
+            "action": "record.create",
+            "requestId": "req-2",
+            "subject": "title/T-2",
+            "details": {"fields": 3},
+            "prev": entries[1]["prev"],
+        }
+        assert verify_audit_chain(entries, head=store.audit_head()[1]) == 4
+        assert verify_audit_chain(store.export_audit(start_seq=3)) == 2
+
+
+def test_tampered_audit_export_is_detected(store: Store) -> None:
+    for n in range(1, 6):
+        audit_entry(store, None, n)
+    entries = list(store.export_audit())
+    altered = [dict(e) for e in entries]
+    altered[1]["actor"] = "officer:7"
+    with pytest.raises(StoreError, match="audit entry 3 does not chain to entry 2"):
+        verify_audit_chain(altered)
+    with pytest.raises(StoreError, match="audit entry 4 follows entry 2: entries are missing"):
+        verify_audit_chain(entries[:2] + entries[3:])
+    with pytest.raises(StoreError, match="entry 1 does not start the chain"):
+        verify_audit_chain([{**entries[0], "prev": "ab" * 32}, *entries[1:]])
+    last_altered = [*entries[:4], {**entries[4], "subject": "title/other"}]
+    assert verify_audit_chain(last_altered) == 5  # the last link needs the head to be checked
+    with pytest.raises(StoreError, match="does not hash to the expected head"):
+        verify_audit_chain(last_altered, head=store.audit_head()[1])
+
+
+def test_bad_audit_entries_are_refused_without_holding_the_trail(store: Store) -> None:
+    with pytest.raises(StoreError, match="not canonical JSON"):
+        audit_entry(store, None, 1, ratio=0.5)
+    with store.write_batch() as outer:
+        audit_entry(store, outer, 1)
+        with (
+            pytest.raises(StoreError, match="already has an audit entry in another open write batch"),
+            store.write_batch() as inner,
+        ):
+            audit_entry(store, inner, 2)
+    assert audit_entry(store, None, 3) == 2
+    assert verify_audit_chain(store.export_audit()) == 2
+
+
+def test_concurrent_audit_entries_form_one_chain(store: Store) -> None:
+    def worker(n: int) -> None:
+        for i in range(25):
+            with store.write_batch() as wb:
+                store.put_json(wb, make_key("op", f"{n:02d}{i:02d}"), {"n": n})
+                audit_entry(store, wb, n * 100 + i)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    entries = list(store.export_audit())
+    assert [e["seq"] for e in entries] == list(range(1, 201))
+    assert verify_audit_chain(entries, head=store.audit_head()[1]) == 200

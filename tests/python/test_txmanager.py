@@ -1,0 +1,402 @@
+"""TxManager against the real anvil node, with a real HTTP proxy in front of it for faults.
+
+The proxy (`FaultyRpc`) forwards JSON-RPC to anvil and, when told, misbehaves the way networks
+and pools do: it drops the connection, answers 502, answers late (after the client gave up,
+while the node did get the request), or swallows `eth_sendRawTransaction` (answers success and
+forwards nothing: a transaction the pool lost). Every test uses a fresh account: gas is free,
+so an account with no ether can send, and no test disturbs another's nonces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.types import TxParams
+
+from ledger.codes import record_type
+from node.chain import RevertDecoder, TxSender
+from node.deploy import dev_accounts
+from node.devchain import DevChain, DevChainConfig, free_port
+from node.errors import ChainError, ContractRevert
+from node.txmanager import (
+    BroadcastUncertain,
+    PendingTx,
+    TxManager,
+    TxSettings,
+    _classify,
+    _Pool,
+    connect_for_sending,
+)
+
+pytestmark = pytest.mark.chain
+
+SEND = "eth_sendRawTransaction"
+FAST = TxSettings(backoff_initial=0.02, backoff_max=0.1, poll_interval=0.1, resubmit_after=0.5)
+
+
+class FaultyRpc:
+    """A JSON-RPC proxy on a free local port that can be told to misbehave."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.calls: Counter[str] = Counter()
+        self.delay = 1.0
+        self.swallow_sends = False
+        self._faults: list[tuple[str | None, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                proxy._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def inject(self, action: str, method: str | None = None, times: int = 1) -> None:
+        """Misbehave (`drop`, `502`, `late`, `swallow`) on the next `times` calls of `method`."""
+        with self._lock:
+            self._faults += [(method, action)] * times
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _take_fault(self, method: str) -> str | None:
+        with self._lock:
+            self.calls[method] += 1
+            for i, (wanted, action) in enumerate(self._faults):
+                if wanted in (None, method):
+                    del self._faults[i]
+                    return action
+            if self.swallow_sends and method == SEND:
+                return "swallow"
+            return None
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers["Content-Length"]))
+        request = json.loads(body)
+        action = self._take_fault(request.get("method", ""))
+        try:
+            if action == "drop":
+                handler.close_connection = True  # no status line, nothing: the client sees a reset
+                return
+            if action == "502":
+                self._reply(handler, 502, b"bad gateway")
+                return
+            if action == "swallow":
+                # What a node that accepted and then lost the transaction would say.
+                tx_hash = "0x" + keccak(HexBytes(request["params"][0])).hex()
+                answer = {"jsonrpc": "2.0", "id": request["id"], "result": tx_hash}
+                self._reply(handler, 200, json.dumps(answer).encode())
+                return
+            upstream = requests.post(
+                self.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10
+            )
+            if action == "late":
+                time.sleep(self.delay)  # the node has it; the client has given up by now
+            self._reply(handler, upstream.status_code, upstream.content)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
+
+
+@pytest.fixture
+def proxy(devchain: DevChain) -> Iterator[FaultyRpc]:
+    faulty = FaultyRpc(devchain.rpc_url)
+    yield faulty
+    faulty.close()
+
+
+@pytest.fixture
+def account() -> LocalAccount:
+    fresh: LocalAccount = Account.create()
+    return fresh
+
+
+def manager_via(
+    proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder, **settings: Any
+) -> TxManager:
+    """A manager talking through the proxy, with a short HTTP timeout and quick retries."""
+    w3 = connect_for_sending(proxy.url, timeout=0.5)
+    return TxManager(w3, account, decoder, replace(FAST, **settings))
+
+
+def ping(account: LocalAccount) -> TxParams:
+    """The cheapest transaction: nothing to itself."""
+    return {"to": account.address, "data": HexBytes(os.urandom(4))}
+
+
+def mined_nonce(w3: Web3, account: LocalAccount) -> int:
+    return w3.eth.get_transaction_count(account.address, "latest")
+
+
+def test_pool_messages_of_besu_and_anvil_map_to_recoveries() -> None:
+    cases = {
+        "Known transaction": _Pool.KNOWN,  # Besu
+        "transaction already imported": _Pool.KNOWN,  # anvil
+        "already known": _Pool.KNOWN,  # geth
+        "Nonce too low": _Pool.NONCE_TAKEN,
+        "nonce too low": _Pool.NONCE_TAKEN,
+        "Replacement transaction underpriced": _Pool.NONCE_TAKEN,
+        "replacement transaction underpriced": _Pool.NONCE_TAKEN,
+        "Nonce too high": _Pool.NONCE_GAP,
+        "Transaction nonce is too distant from current sender nonce": _Pool.NONCE_GAP,
+        "Gas price below configured minimum gas price": _Pool.UNDERPRICED,
+        "Gas price below current base fee": _Pool.UNDERPRICED,
+        "max fee per gas less than block base fee": _Pool.UNDERPRICED,
+        "transaction underpriced": _Pool.UNDERPRICED,
+        "txpool is full": _Pool.BUSY,
+        "Sender account not authorized to send transactions": _Pool.REFUSED,
+        "Upfront cost exceeds account balance": _Pool.REFUSED,
+    }
+    assert {message: _classify(message) for message in cases} == cases
+
+
+def test_free_gas_chain_gets_gas_price_zero(
+    w3: Web3, devchain: DevChain, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = TxManager(connect_for_sending(devchain.rpc_url), account, decoder, FAST)
+    deep = TxManager(
+        connect_for_sending(devchain.rpc_url), Account.create(), decoder, TxSettings(confirmations=1)
+    )
+    pending = manager.send(ping(account), label="ping")
+    deep_pending = deep.send(ping(deep.account), gas=30_000, label="deep ping")
+    receipt = manager.wait(pending)
+    assert receipt["status"] == 1 and receipt["transactionHash"] == pending.tx_hash
+    assert receipt["effectiveGasPrice"] == 0
+    tx = w3.eth.get_transaction(pending.tx_hash)
+    assert tx["type"] == 0 and tx["gasPrice"] == 0
+    assert manager.find_receipt(pending.tx_hash) == receipt
+    assert manager.find_receipt(HexBytes(os.urandom(32))) is None
+
+    deep_receipt = deep.wait(deep_pending)
+    assert w3.eth.block_number >= deep_receipt["blockNumber"] + 1
+
+
+def test_chain_with_a_base_fee_gets_eip1559_fees_or_the_forced_price(decoder: RevertDecoder) -> None:
+    funded = dev_accounts(2)
+    with DevChain(DevChainConfig(port=free_port(), block_time=1.0, base_fee=10**9)) as chain:
+        w3 = connect_for_sending(chain.rpc_url)
+        dynamic = TxManager(w3, funded[0], decoder, FAST)
+        forced = TxManager(w3, funded[1], decoder, TxSettings(gas_price=3 * 10**9))
+        p_dynamic = dynamic.send(ping(funded[0]), label="eip-1559")
+        p_forced = forced.send(ping(funded[1]), label="forced")
+        r_dynamic, r_forced = dynamic.wait(p_dynamic), forced.wait(p_forced)
+        tx_dynamic, tx_forced = (
+            w3.eth.get_transaction(p_dynamic.tx_hash),
+            w3.eth.get_transaction(p_forced.tx_hash),
+        )
+        base_fee = w3.eth.get_block(r_dynamic["blockNumber"])["baseFeePerGas"]
+    assert tx_dynamic["type"] == 2 and tx_dynamic["maxFeePerGas"] >= 2 * base_fee
+    assert r_dynamic["effectiveGasPrice"] >= base_fee > 0
+    assert tx_forced["type"] == 0 and r_forced["effectiveGasPrice"] == 3 * 10**9
+
+
+def test_transport_faults_are_retried_without_sending_twice(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("drop", "eth_estimateGas", times=2)
+    proxy.inject("502", "eth_getBlockByNumber")
+    proxy.inject("late", SEND)  # the node takes it; the answer comes after the client's timeout
+    pending = manager.send(ping(account), label="through faults")
+    receipt = manager.wait(pending)
+    assert receipt["status"] == 1 and receipt["transactionHash"] == pending.tx_hash
+    assert proxy.calls["eth_estimateGas"] == 3 and proxy.calls["eth_getBlockByNumber"] >= 2
+    assert proxy.calls[SEND] == 2  # the retry sent the same bytes: "already imported", fine
+    assert mined_nonce(w3, account) == pending.nonce + 1 == 1
+
+
+def test_retries_are_bounded(proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder) -> None:
+    manager = manager_via(proxy, account, decoder, max_retries=3)
+    proxy.inject("drop", "eth_estimateGas", times=100)
+    started = time.monotonic()
+    with pytest.raises(ChainError, match=r"estimating gas: the node did not answer after 4 attempts"):
+        manager.send(ping(account), label="never")
+    assert proxy.calls["eth_estimateGas"] == 4
+    assert time.monotonic() - started >= 0.5 * (0.02 + 0.04 + 0.08)  # backoff, even jittered
+
+    proxy.clear()
+    proxy.inject("502", SEND, times=100)
+    with pytest.raises(BroadcastUncertain, match="may still be mined") as caught:
+        manager.send(ping(account), gas=30_000, label="unsent")
+    assert proxy.calls[SEND] == 4
+    assert manager.find_receipt(caught.value.pending.tx_hash) is None
+    assert manager.in_flight() == []
+
+
+def test_swallowed_send_is_resubmitted_and_mined_once(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("swallow", SEND)
+    pending = manager.send(ping(account), label="lost once")
+    assert proxy.calls[SEND] == 1 and mined_nonce(w3, account) == 0
+    receipt = manager.wait(pending, timeout=20)
+    assert proxy.calls[SEND] == 2  # resubmitted once, the very same signed bytes
+    assert receipt["transactionHash"] == pending.tx_hash and receipt["status"] == 1
+    time.sleep(1.2)  # another block: nothing else from this account appears
+    assert mined_nonce(w3, account) == 1
+
+
+def test_lost_transactions_are_resent_without_waiting(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    """A caller that never waits (the batcher polls `find_receipt`) still gets holes filled."""
+    manager = manager_via(proxy, account, decoder, resubmit_after=60.0)
+    proxy.inject("swallow", SEND)
+    lost = manager.send(ping(account), gas=30_000, label="lost")
+    assert manager.resend_missing() == 1
+    assert manager.resend_missing() == 0  # the node holds it now
+
+    proxy.inject("swallow", SEND)
+    hole = manager.send(ping(account), gas=30_000, label="hole")
+    # The node's next nonce is below ours: this send first resends the hole, then follows it.
+    last = manager.send(ping(account), gas=30_000, label="last")
+    assert proxy.calls[SEND] == 5
+    assert manager.wait(last, timeout=20)["status"] == 1
+    for pending in (lost, hole):
+        receipt = manager.find_receipt(pending.tx_hash_hex)
+        assert receipt is not None and receipt["status"] == 1
+    assert mined_nonce(w3, account) == 3
+
+
+def test_nonce_taken_by_another_transaction(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder, resubmit_after=60.0)
+    proxy.swallow_sends = True
+    lost = manager.send(ping(account), gas=30_000, label="lost")
+    other = TxSender(w3, account, decoder)  # another process with the same key
+    other.send(ping(account), gas=30_000)
+    with pytest.raises(ChainError, match=f"lost: nonce {lost.nonce} was used by another transaction"):
+        manager.wait(lost, timeout=10)
+    assert manager.in_flight() == []
+
+
+def test_nonce_resyncs_after_another_process_used_the_account(
+    w3: Web3, devchain: DevChain, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = TxManager(connect_for_sending(devchain.rpc_url), account, decoder, FAST)
+    assert manager.resync() == 0
+    other = TxSender(w3, account, decoder)
+    theirs = other.send_raw(ping(account), gas=30_000)  # nonce 0, still in the pool
+    mine = manager.send(ping(account), gas=30_000, label="after theirs")  # "replacement underpriced"
+    assert mine.nonce == 1
+    assert manager.wait(mine)["status"] == 1 and other.wait(theirs)["status"] == 1
+
+    TxSender(w3, account, decoder).send(
+        ping(account), gas=30_000
+    )  # nonce 2, mined: the manager still thinks 2 is next
+    again = manager.send(ping(account), gas=30_000, label="after theirs mined")  # "nonce too low"
+    assert again.nonce == 3
+    assert manager.wait(again)["status"] == 1
+    assert mined_nonce(w3, account) == 4
+
+
+def test_max_in_flight_blocks_sends(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder, max_in_flight=2, in_flight_timeout=0.5)
+    proxy.swallow_sends = True  # nothing gets mined: the two slots stay taken
+    first = manager.send(ping(account), gas=30_000, label="first")
+    second = manager.send(ping(account), gas=30_000, label="second")
+    started = time.monotonic()
+    with pytest.raises(ChainError, match=r"2 transactions .* still in flight after 0\.5s"):
+        manager.send(ping(account), gas=30_000, label="third")
+    assert time.monotonic() - started >= 0.5
+    assert [p.nonce for p in manager.in_flight()] == [0, 1]
+
+    proxy.swallow_sends = False
+    assert manager.wait(second, timeout=20)["status"] == 1  # resends the first as well
+    assert manager.find_receipt(first.tx_hash) is not None
+
+    # Mined transactions free their slots even when nobody waits for them.
+    patient = manager_via(proxy, account, decoder, max_in_flight=2, in_flight_timeout=20)
+    unwaited = [patient.send(ping(account), gas=30_000, label=f"unwaited {i}") for i in range(2)]
+    third = patient.send(ping(account), gas=30_000, label="third")
+    assert mined_nonce(w3, account) > unwaited[0].nonce  # it had to wait for a block
+    assert [p.nonce for p in (*unwaited, third)] == [2, 3, 4]
+    assert patient.wait(third)["status"] == 1
+
+
+def test_threads_share_one_nonce_sequence(
+    w3: Web3, devchain: DevChain, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = TxManager(connect_for_sending(devchain.rpc_url), account, decoder, FAST)
+    sent: list[PendingTx] = []
+    errors: list[BaseException] = []
+
+    def send_one(i: int) -> None:
+        try:
+            sent.append(manager.send(ping(account), gas=30_000, label=f"thread {i}"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send_one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(p.nonce for p in sent) == list(range(6))
+    receipts = [manager.wait(p) for p in sent]
+    assert all(r["status"] == 1 for r in receipts)
+    assert mined_nonce(w3, account) == 6
+
+
+def test_reverts_are_named(
+    devchain: DevChain, contracts: dict[str, Any], account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = TxManager(connect_for_sending(devchain.rpc_url), account, decoder, FAST)
+    ledger = contracts["RecordLedger"]
+    anchor = ledger.functions.anchor(record_type("title"), os.urandom(32), 1, 1, b"\0" * 32)
+    tx: TxParams = {"to": anchor.address, "data": anchor._encode_transaction_data()}
+
+    with pytest.raises(
+        ContractRevert, match=r"anchor batch: AgencyRegistry\.NotASigner\(account="
+    ) as at_estimate:
+        manager.send(tx, label="anchor batch")
+    assert at_estimate.value.args_by_name == {"account": account.address}
+    assert manager.in_flight() == []
+
+    # With the gas given there is no estimate: the failure is mined, then named by replaying it.
+    pending = manager.send(tx, gas=200_000, label="anchor batch")
+    mined_failure = r"anchor batch \(0x[0-9a-f]{64}, block \d+\): AgencyRegistry\.NotASigner\(account="
+    with pytest.raises(ContractRevert, match=mined_failure) as mined:
+        manager.wait(pending)
+    assert mined.value.error == "NotASigner"
+    receipt = manager.find_receipt(pending.tx_hash)
+    assert receipt is not None and receipt["status"] == 0
