@@ -40,6 +40,11 @@ RpcOption = Annotated[
 ]
 
 
+from node.node_cli import node_app  # noqa: E402 - a sub-command group
+
+app.add_typer(node_app, name="node")
+
+
 @app.command("compile")
 def compile_command() -> None:
     """Compile the contracts with py-solc-x (offline) and print their sizes.

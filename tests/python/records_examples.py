@@ -99,3 +99,22 @@ def commercial_example() -> dict[str, Any]:
 
 
 EXAMPLES = {"title": title_example, "marriage": marriage_example, "commercial": commercial_example}
+
+
+def numbered_titles(count: int, *, start: int = 0) -> Any:
+    """`count` distinct valid title records (title and parcel numbers vary), lazily."""
+    base = title_example()
+    for i in range(start, start + count):
+        record = dict(base)
+        record["title_number"] = f"2026/{i:07d}"
+        record["parcel_number"] = str(1000 + i % 9000)
+        yield record
+
+
+def write_ndjson(path: Any, count: int, *, start: int = 0) -> None:
+    """An NDJSON file of numbered title records, as `sijill node ingest` reads it."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in numbered_titles(count, start=start):
+            handle.write(json.dumps({"recordType": "title", "record": record}, ensure_ascii=False) + "\n")

@@ -1,0 +1,167 @@
+"""The indexer: follows the RecordLedger's events into the store, for local look-ups.
+
+It reads `BatchAnchored`, `LeafRevoked` and `LeafSuperseded` of every agency with
+`eth_getLogs`, in ranges of at most `span` blocks from the last processed block, which it
+checkpoints (`chain/checkpoint`) in the same write batch as what it learnt. So it catches up
+after downtime, never processes a block twice, and a restart of the RPC endpoint only delays it
+(errors are retried). QBFT has immediate finality, so no reorganisation handling is needed; on
+a chain that can reorganise, `confirmations` keeps the indexer that many blocks behind.
+
+`IndexedChainView` answers `ledger.verify`'s batch and leaf-status questions from this index,
+and the rare agency and signer questions from the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from web3 import Web3
+
+from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo
+from ledger.codes import decode_code
+from node.chainview import Web3ChainView
+from node.store import Store
+
+log = logging.getLogger("sijill.indexer")
+
+
+class Indexer:
+    def __init__(
+        self,
+        store: Store,
+        w3: Web3,
+        ledger: Any,
+        *,
+        start_block: int,
+        span: int = 2_000,
+        confirmations: int = 0,
+    ) -> None:
+        self.store = store
+        self.w3 = w3
+        self.ledger = ledger
+        self.start_block = start_block
+        self.span = span
+        self.confirmations = confirmations
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._events = {
+            "BatchAnchored": ledger.events.BatchAnchored(),
+            "LeafRevoked": ledger.events.LeafRevoked(),
+            "LeafSuperseded": ledger.events.LeafSuperseded(),
+        }
+        self._topics = {
+            Web3.keccak(text=_signature(e.abi)).hex().removeprefix("0x"): e for e in self._events.values()
+        }
+
+    @property
+    def checkpoint(self) -> int:
+        saved = self.store.get_json(b"chain/checkpoint")
+        return int(saved["block"]) if saved else self.start_block - 1
+
+    def lag(self) -> int | None:
+        try:
+            return max(0, self.w3.eth.block_number - self.checkpoint)
+        except Exception:
+            return None
+
+    def run(self, poll: float = 0.5) -> None:
+        while not self._stop.is_set():
+            try:
+                caught_up = self.step()
+                self.last_error = None
+            except Exception as exc:  # the endpoint is away or restarting: try again shortly
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("indexer: %s", self.last_error)
+                caught_up = True
+                self._stop.wait(2.0)
+            if caught_up:
+                self._stop.wait(poll)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def step(self) -> bool:
+        """Index the next range of blocks; whether the index has caught up."""
+        latest = self.w3.eth.block_number - self.confirmations
+        first = self.checkpoint + 1
+        if first > latest:
+            return True
+        last = min(latest, first + self.span - 1)
+        logs = self.w3.eth.get_logs({"address": self.ledger.address, "fromBlock": first, "toBlock": last})
+        blocks: dict[int, int] = {}
+        with self.store.write_batch() as wb:
+            for entry in logs:
+                event = self._topics.get(bytes(entry["topics"][0]).hex().removeprefix("0x"))
+                if event is None:
+                    continue
+                args = event.process_log(entry)["args"]
+                agency = decode_code(args["agency"])
+                if event.event_name == "BatchAnchored":
+                    number = entry["blockNumber"]
+                    if number not in blocks:
+                        blocks[number] = self.w3.eth.get_block(number)["timestamp"]
+                    self.store.put_json(
+                        wb,
+                        f"chain/batch/{agency}/{args['root'].hex()}".encode(),
+                        {
+                            "recordType": decode_code(args["recordType"]),
+                            "seq": args["seq"],
+                            "block": number,
+                            "timestamp": blocks[number],
+                            "count": args["count"],
+                            "signer": args["signer"].lower(),
+                        },
+                    )
+                else:
+                    revoked = event.event_name == "LeafRevoked"
+                    self.store.put_json(
+                        wb,
+                        f"chain/leaf/{agency}/{args['leaf'].hex()}".encode(),
+                        {
+                            "state": "revoked" if revoked else "superseded",
+                            "reason": args["reason"],
+                            "block": entry["blockNumber"],
+                            "successor": "00" * 32 if revoked else args["successor"].hex(),
+                        },
+                    )
+            self.store.put_json(wb, b"chain/checkpoint", {"block": last})
+        return last >= latest
+
+
+class IndexedChainView:
+    """A `ChainView` whose batch and leaf answers come from the local index."""
+
+    def __init__(self, store: Store, live: Web3ChainView) -> None:
+        self.store = store
+        self.live = live
+        self.chain_id = live.chain_id
+        self.ledger = live.ledger
+        self.registry = live.registry
+
+    def batch(self, agency: str, root: bytes) -> BatchInfo | None:
+        info = self.store.get_json(f"chain/batch/{agency}/{root.hex()}".encode())
+        if info is None:
+            return None
+        return BatchInfo(info["recordType"], info["seq"], info["block"], info["timestamp"], info["count"])
+
+    def leaf_status(self, agency: str, leaf: bytes) -> LeafStatusInfo:
+        info = self.store.get_json(f"chain/leaf/{agency}/{leaf.hex()}".encode())
+        if info is None:
+            return LeafStatusInfo()
+        state = LeafState.REVOKED if info["state"] == "revoked" else LeafState.SUPERSEDED
+        return LeafStatusInfo(state, info["reason"], info["block"], bytes.fromhex(info["successor"]))
+
+    def agency_status(self, agency: str) -> AgencyStatus:
+        return self.live.agency_status(agency)
+
+    def signer_valid_at(self, agency: str, signer: str, block: int) -> bool:
+        return self.live.signer_valid_at(agency, signer, block)
+
+    def latest_block(self) -> int:
+        return self.live.latest_block()
+
+
+def _signature(abi: dict[str, Any]) -> str:
+    return f"{abi['name']}({','.join(i['type'] for i in abi['inputs'])})"

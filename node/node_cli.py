@@ -1,0 +1,178 @@
+"""`sijill node ...`: set up and run an agency node, and load records in bulk.
+
+Settings come from flags or environment variables: SIJILL_DATA_DIR, SIJILL_RPC_URL,
+SIJILL_DEPLOYMENT, SIJILL_AGENCY, SIJILL_SIGNER_PASSPHRASE (or --passphrase-file) and SIJILL_KEK
+(64 hex digits, or --kek-file). `node init --dev` writes a development KEK and passphrase into
+the data directory (mode 0600): for the dev chain only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from node.batcher import BatcherSettings
+from node.deploy import dev_accounts
+from node.errors import NodeError
+
+node_app = typer.Typer(help="Set up and run an agency node.", no_args_is_help=True)
+out = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="SIJILL_DATA_DIR", help="The node's directory.")]
+Rpc = Annotated[str, typer.Option("--rpc", envvar="SIJILL_RPC_URL", help="JSON-RPC endpoint.")]
+Deployment = Annotated[
+    Path, typer.Option("--deployment", envvar="SIJILL_DEPLOYMENT", help="Deployment file.")
+]
+Agency = Annotated[str, typer.Option("--agency", envvar="SIJILL_AGENCY", help="Agency code, e.g. REPD.")]
+BatchSize = Annotated[int, typer.Option(help="Leaves per batch (a batch also closes by age).")]
+MaxAge = Annotated[float, typer.Option(help="Seconds a pending leaf waits at most before its batch closes.")]
+
+
+@node_app.command("init")
+def init_command(
+    data_dir: DataDir,
+    agency: Agency,
+    dev_account: Annotated[
+        int | None,
+        typer.Option(help="Use anvil dev account N as the signer and write dev secrets (dev chain only)."),
+    ] = None,
+    private_key_file: Annotated[
+        Path | None, typer.Option(help="Import this hex private key as the signer.")
+    ] = None,
+) -> None:
+    """Create a node's directory: encrypted signer keystore, store, and (with --dev-account) dev secrets.
+
+    Example: sijill node init --data-dir .data/repd --agency REPD --dev-account 1
+    """
+    from node.keys import create_keystore
+    from node.service import load_kek
+    from node.store import Store
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keystore = data_dir / "signer.json"
+    if dev_account is not None:
+        _write_secret(data_dir / "dev-passphrase", secrets.token_urlsafe(24))
+        _write_secret(data_dir / "dev-kek", secrets.token_hex(32))
+        os.environ.setdefault("SIJILL_SIGNER_PASSPHRASE", (data_dir / "dev-passphrase").read_text())
+        os.environ.setdefault("SIJILL_KEK", (data_dir / "dev-kek").read_text())
+        key = bytes(dev_accounts(dev_account + 1)[dev_account].key)
+    elif private_key_file is not None:
+        key = bytes.fromhex(private_key_file.read_text().strip().removeprefix("0x"))
+    else:
+        key = secrets.token_bytes(32)
+    passphrase = os.environ.get("SIJILL_SIGNER_PASSPHRASE")
+    if not passphrase:
+        raise NodeError("set SIJILL_SIGNER_PASSPHRASE to the passphrase the keystore is to be encrypted with")
+    address = create_keystore(
+        keystore, passphrase, key, kdf_iterations=2**14 if dev_account is not None else None
+    )
+    Store(data_dir / "store", load_kek(None), create=True).close()
+    (data_dir / "node.json").write_text(json.dumps({"agency": agency, "signer": address}, indent=2) + "\n")
+    out.print(f"Node for {agency} in {data_dir}: signer {address} (register it through the council if new)")
+
+
+@node_app.command("ingest")
+def ingest_command(
+    file: Annotated[Path, typer.Argument(help='NDJSON: one {"recordType": ..., "record": {...}} per line.')],
+    data_dir: DataDir,
+    rpc: Rpc,
+    deployment: Deployment,
+    agency: Agency,
+    batch_size: BatchSize = 10_000,
+    max_age: MaxAge = 2.0,
+    chunk: Annotated[int, typer.Option(help="Records committed per write batch.")] = 1000,
+) -> None:
+    """Load records in bulk, resumably, and anchor them all before returning.
+
+    A run that is killed can be started again with the same file: records already accepted are
+    skipped, batches already sent are checked against the chain, nothing is anchored twice.
+    Example: sijill node ingest legacy.ndjson --data-dir .data/repd --agency REPD
+    """
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age).start()
+    accepted = rejected = 0
+    try:
+        resume_key = f"{file.name}-{file.stat().st_size}"
+        for result in node.intake.submit_many(
+            _read_ndjson(file), actor="cli:ingest", request_id=resume_key, chunk=chunk, resume_key=resume_key
+        ):
+            if hasattr(result, "leaf"):
+                accepted += 1
+            else:
+                rejected += 1
+            if (accepted + rejected) % chunk == 0:
+                node.batcher.wake()
+        node.batcher.stop()
+        node.batcher.drain()
+    finally:
+        node.stop()
+    print(json.dumps({"accepted": accepted, "rejected": rejected, "file": str(file)}))
+
+
+@node_app.command("run")
+def run_command(
+    data_dir: DataDir,
+    rpc: Rpc,
+    deployment: Deployment,
+    agency: Agency,
+    batch_size: BatchSize = 10_000,
+    max_age: MaxAge = 5.0,
+) -> None:
+    """Run the batcher and indexer until stopped (SIGTERM or Ctrl-C).
+
+    Example: sijill node run --data-dir .data/repd --agency REPD --deployment .data/devchain/deployment.json
+    """
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age).start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    out.print(f"node {agency} running, signer {node.signer.address}")
+    try:
+        while True:
+            time.sleep(5)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        node.stop()
+
+
+def _node(data_dir: Path, rpc: str, deployment: Path, agency: str, batch_size: int, max_age: float) -> Any:
+    from node.service import AgencyNode, NodeSettings
+
+    for name, variable in (("dev-passphrase", "SIJILL_SIGNER_PASSPHRASE"), ("dev-kek", "SIJILL_KEK")):
+        if (data_dir / name).exists():
+            os.environ.setdefault(variable, (data_dir / name).read_text())
+    settings = NodeSettings(
+        data_dir=data_dir,
+        deployment=deployment,
+        rpc_url=rpc,
+        agency=agency,
+        keystore=data_dir / "signer.json",
+        batcher=BatcherSettings(batch_size=batch_size, max_age=max_age),
+    )
+    return AgencyNode(settings, create=False)
+
+
+def _read_ndjson(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                item = json.loads(line)
+                yield str(item["recordType"]), item["record"]
+            except (ValueError, KeyError, TypeError):
+                yield "?", {"line": number}
+
+
+def _write_secret(path: Path, text: str) -> None:
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -1,0 +1,146 @@
+"""The agency node as one process: store, signer, intake, batcher and indexer, wired together.
+
+LevelDB admits one process per database, so a node is one process: the API (when served),
+the batcher and the indexer are threads over one `Store`. Work divides over the two cores as
+the GIL allows: intake (validation, hashing, AES-GCM, signing) runs on the request threads,
+the batcher and indexer mostly wait on the chain, and the C parts (LevelDB, keccak, secp256k1,
+AES) release the GIL. Bulk loads are the heavy part; `sijill node ingest` runs intake on the
+main thread while the batcher anchors behind it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.codes import agency_code, decode_code
+from ledger.receipts import ReceiptDomain
+from node.batcher import Batcher, BatcherSettings
+from node.chain import RevertDecoder, connect
+from node.chainview import Web3ChainView
+from node.deploy import load_deployment
+from node.errors import NodeError
+from node.indexer import IndexedChainView, Indexer
+from node.intake import Intake
+from node.keys import load_signer
+from node.store import Store
+from node.toolchain import compile_contracts
+from node.txmanager import TxManager, TxSettings, connect_for_sending
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """Everything a node needs; see `sijill node --help` for the flags and variables."""
+
+    data_dir: Path
+    deployment: Path
+    rpc_url: str
+    agency: str
+    keystore: Path
+    passphrase_file: Path | None = None
+    kek_hex: str | None = None
+    batcher: BatcherSettings = field(default_factory=BatcherSettings)
+    anchor_within: int = 600
+    gas_price: int | None = None
+    sync_writes: bool = True
+
+
+def load_kek(kek_hex: str | None, kek_file: Path | None = None) -> bytes:
+    """The 32-byte key-encryption key: `SIJILL_KEK` (hex), or a file holding it."""
+    text = kek_hex or os.environ.get("SIJILL_KEK")
+    if text is None and kek_file is not None:
+        text = kek_file.read_text().strip()
+    if not text:
+        raise NodeError("no key-encryption key: set SIJILL_KEK (64 hex digits) or give --kek-file")
+    try:
+        kek = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise NodeError("the key-encryption key is not hexadecimal") from None
+    if len(kek) != 32:
+        raise NodeError(f"the key-encryption key must be 32 bytes, got {len(kek)}")
+    return kek
+
+
+class AgencyNode:
+    """One agency's node. `start()` runs the batcher and indexer threads; `stop()` ends them."""
+
+    def __init__(self, settings: NodeSettings, *, create: bool = True) -> None:
+        self.settings = settings
+        deployment = load_deployment(settings.deployment)
+        compiled = compile_contracts()
+        self.w3 = connect(settings.rpc_url, expect_chain_id=deployment["chainId"])
+        self.signer = load_signer(settings.keystore, passphrase_file=settings.passphrase_file)
+        addresses = deployment["contracts"]
+        self.ledger = self.w3.eth.contract(
+            address=addresses["RecordLedger"]["address"], abi=compiled["RecordLedger"].abi
+        )
+        self.registry = self.w3.eth.contract(
+            address=addresses["AgencyRegistry"]["address"], abi=compiled["AgencyRegistry"].abi
+        )
+        self.allowed_types = self._allowed_types()
+        self.store = Store(
+            settings.data_dir / "store", load_kek(settings.kek_hex), create=create, sync=settings.sync_writes
+        )
+        decoder = RevertDecoder({name: c.abi for name, c in compiled.items()})
+        self.tx = TxManager(
+            connect_for_sending(settings.rpc_url),
+            self.signer,
+            decoder,
+            TxSettings(gas_price=settings.gas_price),
+        )
+        domain = ReceiptDomain(deployment["chainId"], self.ledger.address)
+        self.intake = Intake(
+            self.store,
+            agency=settings.agency,
+            signer=self.signer,
+            domain=domain,
+            registry=self.registry.address,
+            allowed_types=self.allowed_types,
+            anchor_within=settings.anchor_within,
+        )
+        self.batcher = Batcher(
+            self.store, agency=settings.agency, ledger=self.ledger, tx=self.tx, settings=settings.batcher
+        )
+        self.indexer = Indexer(self.store, self.w3, self.ledger, start_block=deployment["block"])
+        self.chain_view = IndexedChainView(self.store, Web3ChainView(self.w3, deployment, compiled))
+        self._threads: list[threading.Thread] = []
+
+    def _allowed_types(self) -> frozenset[str]:
+        word = agency_code(self.settings.agency)
+        signer = self.registry.functions.signerInfo(self.signer.address).call()
+        if signer[0] != word:
+            raise NodeError(
+                f"{self.signer.address} is not a signer of {self.settings.agency} in the registry"
+            )
+        return frozenset(decode_code(t) for t in self.registry.functions.recordTypes(word).call())
+
+    def start(self) -> AgencyNode:
+        for name, target in (("batcher", self.batcher.run), ("indexer", self.indexer.run)):
+            thread = threading.Thread(target=target, name=f"sijill-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self.batcher.stop()
+        self.indexer.stop()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.store.close()
+
+    def health(self) -> dict[str, Any]:
+        backlog = sum(1 for _ in self.store.iter_prefix(b"queue/", limit=1_000_000))
+        lag = self.indexer.lag()
+        degraded = self.batcher.last_error is not None or self.indexer.last_error is not None or lag is None
+        return {
+            "status": "degraded" if degraded else "ok",
+            "agency": self.settings.agency,
+            "signer": self.signer.address,
+            "backlog": backlog,
+            "indexerLag": lag,
+            "lastAnchorAt": self.batcher.last_anchor_at,
+            "errors": [e for e in (self.batcher.last_error, self.indexer.last_error) if e],
+        }
