@@ -72,6 +72,9 @@ class Batcher:
         self._clock = clock
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # One worker at a time: the loop thread and a caller of drain() must never both close
+        # batches from the same queue (they would build the same root twice).
+        self._work = threading.RLock()
         self.last_error: str | None = None
         self.last_anchor_at: float | None = None
 
@@ -79,9 +82,13 @@ class Batcher:
 
     def run(self, poll: float = 0.2) -> None:
         """Work until `stop()`: close, send, finalise; chain errors are retried, never fatal."""
-        self.recover()
+        recovered = False
         while not self._stop.is_set():
             try:
+                if not recovered:  # inside the retry loop: the chain may be away at start
+                    with self._work:
+                        self.recover()
+                    recovered = True
                 self.step()
                 self.last_error = None
             except (ChainError, ContractRevert) as exc:
@@ -100,23 +107,29 @@ class Batcher:
 
     def step(self) -> None:
         """One round: close ready batches, send built ones, finalise sent ones, send ops."""
-        for kind in self._queued_types():
-            while self.close_batch(kind, force=False):
-                pass
-        self.send_built()
-        self.finish_sent()
-        self.send_ops()
+        with self._work:
+            for kind in self._queued_types():
+                while self.close_batch(kind, force=False):
+                    pass
+            self.send_built()
+            self.finish_sent()
+            self.send_ops()
 
     def drain(self, timeout: float = 600.0) -> None:
         """Anchor everything queued now, whatever the size and age limits (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        for kind in self._queued_types():
-            while self.close_batch(kind, force=True):
-                pass
-        while self.unfinished() and time.monotonic() < deadline:
-            self.send_built()
-            self.finish_sent()
-            self.send_ops()
+        with self._work:
+            self.recover()
+            for kind in self._queued_types():
+                while self.close_batch(kind, force=True):
+                    pass
+        while time.monotonic() < deadline:
+            with self._work:
+                if not self.unfinished():
+                    break
+                self.send_built()
+                self.finish_sent()
+                self.send_ops()
             time.sleep(0.2)
         if self.unfinished():
             raise ChainError(f"batches or operations still unfinished after {timeout:g}s")
@@ -205,18 +218,56 @@ class Batcher:
             if self._on_chain(root):
                 self._finalise(root, batch, tx_hash=batch["tx"], block=receipt["blockNumber"])
             else:
-                # Mined but reverted without anchoring: nothing changed on chain; send again.
-                log.warning("anchor of batch %s reverted; resending", batch["seq"])
+                # Mined but reverted without anchoring: nothing changed on chain. If the chain's
+                # log moved past this batch, rebase; otherwise send it again.
+                log.warning("anchor of batch %s reverted; checking the chain's log", batch["seq"])
                 self._mark(root, batch, "built")
+                self._rebase_if_behind()
                 return
 
     def recover(self) -> None:
-        """After a restart: settle every batch that is not anchored against the chain."""
+        """After a restart: settle every batch that is not anchored against the chain, and line
+        the local log up with the chain's (a fresh store for an agency with history starts at
+        the chain's head)."""
         for _, entry in self.store.iter_json(b"log/"):
             root = entry["root"]
             batch = self.store.get_json(f"batch/{root}".encode())
             if batch is not None and batch["status"] != "anchored" and self._on_chain(root):
                 self._finalise(root, batch, tx_hash=batch.get("tx"))
+        self._rebase_if_behind()
+
+    def _rebase_if_behind(self) -> None:
+        """If the chain's log has moved past a batch not yet anchored (another process signed
+        for this agency, or the store is new), requeue those batches' leaves after the chain's head."""
+        chain_root, chain_seq = self._chain_head()
+        local = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
+        stale = []
+        for key, entry in self.store.iter_json(b"log/"):
+            batch = self.store.get_json(f"batch/{entry['root']}".encode())
+            if batch is not None and batch["status"] != "anchored" and batch["seq"] <= chain_seq:
+                stale.append((key, entry["root"], batch))
+        if not stale and local["seq"] >= chain_seq:
+            return
+        with self.store.write_batch() as wb:
+            for key, root, batch in stale:
+                packed = self.store.get(f"tree/{root}".encode()) or b""
+                for leaf in unpack_level(packed, 0, batch["count"]):
+                    seq = self.store.next_sequence(wb, f"queue/{batch['type']}")
+                    self.store.put(wb, f"queue/{batch['type']}/{seq:016x}".encode(), leaf)
+                self.store.delete(wb, key)
+                self.store.delete(wb, f"batch/{root}".encode())
+            self.store.put_json(wb, b"meta/head", {"seq": chain_seq, "root": chain_root.hex()})
+        if stale:
+            log.warning(
+                "the chain's log of %s is ahead: %d unanchored batches requeued", self.agency, len(stale)
+            )
+
+    def _chain_head(self) -> tuple[bytes, int]:
+        try:
+            root, seq = self.ledger.functions.head(self._agency_word).call()
+        except Exception as exc:
+            raise ChainError(f"cannot read the agency's head from the chain: {type(exc).__name__}") from None
+        return bytes(root), int(seq)
 
     def unfinished(self) -> bool:
         for _, entry in self.store.iter_json(

@@ -101,20 +101,27 @@ def commercial_example() -> dict[str, Any]:
 EXAMPLES = {"title": title_example, "marriage": marriage_example, "commercial": commercial_example}
 
 
-def numbered_titles(count: int, *, start: int = 0) -> Any:
-    """`count` distinct valid title records (title and parcel numbers vary), lazily."""
-    base = title_example()
+_NUMBER_FIELD = {"title": "title_number", "marriage": "contract_number", "commercial": "registration_number"}
+
+
+def numbered_records(record_type: str, count: int, *, start: int = 0) -> Any:
+    """`count` distinct valid records of a type (their registry numbers vary), lazily."""
+    base = EXAMPLES[record_type]()
     for i in range(start, start + count):
         record = dict(base)
-        record["title_number"] = f"2026/{i:07d}"
-        record["parcel_number"] = str(1000 + i % 9000)
+        record[_NUMBER_FIELD[record_type]] = f"{i + 100000:07d}"
         yield record
 
 
-def write_ndjson(path: Any, count: int, *, start: int = 0) -> None:
-    """An NDJSON file of numbered title records, as `sijill node ingest` reads it."""
+def numbered_titles(count: int, *, start: int = 0) -> Any:
+    """`count` distinct valid title records, lazily."""
+    return numbered_records("title", count, start=start)
+
+
+def write_ndjson(path: Any, count: int, *, start: int = 0, record_type: str = "title") -> None:
+    """An NDJSON file of numbered records, as `sijill node ingest` reads it."""
     import json
 
     with open(path, "w", encoding="utf-8") as handle:
-        for record in numbered_titles(count, start=start):
-            handle.write(json.dumps({"recordType": "title", "record": record}, ensure_ascii=False) + "\n")
+        for record in numbered_records(record_type, count, start=start):
+            handle.write(json.dumps({"recordType": record_type, "record": record}, ensure_ascii=False) + "\n")

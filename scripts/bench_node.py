@@ -1,0 +1,142 @@
+"""Benchmark of the agency node on a real anvil (1 s blocks): bulk intake, end-to-end anchoring,
+latency at a light load, peak memory, and the naive one-transaction-per-record design.
+
+Usage: .venv/bin/python scripts/bench_node.py [--records 1000000] [--naive 2000] [--batch-size 20000]
+
+Starts its own anvil and deployment in a temporary directory; prints a table beside the node
+issue's targets. Peak RSS is this process's (intake, batcher and indexer all run in it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+
+from records_examples import numbered_records
+from rich.console import Console
+from rich.table import Table
+
+from ledger.codes import record_type
+from ledger.fields import RecordKey, seal_record
+from node.batcher import BatcherSettings
+from node.chain import RevertDecoder, connect
+from node.deploy import demo_network, deploy_network, dev_accounts
+from node.devchain import DevChain, DevChainConfig, free_port
+from node.keys import create_keystore
+from node.service import AgencyNode, NodeSettings
+from node.store import Store
+from node.toolchain import compile_contracts
+from node.txmanager import TxManager, TxSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--naive", type=int, default=2_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    args = parser.parse_args()
+    table = Table("measure", "result", "target", title="agency node on anvil (1 s blocks), 2 cores")
+    compiled = compile_contracts()
+    accounts = dev_accounts(4)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
+    ):
+        root = Path(tmp)
+        w3 = connect(chain.rpc_url)
+        spec = demo_network([a.address for a in accounts[1:]])
+        deploy_network(w3, accounts[0], spec, root / "deployment.json", compiled=compiled)
+        os.environ["SIJILL_SIGNER_PASSPHRASE"] = passphrase = secrets.token_urlsafe(16)
+        os.environ["SIJILL_KEK"] = kek = secrets.token_hex(32)
+        data_dir = root / "repd"
+        data_dir.mkdir()
+        create_keystore(data_dir / "signer.json", passphrase, bytes(accounts[1].key), kdf_iterations=2**10)
+        Store(data_dir / "store", bytes.fromhex(kek), create=True).close()
+        settings = NodeSettings(
+            data_dir=data_dir,
+            deployment=root / "deployment.json",
+            rpc_url=chain.rpc_url,
+            agency="REPD",
+            keystore=data_dir / "signer.json",
+            batcher=BatcherSettings(batch_size=args.batch_size, max_age=1.0),
+        )
+        node = AgencyNode(settings, create=False).start()
+
+        # Light steady load first: one record every 100 ms, intake -> proof stored.
+        latencies = []
+        for record in numbered_records("title", 30, start=9_000_000):
+            accepted = node.intake.submit("title", record, actor="bench", request_id="latency")
+            start = time.perf_counter()
+            while node.store.get(b"proof/" + accepted.leaf.hex().encode()) is None:
+                time.sleep(0.02)
+            latencies.append(time.perf_counter() - start)
+        latencies.sort()
+        table.add_row(
+            "intake -> anchored latency, light load (median / max)",
+            f"{latencies[len(latencies) // 2]:.2f} s / {latencies[-1]:.2f} s",
+            "",
+        )
+
+        # Bulk: intake durable, then anchored with proofs stored.
+        start = time.perf_counter()
+        count = 0
+        for _result in node.intake.submit_many(
+            (("title", r) for r in numbered_records("title", args.records)),
+            actor="bench",
+            request_id="bulk",
+            chunk=2000,
+        ):
+            count += 1
+        intake_seconds = time.perf_counter() - start
+        node.batcher.stop()
+        threading.Event().wait(0.5)
+        node.batcher.drain(timeout=3600)
+        total_seconds = time.perf_counter() - start
+        assert count == args.records
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        table.add_row(
+            f"bulk intake, durable ({args.records:,} records)", f"{count / intake_seconds:,.0f} records/s", ""
+        )
+        table.add_row(
+            "end to end, anchored with proofs stored",
+            f"{count / total_seconds:,.0f} records/s",
+            "≥ 10,000 records/s",
+        )
+        table.add_row(f"{args.records:,} records to anchored", f"{total_seconds:,.1f} s", "≤ 120 s for 1M")
+        table.add_row("peak RSS of the node process", f"{rss:,.0f} MB", "≤ 400 MB")
+        node.stop()
+
+        # Naive design: one anchor transaction per record (signed locally, pipelined).
+        decoder = RevertDecoder({n: c.abi for n, c in compiled.items()})
+        ledger = w3.eth.contract(address=node.ledger.address, abi=compiled["RecordLedger"].abi)
+        tx = TxManager(w3, accounts[2], decoder, TxSettings(max_in_flight=64))
+        records = list(numbered_records("marriage", args.naive))
+        head_root, head_seq = ledger.functions.head(b"CSO".ljust(32, b"\0")).call()
+        start = time.perf_counter()
+        pending = []
+        for i, record in enumerate(records):
+            leaf = seal_record(RecordKey("CSO", "marriage", f"N{i}", 1), record).leaf
+            call = ledger.functions.anchor(record_type("marriage"), leaf, 1, head_seq + 1, head_root)
+            pending.append(tx.send_call(call, label="naive", gas=250_000))
+            head_root, head_seq = leaf, head_seq + 1
+        for item in pending:
+            tx.wait(item)
+        naive = len(records) / (time.perf_counter() - start)
+        table.add_row(f"naive: one transaction per record ({len(records):,})", f"{naive:,.0f} records/s", "")
+        table.add_row("node vs naive", f"{(count / total_seconds) / naive:,.0f} ×", "≥ 300 ×")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

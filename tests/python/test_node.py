@@ -1,0 +1,351 @@
+"""The agency node against a real anvil: intake -> batches -> anchored -> bundles that verify;
+amendments and revocations; three node processes side by side; SIGKILL at random moments
+during a bulk load; the chain stopping and coming back."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from records_examples import numbered_records, write_ndjson
+from web3 import Web3
+
+from ledger.chainview import ChainView
+from ledger.codes import agency_code
+from ledger.merkle import verify_proof
+from ledger.verify import Verdict, verify
+from node.batcher import BatcherSettings
+from node.chainview import Web3ChainView
+from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.devchain import DevChain, DevChainConfig, free_port
+from node.errors import NodeError
+from node.intake import IntakeError
+from node.keys import create_keystore
+from node.proofs import read_proof
+from node.service import AgencyNode, NodeSettings
+from node.store import Store
+from node.toolchain import CompiledContract
+
+pytestmark = pytest.mark.chain
+
+PASSPHRASE = "a passphrase for tests only"
+KEK = secrets.token_hex(32)
+ENV = {"SIJILL_SIGNER_PASSPHRASE": PASSPHRASE, "SIJILL_KEK": KEK}
+
+
+def _network(keys: dict[str, bytes]) -> NetworkSpec:
+    kinds = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
+    return NetworkSpec(
+        tuple(
+            AgencySpec(code, f"{code} test agency", (Account.from_key(key).address,), (kinds[code],))
+            for code, key in keys.items()
+        ),
+        threshold=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def network(
+    w3: Web3, compiled: dict[str, CompiledContract], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A deployment of its own, with fresh signer keys (gas is free: they need no funds)."""
+    keys = {code: secrets.token_bytes(32) for code in ("REPD", "CSO", "CRA")}
+    path = tmp_path_factory.mktemp("network") / "deployment.json"
+    deployment = deploy_network(w3, dev_accounts(1)[0], _network(keys), path, compiled=compiled).deployment
+    return {"keys": keys, "path": path, "deployment": deployment}
+
+
+def _init_node(root: Path, code: str, key: bytes) -> Path:
+    data_dir = root / code.lower()
+    data_dir.mkdir(parents=True)
+    create_keystore(data_dir / "signer.json", PASSPHRASE, key, kdf_iterations=2**10)
+    Store(data_dir / "store", bytes.fromhex(KEK), create=True).close()
+    return data_dir
+
+
+def _node(data_dir: Path, code: str, network: dict[str, Any], rpc: str, **batcher: Any) -> AgencyNode:
+    os.environ.update(ENV)
+    settings = NodeSettings(
+        data_dir=data_dir,
+        deployment=network["path"],
+        rpc_url=rpc,
+        agency=code,
+        keystore=data_dir / "signer.json",
+        batcher=BatcherSettings(**{"batch_size": 500, "max_age": 0.5, **batcher}),
+    )
+    return AgencyNode(settings, create=False)
+
+
+def test_submit_anchor_and_verify(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    try:
+        accepted = [
+            node.intake.submit("title", r, actor="officer:1", request_id=f"req-{i}")
+            for i, r in enumerate(numbered_records("title", 40))
+        ]
+        pending = node.intake.bundle("title", accepted[0].record_id)
+        live = Web3ChainView(w3, network["deployment"], compiled)
+        assert verify(pending, live, now=int(time.time())).verdict == Verdict.PENDING
+        node.batcher.drain(timeout=120)
+        while not node.indexer.step():
+            pass
+        for item in accepted[:10]:
+            bundle = node.intake.bundle("title", item.record_id)
+            for view in (live, node.chain_view):
+                report = verify(bundle, view, now=int(time.time()))
+                assert report.verdict == Verdict.AUTHENTIC, report.to_json()
+        stored = node.intake.stored("title", accepted[0].record_id)
+        assert stored.state == "anchored" and stored.record["title_number"] == "0100000"
+        audit = list(node.store.export_audit())
+        assert len(audit) == 40 and audit[0]["actor"] == "officer:1"
+        assert "0100000" not in json.dumps(audit, ensure_ascii=False), "no field values in the audit trail"
+        assert node.health()["backlog"] == 0
+    finally:
+        node.stop()
+
+
+def test_amend_revoke_and_conflicts(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    live = Web3ChainView(w3, network["deployment"], compiled)
+    try:
+        first, second = (
+            node.intake.submit("title", r, actor="o", request_id="r")
+            for r in numbered_records("title", 2, start=500)
+        )
+        node.batcher.drain(timeout=120)
+        changed = dict(next(numbered_records("title", 1, start=500)), area_m2="130")
+        amended = node.intake.amend(
+            "title",
+            first.record_id,
+            expected_version=1,
+            data=changed,
+            reason=1,
+            actor="supervisor",
+            request_id="r2",
+        )
+        assert amended.version == 2
+        with pytest.raises(IntakeError, match="is at version 2, not 1") as stale:
+            node.intake.amend(
+                "title",
+                first.record_id,
+                expected_version=1,
+                data=changed,
+                reason=1,
+                actor="supervisor",
+                request_id="r3",
+            )
+        assert stale.value.kind == "conflict"
+        node.intake.revoke(
+            "title", second.record_id, expected_version=1, reason=2, actor="supervisor", request_id="r4"
+        )
+        with pytest.raises(IntakeError, match="revoked"):
+            node.intake.revoke(
+                "title", second.record_id, expected_version=1, reason=2, actor="s", request_id="r5"
+            )
+        node.batcher.drain(timeout=180)
+        now = int(time.time())
+        old = verify(node.intake.bundle("title", first.record_id, 1), live, now=now)
+        assert old.verdict == Verdict.SUPERSEDED
+        assert old.check("status").details["successor"] == "0x" + amended.leaf.hex()
+        assert (
+            verify(node.intake.bundle("title", first.record_id), live, now=now).verdict == Verdict.AUTHENTIC
+        )
+        revoked = verify(node.intake.bundle("title", second.record_id), live, now=now)
+        assert revoked.verdict == Verdict.REVOKED and "court order" in revoked.check("status").reason_en
+        with pytest.raises(IntakeError, match="may not record 'marriage'") as forbidden:
+            node.intake.submit("marriage", next(numbered_records("marriage", 1)), actor="o", request_id="r6")
+        assert forbidden.value.kind == "forbidden"
+    finally:
+        node.stop()
+
+
+def test_a_node_refuses_a_key_the_registry_does_not_know(
+    network: dict[str, Any], devchain: DevChain, tmp_path: Path
+) -> None:
+    data_dir = _init_node(tmp_path, "REPD", secrets.token_bytes(32))
+    with pytest.raises(NodeError, match="is not a signer of REPD"):
+        _node(data_dir, "REPD", network, devchain.rpc_url)
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+def _sijill(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "sijill"), *args]
+
+
+def _ingest_args(
+    data_dir: Path, code: str, file: Path, network: dict[str, Any], rpc: str, batch: int
+) -> list[str]:
+    return _sijill(
+        "node",
+        "ingest",
+        str(file),
+        "--data-dir",
+        str(data_dir),
+        "--rpc",
+        rpc,
+        "--deployment",
+        str(network["path"]),
+        "--agency",
+        code,
+        "--batch-size",
+        str(batch),
+        "--max-age",
+        "0.5",
+    )
+
+
+def _check_node(data_dir: Path, code: str, expected: int, chain: ChainView) -> dict[str, int]:
+    """accepted = anchored, no root twice, every stored proof verifies against its anchored root."""
+    store = Store(data_dir / "store", bytes.fromhex(KEK))
+    try:
+        leaves = [bytes.fromhex(k.decode().split("/")[1]) for k, _ in store.iter_prefix(b"leaf/")]
+        assert len(leaves) == expected, "every record of the file accepted exactly once"
+        assert not any(True for _ in store.iter_prefix(b"queue/", limit=1))
+        roots = [entry["root"] for _, entry in store.iter_json(b"log/")]
+        assert len(roots) == len(set(roots)), "no root twice in the agency log"
+        anchored = {}
+        for root in roots:
+            batch = chain.batch(code, bytes.fromhex(root))
+            assert batch is not None, f"root {root} is not on chain"
+            anchored[root] = batch
+        assert sum(b.count for b in anchored.values()) == expected, "accepted = anchored"
+        for leaf in leaves:
+            found = read_proof(store, leaf)
+            assert found is not None, "every accepted leaf anchored"
+            root, proof = found
+            assert root.hex() in anchored and verify_proof(leaf, proof, root)
+        return {"leaves": len(leaves), "batches": len(roots)}
+    finally:
+        store.close()
+
+
+def test_three_agency_nodes_side_by_side(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    kinds = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
+    processes, dirs = {}, {}
+    for code, kind in kinds.items():
+        dirs[code] = _init_node(tmp_path, code, network["keys"][code])
+        file = tmp_path / f"{code}.ndjson"
+        write_ndjson(file, 600, start=10_000, record_type=kind)
+        processes[code] = subprocess.Popen(
+            _ingest_args(dirs[code], code, file, network, devchain.rpc_url, 250),
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    live = Web3ChainView(w3, network["deployment"], compiled)
+    for code, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        assert json.loads(stdout.splitlines()[-1])["accepted"] == 600
+        assert _check_node(dirs[code], code, 600, live)["batches"] >= 3
+
+
+def test_sigkill_at_random_moments_during_a_bulk_load(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    """Kill the node process again and again during a 20,000-record load; restart it each time."""
+    records = int(os.environ.get("SIJILL_FAULT_RECORDS", "20000"))
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    file = tmp_path / "bulk.ndjson"
+    write_ndjson(file, records, start=50_000, record_type="commercial")
+    args = _ingest_args(data_dir, "CRA", file, network, devchain.rpc_url, 2000)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    seq_before = ledger.functions.head(agency_code("CRA")).call()[1]
+    rng = random.Random(int(os.environ.get("SIJILL_FAULT_SEED", "7")))
+    kills, runs = 0, 0
+    while True:
+        runs += 1
+        process = subprocess.Popen(
+            args, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        if kills < 6:
+            time.sleep(rng.uniform(1.5, 7.0))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                kills += 1
+                continue
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+        break
+    assert kills >= 3, "the load was actually interrupted"
+    outcome = _check_node(data_dir, "CRA", records, Web3ChainView(w3, network["deployment"], compiled))
+    head_seq = ledger.functions.head(agency_code("CRA")).call()[1]
+    assert head_seq - seq_before == outcome["batches"], "the chain's log grew by exactly the node's batches"
+    print(f"\n{records} records, {kills} kills, {runs} runs, {outcome['batches']} batches")
+
+
+def test_the_chain_stops_and_comes_back(compiled: dict[str, CompiledContract], tmp_path: Path) -> None:
+    """anvil (state saved) is stopped during a load and started again; the node finishes the work."""
+    keys = {code: secrets.token_bytes(32) for code in ("REPD", "CSO", "CRA")}
+    config = DevChainConfig(port=free_port(), block_time=1.0, data_dir=tmp_path / "chain")
+    chain = DevChain(config).start()
+    try:
+        w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
+        path = tmp_path / "deployment.json"
+        deployment = deploy_network(
+            w3, dev_accounts(1)[0], _network(keys), path, compiled=compiled
+        ).deployment
+        network = {"keys": keys, "path": path, "deployment": deployment}
+        data_dir = _init_node(tmp_path, "REPD", keys["REPD"])
+        file = tmp_path / "load.ndjson"
+        write_ndjson(file, 3000, start=90_000)
+        process = subprocess.Popen(
+            _ingest_args(data_dir, "REPD", file, network, chain.rpc_url, 500),
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        chain.stop()
+        time.sleep(4)
+        chain = DevChain(config).start()
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        _check_node(
+            data_dir,
+            "REPD",
+            3000,
+            Web3ChainView(Web3(Web3.HTTPProvider(chain.rpc_url)), deployment, compiled),
+        )
+    finally:
+        chain.stop()
