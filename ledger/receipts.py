@@ -93,6 +93,18 @@ def receipt_digest(receipt: Receipt, domain: ReceiptDomain) -> bytes:
     return keccak256(b"\x19\x01" + domain.separator() + receipt.struct_hash())
 
 
+class ReceiptSigner:
+    """Signs receipts with one key, keeping the parsed libsecp256k1 key (intake's hot path)."""
+
+    def __init__(self, private_key: bytes) -> None:
+        self._key = coincurve.PrivateKey(private_key)
+
+    def sign(self, receipt: Receipt, domain: ReceiptDomain) -> bytes:
+        """A 65-byte signature (r ‖ s ‖ v, v in {27, 28}) of the receipt."""
+        signature = self._key.sign_recoverable(receipt_digest(receipt, domain), hasher=None)
+        return signature[:64] + bytes([signature[64] + 27])
+
+
 def sign_receipt(receipt: Receipt, domain: ReceiptDomain, private_key: bytes) -> bytes:
     """A 65-byte signature (r ‖ s ‖ v, v in {27, 28}) of the receipt."""
     signature = coincurve.PrivateKey(private_key).sign_recoverable(

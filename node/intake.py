@@ -33,10 +33,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ledger.bundle import Anchor, Bundle, SignedReceipt, make_bundle
-from ledger.canonical import canonical_json
 from ledger.errors import LedgerError
 from ledger.fields import RecordKey, SealedRecord, seal_record
-from ledger.receipts import Receipt, ReceiptDomain, sign_receipt
+from ledger.receipts import Receipt, ReceiptDomain, ReceiptSigner
 from ledger.records import FieldProblem, RecordInvalid, validate_record
 from node.errors import NodeError
 from node.proofs import read_proof
@@ -105,7 +104,7 @@ class Intake:
         self.registry = registry.lower()
         self.allowed_types = allowed_types
         self.anchor_within = anchor_within
-        self._key = bytes(signer.key)
+        self._receipts = ReceiptSigner(bytes(signer.key))
         self._signer = signer.address.lower()
         self._clock = clock
         self._lock = threading.Lock()  # amend/revoke read-check-write
@@ -338,8 +337,13 @@ class Intake:
         message = Receipt(
             self.agency, record_type, record_id, version, sealed.leaf, now, now + self.anchor_within
         )
-        signature = sign_receipt(message, self.domain, self._key)
-        secret = canonical_json({"record": record, "salts": {p: s.hex() for p, s in sealed.salts.items()}})
+        signature = self._receipts.sign(message, self.domain)
+        # Storage needs no canonical form (the record was canonicalised at validation): plain JSON.
+        secret = json.dumps(
+            {"record": record, "salts": {p: s.hex() for p, s in sealed.salts.items()}},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         self.store.put_secret(wb, _record(record_type, record_id, version), secret)
         if version == 1:
             self.store.put_json(wb, _head(record_type, record_id), {"version": 1, "leaf": sealed.leaf.hex()})
