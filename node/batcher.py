@@ -33,6 +33,7 @@ from typing import Any
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from node.errors import ChainError, ContractRevert, NodeError
+from node.failpoints import failpoint
 from node.proofs import pack_levels, unpack_level
 from node.store import Store
 
@@ -118,18 +119,26 @@ class Batcher:
     def drain(self, timeout: float = 600.0) -> None:
         """Anchor everything queued now, whatever the size and age limits (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        with self._work:
-            self.recover()
-            for kind in self._queued_types():
-                while self.close_batch(kind, force=True):
-                    pass
+        recovered = False
         while time.monotonic() < deadline:
-            with self._work:
-                if not self.unfinished():
-                    break
-                self.send_built()
-                self.finish_sent()
-                self.send_ops()
+            try:
+                with self._work:
+                    if not recovered:
+                        self.recover()
+                        recovered = True
+                    for kind in self._queued_types():
+                        while self.close_batch(kind, force=True):
+                            pass
+                    if not self.unfinished():
+                        break
+                    self.send_built()
+                    self.finish_sent()
+                    self.send_ops()
+                self.last_error = None
+            except (ChainError, ContractRevert) as exc:  # the chain is away: wait for it
+                self.last_error = str(exc)
+                log.warning("chain unavailable or refused, retrying: %s", exc)
+                time.sleep(2.0)
             time.sleep(0.2)
         if self.unfinished():
             raise ChainError(f"batches or operations still unfinished after {timeout:g}s")
@@ -168,6 +177,7 @@ class Batcher:
             self.store.put_json(wb, b"meta/head", {"seq": seq, "root": tree.root.hex()})
             for key, _ in entries:
                 self.store.delete(wb, key)
+        failpoint("batch-built")
         return True
 
     def send_built(self) -> None:
@@ -196,6 +206,7 @@ class Batcher:
             # A fixed gas limit, not an estimate: an estimate runs against the latest block, where
             # the previous batch (still pending) is not yet the head, and would fail the seq check.
             pending = self.tx.send_call(call, label=f"anchor batch {batch['seq']}", gas=ANCHOR_GAS)
+            failpoint("anchor-sent")
             self.store.put_json(
                 None, f"batch/{root}".encode(), {**batch, "status": "sent", "tx": pending.tx_hash_hex}
             )
@@ -216,6 +227,7 @@ class Batcher:
                     self._mark(root, batch, "built")  # dropped: send again (the chain is asked first)
                 return  # later batches chain on this one: wait for it
             if self._on_chain(root):
+                failpoint("anchor-mined")
                 self._finalise(root, batch, tx_hash=batch["tx"], block=receipt["blockNumber"])
             else:
                 # Mined but reverted without anchoring: nothing changed on chain. If the chain's
@@ -295,6 +307,7 @@ class Batcher:
                     self.store.put(
                         wb, b"proof/" + leaves[index].hex().encode(), index_bytes + index.to_bytes(4, "big")
                     )
+        failpoint("proofs-stored")
         self._mark(root, {**batch, "tx": tx_hash, "block": block}, "anchored")
         self.last_anchor_at = self._clock()
 

@@ -38,6 +38,7 @@ from ledger.fields import RecordKey, SealedRecord, seal_record
 from ledger.receipts import Receipt, ReceiptDomain, ReceiptSigner
 from ledger.records import FieldProblem, RecordInvalid, validate_record
 from node.errors import NodeError
+from node.failpoints import failpoint
 from node.proofs import read_proof
 from node.store import Store
 
@@ -192,6 +193,7 @@ class Intake:
                 at=int(self._clock()),
                 details={"accepted": len(accepted), "rejected": len(results) - len(accepted)},
             )
+        failpoint("intake-committed")
         queue = iter(accepted)
         for result in results:
             yield next(queue) if result is None else result

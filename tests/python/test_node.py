@@ -349,3 +349,36 @@ def test_the_chain_stops_and_comes_back(compiled: dict[str, CompiledContract], t
         )
     finally:
         chain.stop()
+
+
+def test_each_failpoint_is_survived(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    """Die at each named step of intake and anchoring, then finish: nothing lost, nothing twice."""
+    from node.failpoints import POINTS
+
+    data_dir = _init_node(tmp_path, "CSO", network["keys"]["CSO"])
+    live = Web3ChainView(w3, network["deployment"], compiled)
+    total = 0
+    for i, point in enumerate(POINTS):
+        file = tmp_path / f"{point}.ndjson"
+        write_ndjson(file, 1200, start=200_000 + 10_000 * i, record_type="marriage")
+        args = _ingest_args(data_dir, "CSO", file, network, devchain.rpc_url, 500)
+        dying = subprocess.run(
+            args,
+            env={**os.environ, **ENV, "SIJILL_FAILPOINT": point},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert dying.returncode == 137, f"{point} was never reached: {dying.stderr[-500:]}"
+        finishing = subprocess.run(
+            args, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=300
+        )
+        assert finishing.returncode == 0, finishing.stderr
+        total += 1200
+        _check_node(data_dir, "CSO", total, live)
