@@ -8,6 +8,7 @@ the data directory (mode 0600): for the dev chain only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -101,7 +102,7 @@ def ingest_command(
     node = _node(data_dir, rpc, deployment, agency, batch_size, max_age).start()
     accepted = rejected = 0
     try:
-        resume_key = f"{file.name}-{file.stat().st_size}"
+        resume_key = _content_key(file)
         for result in node.intake.submit_many(
             _read_ndjson(file), actor="cli:ingest", request_id=resume_key, chunk=chunk, resume_key=resume_key
         ):
@@ -168,6 +169,15 @@ def _read_ndjson(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield str(item["recordType"]), item["record"]
             except (ValueError, KeyError, TypeError):
                 yield "?", {"line": number}
+
+
+def _content_key(path: Path) -> str:
+    """The resume key of a bulk file: its content's hash, so another file never resumes it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
 
 
 def _write_secret(path: Path, text: str) -> None:
