@@ -37,6 +37,10 @@ Deployment = Annotated[
 Agency = Annotated[str, typer.Option("--agency", envvar="SIJILL_AGENCY", help="Agency code, e.g. REPD.")]
 BatchSize = Annotated[int, typer.Option(help="Leaves per batch (a batch also closes by age).")]
 MaxAge = Annotated[float, typer.Option(help="Seconds a pending leaf waits at most before its batch closes.")]
+PassphraseFile = Annotated[
+    Path | None, typer.Option(help="File holding the keystore passphrase (else SIJILL_SIGNER_PASSPHRASE).")
+]
+KekFile = Annotated[Path | None, typer.Option(help="File holding the key-encryption key (else SIJILL_KEK).")]
 
 
 @node_app.command("init")
@@ -91,6 +95,8 @@ def ingest_command(
     agency: Agency,
     batch_size: BatchSize = 10_000,
     max_age: MaxAge = 2.0,
+    passphrase_file: PassphraseFile = None,
+    kek_file: KekFile = None,
     chunk: Annotated[int, typer.Option(help="Records committed per write batch.")] = 1000,
 ) -> None:
     """Load records in bulk, resumably, and anchor them all before returning.
@@ -99,7 +105,7 @@ def ingest_command(
     skipped, batches already sent are checked against the chain, nothing is anchored twice.
     Example: sijill node ingest legacy.ndjson --data-dir .data/repd --agency REPD
     """
-    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age).start()
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file).start()
     accepted = rejected = 0
     try:
         resume_key = _content_key(file)
@@ -127,12 +133,14 @@ def run_command(
     agency: Agency,
     batch_size: BatchSize = 10_000,
     max_age: MaxAge = 5.0,
+    passphrase_file: PassphraseFile = None,
+    kek_file: KekFile = None,
 ) -> None:
     """Run the batcher and indexer until stopped (SIGTERM or Ctrl-C).
 
     Example: sijill node run --data-dir .data/repd --agency REPD --deployment .data/devchain/deployment.json
     """
-    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age).start()
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     out.print(f"node {agency} running, signer {node.signer.address}")
     try:
@@ -144,7 +152,16 @@ def run_command(
         node.stop()
 
 
-def _node(data_dir: Path, rpc: str, deployment: Path, agency: str, batch_size: int, max_age: float) -> Any:
+def _node(
+    data_dir: Path,
+    rpc: str,
+    deployment: Path,
+    agency: str,
+    batch_size: int,
+    max_age: float,
+    passphrase_file: Path | None = None,
+    kek_file: Path | None = None,
+) -> Any:
     from node.service import AgencyNode, NodeSettings
 
     for name, variable in (("dev-passphrase", "SIJILL_SIGNER_PASSPHRASE"), ("dev-kek", "SIJILL_KEK")):
@@ -156,6 +173,8 @@ def _node(data_dir: Path, rpc: str, deployment: Path, agency: str, batch_size: i
         rpc_url=rpc,
         agency=agency,
         keystore=data_dir / "signer.json",
+        passphrase_file=passphrase_file,
+        kek_file=kek_file,
         batcher=BatcherSettings(batch_size=batch_size, max_age=max_age),
     )
     return AgencyNode(settings, create=False)

@@ -42,6 +42,7 @@ class NodeSettings:
     keystore: Path
     passphrase_file: Path | None = None
     kek_hex: str | None = None
+    kek_file: Path | None = None
     batcher: BatcherSettings = field(default_factory=BatcherSettings)
     anchor_within: int = 600
     gas_price: int | None = None
@@ -50,9 +51,15 @@ class NodeSettings:
 
 def load_kek(kek_hex: str | None, kek_file: Path | None = None) -> bytes:
     """The 32-byte key-encryption key: `SIJILL_KEK` (hex), or a file holding it."""
-    text = kek_hex or os.environ.get("SIJILL_KEK")
-    if text is None and kek_file is not None:
-        text = kek_file.read_text().strip()
+    if kek_hex:
+        text: str | None = kek_hex
+    elif kek_file is not None:  # a flag wins over the environment
+        try:
+            text = kek_file.read_text().strip()
+        except OSError as exc:
+            raise NodeError(f"cannot read the key-encryption key file {kek_file}: {exc.strerror}") from None
+    else:
+        text = os.environ.get("SIJILL_KEK")
     if not text:
         raise NodeError("no key-encryption key: set SIJILL_KEK (64 hex digits) or give --kek-file")
     try:
@@ -82,7 +89,10 @@ class AgencyNode:
         )
         self.allowed_types = self._allowed_types()
         self.store = Store(
-            settings.data_dir / "store", load_kek(settings.kek_hex), create=create, sync=settings.sync_writes
+            settings.data_dir / "store",
+            load_kek(settings.kek_hex, settings.kek_file),
+            create=create,
+            sync=settings.sync_writes,
         )
         decoder = RevertDecoder({name: c.abi for name, c in compiled.items()})
         self.tx = TxManager(

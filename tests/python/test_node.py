@@ -256,9 +256,18 @@ def test_three_agency_nodes_side_by_side(
         dirs[code] = _init_node(tmp_path, code, network["keys"][code])
         file = tmp_path / f"{code}.ndjson"
         write_ndjson(file, 600, start=10_000, record_type=kind)
-        processes[code] = subprocess.Popen(
+        args, env = (
             _ingest_args(dirs[code], code, file, network, devchain.rpc_url, 250),
-            env={**os.environ, **ENV},
+            {**os.environ, **ENV},
+        )
+        if code == "CRA":  # secrets from files given by flags, not from the environment
+            (tmp_path / "pass").write_text(PASSPHRASE + "\n")
+            (tmp_path / "kek").write_text(KEK)
+            args += ["--passphrase-file", str(tmp_path / "pass"), "--kek-file", str(tmp_path / "kek")]
+            env = {k: v for k, v in env.items() if k not in ENV}
+        processes[code] = subprocess.Popen(
+            args,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
