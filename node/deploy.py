@@ -27,13 +27,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.types import TxReceipt
 
 from ledger.codes import agency_code, record_type
-from node.chain import RevertDecoder, TxSender
+from node.chain import RevertDecoder
 from node.devchain import DEV_CHAIN_ID, DEV_MNEMONIC
 from node.errors import DeploymentError
 from node.toolchain import CompiledContract, compile_contracts, compiler_config
+from node.txmanager import TxManager, TxSettings
 
 DEPLOYMENT_FORMAT = "sijill-deployment/1"
 DEFAULT_PROPOSAL_LIFETIME = 7 * 24 * 3600
@@ -226,16 +229,13 @@ def deploy_network(
             return DeployResult(previous, reused=True)
 
     decoder = RevertDecoder({name: c.abi for name, c in compiled.items()})
-    sender = TxSender(w3, deployer, decoder, gas_price=gas_price)
-    registry_receipt = sender.deploy(
-        compiled["AgencyRegistry"].bytecode, spec.constructor_args(), context="deploy AgencyRegistry"
+    sender = TxManager(w3, deployer, decoder, TxSettings(gas_price=gas_price))
+    registry_receipt = _create(
+        sender, compiled["AgencyRegistry"].bytecode + spec.constructor_args(), "AgencyRegistry"
     )
     registry_address = registry_receipt["contractAddress"]
-    ledger_receipt = sender.deploy(
-        compiled["RecordLedger"].bytecode,
-        abi_encode(["address"], [registry_address]),
-        context="deploy RecordLedger",
-    )
+    ledger_init = compiled["RecordLedger"].bytecode + abi_encode(["address"], [registry_address])
+    ledger_receipt = _create(sender, ledger_init, "RecordLedger")
     receipts = {"AgencyRegistry": registry_receipt, "RecordLedger": ledger_receipt}
 
     deployment: dict[str, Any] = {
@@ -264,6 +264,11 @@ def deploy_network(
         }
     write_deployment(out, deployment)
     return DeployResult(deployment, reused=False, problems=problems)
+
+
+def _create(sender: TxManager, init_code: bytes, name: str) -> TxReceipt:
+    """Send a contract creation and wait for its receipt."""
+    return sender.wait(sender.send({"data": HexBytes(init_code)}, label=f"deploy {name}"))
 
 
 def write_deployment(path: Path, deployment: dict[str, Any]) -> None:

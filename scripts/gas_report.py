@@ -19,10 +19,11 @@ from rich.table import Table
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
-from node.chain import RevertDecoder, TxSender, connect
+from node.chain import RevertDecoder, connect
 from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.toolchain import compile_contracts
+from node.txmanager import TxManager
 
 NAIVE_GAS_PER_RECORD = 45_000
 
@@ -46,7 +47,7 @@ def main() -> None:
         for name, entry in result.deployment["contracts"].items():
             table.add_row(f"deploy {name}", f"{entry['gasUsed']:,}", "", "")
         ledger = bound_contracts(w3, result.deployment, compiled)["RecordLedger"]
-        sender = TxSender(w3, accounts[1], decoder)
+        sender = TxManager(w3, accounts[1], decoder)
         title, repd = record_type("title"), agency_code("REPD")
         prev, seq, last_leaves = b"\0" * 32, 0, []
         for size in sizes:

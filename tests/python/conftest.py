@@ -11,10 +11,11 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain import RevertDecoder, TxSender, connect
+from node.chain import RevertDecoder, connect
 from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.toolchain import CompiledContract, compile_contracts
+from node.txmanager import TxManager
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +63,11 @@ def contracts(w3: Web3, deployment: dict[str, Any], compiled: dict[str, Compiled
 
 
 @pytest.fixture(scope="session")
-def senders(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> dict[str, TxSender]:
+def senders(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> dict[str, TxManager]:
     """One transaction sender per demo agency signer, plus an outsider with no role."""
     return {
-        "REPD": TxSender(w3, accounts[1], decoder),
-        "CSO": TxSender(w3, accounts[2], decoder),
-        "CRA": TxSender(w3, accounts[3], decoder),
-        "outsider": TxSender(w3, accounts[7], decoder),
+        "REPD": TxManager(w3, accounts[1], decoder),
+        "CSO": TxManager(w3, accounts[2], decoder),
+        "CRA": TxManager(w3, accounts[3], decoder),
+        "outsider": TxManager(w3, accounts[7], decoder),
     }

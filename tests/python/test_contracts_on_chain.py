@@ -16,8 +16,9 @@ from web3.logs import DISCARD
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
-from node.chain import RevertDecoder, TxSender, call_view
+from node.chain import RevertDecoder, call_view
 from node.errors import ContractRevert
+from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 
@@ -33,7 +34,7 @@ def leaves(n: int) -> list[bytes]:
 class AgencyLog:
     """Anchors batches for one agency, keeping its head the way the node will."""
 
-    def __init__(self, ledger: Any, sender: TxSender, agency: bytes) -> None:
+    def __init__(self, ledger: Any, sender: TxManager, agency: bytes) -> None:
         self.ledger, self.sender, self.agency = ledger, sender, agency
         head = ledger.functions.head(agency).call()
         self.root, self.seq = head[0], head[1]
@@ -58,7 +59,7 @@ def registry(contracts: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def repd_log(ledger: Any, senders: dict[str, TxSender]) -> AgencyLog:
+def repd_log(ledger: Any, senders: dict[str, TxManager]) -> AgencyLog:
     return AgencyLog(ledger, senders["REPD"], REPD)
 
 
@@ -123,7 +124,7 @@ def test_gaps_forks_and_duplicates_revert_by_name(ledger: Any, repd_log: AgencyL
 
 
 def test_only_signers_of_agencies_allowed_the_type_may_anchor(
-    ledger: Any, senders: dict[str, TxSender]
+    ledger: Any, senders: dict[str, TxManager]
 ) -> None:
     root = build_tree(leaves(2)).root
     with expect_revert("RecordTypeNotAllowed", agency="REPD", recordType="marriage"):
@@ -158,7 +159,7 @@ def test_bulk_revoke_and_supersede(ledger: Any, repd_log: AgencyLog, decoder: Re
 
 
 def test_no_agency_can_touch_another_agencys_records(
-    ledger: Any, repd_log: AgencyLog, senders: dict[str, TxSender]
+    ledger: Any, repd_log: AgencyLog, senders: dict[str, TxManager]
 ) -> None:
     batch = leaves(4)
     root, _ = repd_log.anchor(TITLE, batch)
@@ -197,7 +198,7 @@ def test_receipt_signatures_recover_the_agency_signer(
 def test_council_governs_the_registry(
     registry: Any,
     ledger: Any,
-    senders: dict[str, TxSender],
+    senders: dict[str, TxManager],
     accounts: list[LocalAccount],
     decoder: RevertDecoder,
 ) -> None:

@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain import RevertDecoder, TxSender, connect
+from node.chain import RevertDecoder, connect
 from node.deploy import (
     DEPLOYMENT_FORMAT,
     check_deployment,
@@ -26,6 +26,7 @@ from node.deploy import (
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.errors import ChainError, DeploymentError
 from node.toolchain import CompiledContract
+from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 
@@ -33,10 +34,11 @@ pytestmark = pytest.mark.chain
 def test_free_gas_like_besu(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> None:
     latest = w3.eth.get_block("latest")
     assert latest["baseFeePerGas"] == 0
-    sender = TxSender(w3, accounts[6], decoder)
-    assert sender.fees() == {"gasPrice": 0}
-    receipt = sender.send({"to": accounts[5].address, "value": 1}, context="transfer")
+    sender = TxManager(w3, accounts[6], decoder)
+    receipt = sender.wait(sender.send({"to": accounts[5].address, "value": 1}, label="transfer"))
     assert receipt["status"] == 1 and receipt["effectiveGasPrice"] == 0
+    sent = w3.eth.get_transaction(receipt["transactionHash"])
+    assert sent["type"] == 0 and sent["gasPrice"] == 0, "a legacy transaction at gas price 0, as Besu takes"
 
 
 def test_blocks_come_on_a_timer_not_per_transaction(w3: Web3) -> None:
@@ -50,13 +52,13 @@ def test_blocks_come_on_a_timer_not_per_transaction(w3: Web3) -> None:
 def test_fork_rules_are_shanghai_like_the_genesis(
     w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder
 ) -> None:
-    sender = TxSender(w3, accounts[6], decoder)
+    sender = TxManager(w3, accounts[6], decoder)
     # Init code running PUSH0 (Shanghai) deploys; init code running MCOPY (Cancun) must not.
     push0_ok = bytes.fromhex("5f5ff3")  # PUSH0 PUSH0 RETURN -> empty contract
-    assert sender.deploy(push0_ok)["status"] == 1
+    assert sender.wait(sender.send({"data": push0_ok}, label="deploy"))["status"] == 1
     mcopy = bytes.fromhex("5f5f5f5e00")  # PUSH0 x3, MCOPY, STOP
     with pytest.raises(ChainError, match="NotActivated"):
-        sender.deploy(mcopy)
+        sender.send({"data": mcopy}, label="deploy")
 
 
 def test_deployment_file_describes_the_deployment(

@@ -29,7 +29,7 @@ from web3 import Web3
 from web3.types import TxParams
 
 from ledger.codes import record_type
-from node.chain import RevertDecoder, TxSender
+from node.chain import RevertDecoder
 from node.deploy import dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.errors import ChainError, ContractRevert
@@ -299,8 +299,8 @@ def test_nonce_taken_by_another_transaction(
     manager = manager_via(proxy, account, decoder, resubmit_after=60.0)
     proxy.swallow_sends = True
     lost = manager.send(ping(account), gas=30_000, label="lost")
-    other = TxSender(w3, account, decoder)  # another process with the same key
-    other.send(ping(account), gas=30_000)
+    other = TxManager(w3, account, decoder)  # another process with the same key
+    other.wait(other.send(ping(account), gas=30_000, label="theirs"))
     with pytest.raises(ChainError, match=f"lost: nonce {lost.nonce} was used by another transaction"):
         manager.wait(lost, timeout=10)
     assert manager.in_flight() == []
@@ -311,14 +311,15 @@ def test_nonce_resyncs_after_another_process_used_the_account(
 ) -> None:
     manager = TxManager(connect_for_sending(devchain.rpc_url), account, decoder, FAST)
     assert manager.resync() == 0
-    other = TxSender(w3, account, decoder)
-    theirs = other.send_raw(ping(account), gas=30_000)  # nonce 0, still in the pool
+    other = TxManager(w3, account, decoder)
+    theirs = other.send(ping(account), gas=30_000, label="theirs")  # nonce 0, still in the pool
     mine = manager.send(ping(account), gas=30_000, label="after theirs")  # "replacement underpriced"
     assert mine.nonce == 1
     assert manager.wait(mine)["status"] == 1 and other.wait(theirs)["status"] == 1
 
-    TxSender(w3, account, decoder).send(
-        ping(account), gas=30_000
+    third = TxManager(w3, account, decoder)
+    third.wait(
+        third.send(ping(account), gas=30_000, label="theirs again")
     )  # nonce 2, mined: the manager still thinks 2 is next
     again = manager.send(ping(account), gas=30_000, label="after theirs mined")  # "nonce too low"
     assert again.nonce == 3

@@ -17,10 +17,10 @@ from ledger.fields import RecordKey, seal_record
 from ledger.merkle import build_tree
 from ledger.receipts import Receipt, ReceiptDomain, receipt_digest, sign_receipt
 from ledger.verify import Outcome, Verdict, verify
-from node.chain import TxSender
 from node.chainview import Web3ChainView
 from node.devchain import free_port
 from node.toolchain import CompiledContract
+from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 
@@ -39,7 +39,7 @@ def anchored(
     w3: Web3,
     deployment: dict[str, Any],
     contracts: dict[str, Any],
-    senders: dict[str, TxSender],
+    senders: dict[str, TxManager],
     accounts: list[LocalAccount],
 ) -> dict[str, Any]:
     ledger = contracts["RecordLedger"]
@@ -99,7 +99,7 @@ def test_revocation_and_supersession_show_up(
     deployment: dict[str, Any],
     compiled: dict[str, CompiledContract],
     anchored: dict[str, Any],
-    senders: dict[str, TxSender],
+    senders: dict[str, TxManager],
 ) -> None:
     view = Web3ChainView(w3, deployment, compiled)
     ledger = anchored["ledger"]
