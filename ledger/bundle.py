@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from ledger.canonical import canonical_json
+from ledger.canonical import canonical_json, too_deep
 from ledger.codes import AGENCY_CODE_PATTERN, RECORD_ID_PATTERN, RECORD_TYPE_PATTERN
 from ledger.errors import LedgerError
 from ledger.fields import MAX_FIELDS, MAX_VERSION, SALT_BYTES, RecordKey, SealedRecord, field_hash
@@ -32,12 +32,9 @@ MAX_BUNDLE_BYTES = 256 * 1024
 MAX_PROOF_LENGTH = 32
 MAX_NESTING = 6  # a bundle nests 4 deep; margin for [] and {} values
 
-SAFE_OPENERS = 256
 _LOWER_HEX = re.compile(r"0x[0-9a-f]*")
 _DISCLOSED_KEYS = {"path", "salt", "value"}
 _HIDDEN_KEYS = {"path", "hash"}
-_NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
-_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
 
 _TOP_KEYS = {
     "format",
@@ -224,8 +221,7 @@ def load_bundle(data: bytes | str) -> Bundle:
     if len(data) > MAX_BUNDLE_BYTES:
         raise BundleError(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes, this one {len(data)}")
     raw = data.encode() if isinstance(data, str) else data
-    # Fewer openers than SAFE_OPENERS cannot nest deep enough to matter: skip the scan (hot path).
-    if raw.count(b"[") + raw.count(b"{") > SAFE_OPENERS and _nesting_depth(raw) > MAX_NESTING:
+    if too_deep(raw, MAX_NESTING):
         raise BundleError(f"not a bundle: JSON nested deeper than {MAX_NESTING} levels")
     try:
         document = json.loads(
@@ -234,27 +230,6 @@ def load_bundle(data: bytes | str) -> Bundle:
     except (ValueError, RecursionError) as exc:
         raise BundleError(f"not a JSON document: {exc}") from None
     return parse_bundle(document)
-
-
-def _nesting_depth(raw: bytes) -> int:
-    """How deeply arrays and objects nest, outside string values; MAX_NESTING + 1 if deeper.
-
-    json.loads recurses in C once per level, bounded only by the interpreter's recursion limit,
-    and a dependency of eth-account (py_ecc) raises that limit to 100,000 at import: a hostile
-    `[[[[...` then overflows the C stack and kills the process. So depth is checked first, with
-    byte operations only: drop escape pairs, cut out string contents, keep the brackets, and
-    peel matched innermost pairs one level per round.
-    """
-    outside = b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
-    brackets = _NOT_BRACKETS.sub(b"", outside)
-    for depth in range(MAX_NESTING + 1):
-        if not brackets:
-            return depth
-        peeled = _INNERMOST_PAIR.sub(b"", brackets)
-        if peeled == brackets:  # unbalanced or mismatched: json.loads rejects it if it is short
-            return depth if len(brackets) <= MAX_NESTING else MAX_NESTING + 1
-        brackets = peeled
-    return MAX_NESTING + 1
 
 
 def parse_bundle(document: Any) -> Bundle:

@@ -104,3 +104,39 @@ def _check(value: Any) -> None:
             _check(item)
         return
     raise NotCanonical(f"{type(value).__name__} is not a JSON value")
+
+
+# ------------------------------------------------------------------------ hostile JSON
+
+SAFE_OPENERS = 256
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def too_deep(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays and objects deeper than `limit`: check before json.loads.
+
+    Text with fewer than SAFE_OPENERS brackets cannot nest deep enough to matter and is not
+    scanned (the hot path)."""
+    return raw.count(b"[") + raw.count(b"{") > SAFE_OPENERS and nesting_depth(raw, limit) > limit
+
+
+def nesting_depth(raw: bytes, limit: int) -> int:
+    """How deeply arrays and objects nest, outside string values; limit + 1 if deeper.
+
+    json.loads recurses in C once per level, bounded only by the interpreter's recursion limit,
+    and a dependency of eth-account (py_ecc) raises that limit to 100,000 at import: a hostile
+    `[[[[...` then overflows the C stack and kills the process. So depth is checked first, with
+    byte operations only: drop escape pairs, cut out string contents, keep the brackets, and
+    peel matched innermost pairs one level per round.
+    """
+    outside = b"".join(raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+    brackets = _NOT_BRACKETS.sub(b"", outside)
+    for depth in range(limit + 1):
+        if not brackets:
+            return depth
+        peeled = _INNERMOST_PAIR.sub(b"", brackets)
+        if peeled == brackets:  # unbalanced or mismatched: json.loads rejects it if it is short
+            return depth if len(brackets) <= limit else limit + 1
+        brackets = peeled
+    return limit + 1
