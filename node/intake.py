@@ -40,7 +40,7 @@ from ledger.records import FieldProblem, RecordInvalid, validate_record
 from node.errors import NodeError
 from node.failpoints import failpoint
 from node.proofs import read_proof
-from node.store import Store
+from node.store import Store, WriteBatch
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -112,12 +112,25 @@ class Intake:
 
     # ----------------------------------------------------------------------------- accepting
 
-    def submit(self, record_type: str, data: Mapping[str, Any], *, actor: str, request_id: str) -> Accepted:
-        """Validate, seal, sign and durably store one new record (version 1)."""
+    def submit(
+        self,
+        record_type: str,
+        data: Mapping[str, Any],
+        *,
+        actor: str,
+        request_id: str,
+        on_commit: Callable[[WriteBatch, Accepted], None] | None = None,
+    ) -> Accepted:
+        """Validate, seal, sign and durably store one new record (version 1).
+
+        `on_commit(wb, accepted)` may add writes to the same atomic batch (the API stores its
+        idempotent answer there, so a retry after a crash finds it or finds nothing)."""
         self._check_type(record_type)
         record = validate_record(record_type, data, today=self._today())
         with self.store.write_batch() as wb:
             accepted = self._accept(wb, record_type, new_record_id(), 1, record)
+            if on_commit is not None:
+                on_commit(wb, accepted)
             self.store.audit(
                 wb,
                 actor=actor,
@@ -136,11 +149,13 @@ class Intake:
         request_id: str,
         chunk: int = 1000,
         resume_key: str | None = None,
+        on_commit: Callable[[WriteBatch, list[Accepted | RecordInvalid]], None] | None = None,
     ) -> Iterator[Accepted | RecordInvalid]:
         """Accept a stream of (record type, data), committing every `chunk` records at once.
 
         Yields, per item in order, the `Accepted` record or the `RecordInvalid` that rejected it.
         With `resume_key`, items up to the last committed chunk of an earlier run are skipped.
+        `on_commit(wb, results)` adds writes to each chunk's batch, given that chunk's results.
         """
         done = 0
         if resume_key is not None:
@@ -164,10 +179,14 @@ class Intake:
                 problem = FieldProblem("", "record-type", str(exc), "نوع السجل غير مسموح به لهذه الجهة")
                 results.append(RecordInvalid(str(record_type), (problem,)))
             if len(results) >= chunk:
-                yield from self._commit_chunk(pending, results, position, actor, request_id, resume_key)
+                yield from self._commit_chunk(
+                    pending, results, position, actor, request_id, resume_key, on_commit
+                )
                 pending, results = [], []
         if results:
-            yield from self._commit_chunk(pending, results, position, actor, request_id, resume_key)
+            yield from self._commit_chunk(
+                pending, results, position, actor, request_id, resume_key, on_commit
+            )
 
     def _commit_chunk(
         self,
@@ -177,6 +196,7 @@ class Intake:
         actor: str,
         request_id: str,
         resume_key: str | None,
+        on_commit: Callable[[WriteBatch, list[Accepted | RecordInvalid]], None] | None = None,
     ) -> Iterator[Accepted | RecordInvalid]:
         accepted = []
         with self.store.write_batch() as wb:
@@ -184,6 +204,9 @@ class Intake:
                 accepted.append(self._accept(wb, record_type, record_id, 1, record))
             if resume_key is not None:
                 self.store.put_json(wb, _resume(resume_key), {"done": position})
+            if on_commit is not None:
+                queue = iter(accepted)
+                on_commit(wb, [next(queue) if result is None else result for result in results])
             self.store.audit(
                 wb,
                 actor=actor,
@@ -208,6 +231,7 @@ class Intake:
         reason: int,
         actor: str,
         request_id: str,
+        on_commit: Callable[[WriteBatch, Accepted], None] | None = None,
     ) -> Accepted:
         """A new version of a record; `IntakeError("conflict")` if `expected_version` is stale."""
         self._check_type(record_type)
@@ -231,6 +255,8 @@ class Intake:
                         "reason": reason,
                     },
                 )
+                if on_commit is not None:
+                    on_commit(wb, accepted)
                 self.store.audit(
                     wb,
                     actor=actor,
@@ -251,6 +277,7 @@ class Intake:
         reason: int,
         actor: str,
         request_id: str,
+        on_commit: Callable[[WriteBatch], None] | None = None,
     ) -> None:
         """Revoke a record's current version (queued for the chain)."""
         if not 1 <= reason < 2**16:
@@ -261,6 +288,8 @@ class Intake:
             with self.store.write_batch() as wb:
                 self.store.put_json(wb, _head(record_type, record_id), {**head, "revoked": reason})
                 self._queue_op(wb, {"kind": "revoke", "leaf": head["leaf"], "reason": reason})
+                if on_commit is not None:
+                    on_commit(wb)
                 self.store.audit(
                     wb,
                     actor=actor,
