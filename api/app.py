@@ -1,0 +1,158 @@
+"""The FastAPI application over one agency node.
+
+`create_app(node, settings)` wires the routes (officer, bulk, public and auditor, node-to-node,
+operations), the guard middleware (request ids, body limits, JSON depth, metrics), and the
+problem-details handlers. One process serves one agency: LevelDB admits one process per store,
+so the API, the batcher and the indexer share it as threads (see node/service.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.guard import Guard
+from api.idempotency import Idempotency
+from api.metrics import Metrics
+from api.problems import ApiProblem, on_api_problem, on_http_exception, on_unexpected, on_validation_error
+from api.security import AuditBuffer, RateLimiter
+from ledger.chainview import AgencyStatus, BatchInfo, ChainView, LeafState, LeafStatusInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The API's limits and policies; `sijill serve --help` lists the matching flags."""
+
+    max_body: int = 1 << 20  # bytes of a JSON request body
+    max_line: int = 64 * 1024  # bytes of one NDJSON line of a bulk upload
+    bulk_chunk: int = 1000  # bulk lines committed per write batch
+    rate_limit: float = 200.0  # requests a second per officer token (0: no limit)
+    rate_burst: float = 400.0
+    peer_policy: Path | None = None  # what other agencies may see (node/peer.py PeerPolicy)
+    peer_max_skew: int = 60  # seconds a signed node-to-node request may be off the clock
+    ready_max_lag: int = 30  # blocks the indexer may trail before /readyz says not ready
+    ready_max_backlog: int = 1_000_000  # queued leaves before /readyz says not ready
+    chain_cache_seconds: float = 2.0  # how long verify trusts a registry answer
+
+
+class CachedChainView:
+    """The node's chain view with the registry's answers (agency status, signer validity) and
+    the latest block kept for a moment: verification at thousands a second must not ask the
+    chain each time. Batches and leaf states come from the local index; where the index may
+    not have caught up yet (a batch it does not know, a leaf it calls current while it trails
+    the chain) the chain itself is asked, so a fresh anchor or revocation is never misreported."""
+
+    def __init__(self, view: Any, ttl: float, indexer: Any = None) -> None:
+        self.view = view
+        self.live = getattr(view, "live", view)
+        self.indexer = indexer
+        self.ttl = ttl
+        self.chain_id = view.chain_id
+        self.ledger = view.ledger
+        self.registry = view.registry
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+        self._valid_signers: set[tuple[str, str, int]] = set()
+
+    def _cached(self, key: tuple[Any, ...], ask: Any) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = ask()
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now, value)
+        return value
+
+    def batch(self, agency: str, root: bytes) -> BatchInfo | None:
+        info: BatchInfo | None = self.view.batch(agency, root)
+        if info is None and self.live is not self.view:
+            info = self.live.batch(agency, root)
+        return info
+
+    def leaf_status(self, agency: str, leaf: bytes) -> LeafStatusInfo:
+        status: LeafStatusInfo = self.view.leaf_status(agency, leaf)
+        if status.state == LeafState.CURRENT and self._index_behind():
+            status = self.live.leaf_status(agency, leaf)
+        return status
+
+    def _index_behind(self) -> bool:
+        if self.indexer is None:
+            return False
+        lag = self._cached(("lag",), self.indexer.lag)
+        return lag is None or lag > 0
+
+    def agency_status(self, agency: str) -> AgencyStatus:
+        status: AgencyStatus = self._cached(("agency", agency), lambda: self.view.agency_status(agency))
+        return status
+
+    def signer_valid_at(self, agency: str, signer: str, block: int) -> bool:
+        # Validity at a block already mined never changes (retiring a key ends its range at the
+        # retirement block), so a yes is kept for good; a no is asked again after the ttl.
+        key = (agency, signer, block)
+        if key in self._valid_signers:
+            return True
+        valid = bool(self._cached(("signer", *key), lambda: self.view.signer_valid_at(agency, signer, block)))
+        if valid and block <= self.latest_block():
+            if len(self._valid_signers) > 100_000:
+                self._valid_signers.clear()
+            self._valid_signers.add(key)
+        return valid
+
+    def latest_block(self) -> int:
+        return int(self._cached(("latest",), self.view.latest_block))
+
+
+class SijillApi:
+    """Everything the routes share, as `request.app.state.sijill`."""
+
+    def __init__(self, node: Any, settings: ApiSettings) -> None:
+        from node.peer import PeerAuthenticator, PeerPolicy
+
+        self.node = node
+        self.settings = settings
+        self.started = time.time()
+        self.agency: str = node.settings.agency
+        self.metrics = Metrics()
+        self.audit = AuditBuffer(node.store)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.idempotency = Idempotency(node.store)
+        self.chain: ChainView = CachedChainView(node.chain_view, settings.chain_cache_seconds, node.indexer)
+        self.peer_policy = PeerPolicy.load(settings.peer_policy)
+        self.peers = PeerAuthenticator(
+            node.store, node.registry, self.agency, max_skew=settings.peer_max_skew
+        )
+
+    def close(self) -> None:
+        self.audit.close()
+
+
+def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
+    from api import bulk, ops, peer_routes, public, records
+
+    settings = settings or ApiSettings()
+    app = FastAPI(
+        title=f"Sijill node API — {node.settings.agency}",
+        version="1",
+        description=(
+            "Registry officers create, amend and revoke records and fetch receipts and proof bundles; "
+            "auditors read batches, leaves and receipts; anyone verifies a bundle; other agencies' nodes "
+            "fetch records with requests signed by their on-chain signer key. Every error is RFC 9457 "
+            "problem details with English and Arabic text. See docs/api.md."
+        ),
+    )
+    app.state.sijill = SijillApi(node, settings)
+    app.add_exception_handler(ApiProblem, on_api_problem)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(Exception, on_unexpected)
+    for module in (records, bulk, public, peer_routes, ops):
+        app.include_router(module.router)
+    app.add_middleware(Guard, max_body=settings.max_body, metrics=app.state.sijill.metrics)
+    return app

@@ -1,0 +1,141 @@
+"""The first thing every request meets: a request id, the body limits, and the metrics timer.
+
+- Every request gets an id (`X-Request-Id` in the answer, `instance` in problem details, the
+  audit trail's `requestId`).
+- A body longer than `max_body` is refused with 413 before it is read whole (by Content-Length,
+  or by counting a chunked body as it arrives). The bulk route streams and limits each line
+  instead (`max_line`).
+- JSON bodies are checked for nesting depth before anything parses them: eth-account's py_ecc
+  raises Python's recursion limit to 100,000, so a hostile `[[[[...` would otherwise overflow
+  the C stack inside json.loads and kill the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from api.metrics import Metrics
+from api.problems import PROBLEM_JSON, problem_body
+from ledger.canonical import too_deep
+
+MAX_JSON_NESTING = 16
+STREAMED_PATHS = ("/v1/records/bulk",)
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex()
+
+
+class Guard:
+    """Pure ASGI middleware (no per-request task or thread: it sits on the hot path)."""
+
+    def __init__(self, app: Any, *, max_body: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status_seen = 500
+        path = scope.get("path", "")
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            if path in STREAMED_PATHS:
+                await self.app(scope, receive, send_with_id)
+                return
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await self._refuse(send_with_id, scope, request_id, 413, "too-large", self._too_large())
+                return
+            body, complete = await self._read(receive)
+            if not complete:
+                await self._refuse(send_with_id, scope, request_id, 413, "too-large", self._too_large())
+                return
+            if body and too_deep(body, MAX_JSON_NESTING):
+                detail = (
+                    f"The JSON body nests deeper than {MAX_JSON_NESTING} levels",
+                    f"محتوى JSON متداخل لأكثر من {MAX_JSON_NESTING} مستوى",
+                )
+                await self._refuse(send_with_id, scope, request_id, 400, "invalid-json", detail)
+                return
+            await self.app(scope, _replay(body, receive), send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(unmatched)"
+            self.metrics.observe_request(
+                template, scope.get("method", ""), status_seen, time.perf_counter() - started
+            )
+
+    def _too_large(self) -> tuple[str, str]:
+        return (
+            f"The body is larger than {self.max_body} bytes (setting --max-body); "
+            "for many records use POST /v1/records/bulk",
+            f"حجم الطلب أكبر من {self.max_body} بايت؛ للسجلات الكثيرة استخدم المسار bulk",
+        )
+
+    async def _read(self, receive: Any) -> tuple[bytes, bool]:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(parts), True
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"", False
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts), True
+
+    @staticmethod
+    async def _refuse(
+        send: Any, scope: dict[str, Any], request_id: str, status: int, kind: str, detail: tuple[str, str]
+    ) -> None:
+        body = json.dumps(
+            problem_body(status, kind, detail[0], detail[1], f"{scope.get('path', '')}#{request_id}"),
+            ensure_ascii=False,
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replay

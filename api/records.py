@@ -1,0 +1,486 @@
+"""Officer routes: create, amend, revoke, read a record, its history, receipt and proof bundle.
+
+Roles: officers and supervisors create and read; only supervisors amend and revoke. Record
+contents (personal data) are never shown to auditors, who get batches, leaves and receipts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.problems import ApiProblem, field_problems, problem_responses
+from api.security import SUPERVISORS, WRITERS, Officer, require
+from ledger.bundle import BundleError, SignedReceipt, bundle_to_json, disclose
+from ledger.records import RecordInvalid
+from node.intake import Accepted, IntakeError, StoredRecord
+
+router = APIRouter(prefix="/v1", tags=["records"])
+
+RecordType = Annotated[
+    str, Path(pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="title, marriage or commercial")
+]
+RecordId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$", description="the record's id")]
+Version = Annotated[int | None, Query(ge=1, le=2**32 - 1, description="a version (default: the current one)")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9._:~+/=-]{1,128}$",
+        description="Retrying with the same key returns the first answer and creates nothing new",
+    ),
+]
+
+
+class ReceiptOut(BaseModel):
+    intakeTime: int = Field(description="unix seconds the node took the record in")
+    anchorBy: int = Field(description="unix seconds by which the node promises to anchor it")
+    signer: str = Field(description="the agency signer that signed the receipt")
+    signature: str = Field(description="EIP-712 signature (65 bytes, hex)")
+
+
+class AcceptedOut(BaseModel):
+    recordType: str
+    recordId: str
+    version: int
+    leaf: str
+    receipt: ReceiptOut
+    links: dict[str, str]
+
+
+class RecordOut(BaseModel):
+    recordType: str
+    recordId: str
+    version: int
+    state: Literal["pending", "anchored"]
+    revoked: bool
+    supersededBy: int | None
+    leaf: str
+    record: dict[str, Any]
+    receipt: ReceiptOut
+
+
+class VersionOut(BaseModel):
+    version: int
+    leaf: str | None = None
+    intakeTime: int | None = None
+
+
+class HistoryOut(BaseModel):
+    recordType: str
+    recordId: str
+    current: int
+    revoked: bool
+    versions: list[VersionOut]
+
+
+class PendingOut(BaseModel):
+    status: Literal["pending"]
+    recordType: str
+    recordId: str
+    version: int
+    leaf: str
+    anchorBy: int
+    detail: str
+    detailAr: str
+
+
+class RevokedOut(BaseModel):
+    recordType: str
+    recordId: str
+    version: int
+    reason: int
+    status: Literal["revocation-queued"]
+
+
+class CreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recordType: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="title, marriage or commercial")
+    record: dict[str, Any] = Field(description="the record's fields, as docs/records.md describes")
+
+
+class AmendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amends: int = Field(ge=1, le=2**32 - 2, description="the version being amended: a stale one gets 409")
+    reason: int = Field(ge=1, le=65535, description="why (1 issued in error, 2 court order, ... 6 other)")
+    record: dict[str, Any] = Field(description="the whole new version of the record")
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, le=2**32 - 1, description="the current version: a stale one gets 409")
+    reason: int = Field(
+        ge=1, le=65535, description="1 issued in error, 2 court order, 3 fraud, 4 duplicate, ..."
+    )
+
+
+def receipt_out(receipt: SignedReceipt) -> dict[str, Any]:
+    return {
+        "intakeTime": receipt.intake_time,
+        "anchorBy": receipt.anchor_by,
+        "signer": receipt.signer,
+        "signature": "0x" + receipt.signature.hex(),
+    }
+
+
+def accepted_out(accepted: Accepted) -> dict[str, Any]:
+    base = f"/v1/records/{accepted.record_type}/{accepted.record_id}"
+    return {
+        "recordType": accepted.record_type,
+        "recordId": accepted.record_id,
+        "version": accepted.version,
+        "leaf": "0x" + accepted.leaf.hex(),
+        "receipt": receipt_out(accepted.receipt),
+        "links": {"self": base, "bundle": f"{base}/bundle", "history": f"{base}/history"},
+    }
+
+
+def intake_problem(exc: IntakeError) -> ApiProblem:
+    status, kind, detail_ar = {
+        "not-found": (404, "not-found", "السجل غير موجود لدى هذه الجهة"),
+        "conflict": (409, "conflict", "الإصدار المذكور ليس الإصدار الحالي أو السجل ملغى"),
+        "forbidden": (403, "forbidden", "هذه الجهة غير مخولة بهذا النوع من السجلات"),
+    }.get(exc.kind, (422, "request-invalid", "الطلب غير صالح"))
+    return ApiProblem(status, kind, str(exc), detail_ar)
+
+
+def record_problem(exc: RecordInvalid) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "record-invalid",
+        str(exc),
+        f"السجل غير صالح: {len(exc.problems)} خطأ، راجع قائمة الأخطاء",
+        errors=field_problems(exc.problems, "/record"),
+    )
+
+
+def _audit(request: Request, officer: Officer, action: str, subject: str, **details: Any) -> None:
+    request.app.state.sijill.audit.add(
+        actor=officer.actor,
+        action=action,
+        request_id=request.state.request_id,
+        subject=subject,
+        details=details,
+    )
+
+
+async def _changing(
+    request: Request,
+    officer: Officer,
+    key: str | None,
+    work: Any,
+    status: int,
+    audit_action: str,
+    subject: str,
+) -> JSONResponse:
+    """Run a change under its Idempotency-Key: a stored answer is replayed as it was."""
+    sijill = request.app.state.sijill
+    body = await request.body()
+    try:
+        with sijill.idempotency.claim(officer, key, request.method, request.url.path, body) as claim:
+            if claim is not None and claim.stored is not None:
+                _audit(request, officer, audit_action + ".replayed", subject)
+                stored_status, stored_body = claim.stored
+                return JSONResponse(
+                    stored_body, status_code=stored_status, headers={"Idempotent-Replayed": "true"}
+                )
+            answer = await run_in_threadpool(work, claim)
+    except (ApiProblem, IntakeError, RecordInvalid) as exc:
+        _audit(request, officer, audit_action + ".refused", subject, problem=type(exc).__name__)
+        if isinstance(exc, IntakeError):
+            raise intake_problem(exc) from None
+        if isinstance(exc, RecordInvalid):
+            raise record_problem(exc) from None
+        raise
+    headers = {"Location": answer["links"]["self"]} if "links" in answer else {}
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+@router.post(
+    "/records",
+    status_code=201,
+    response_model=AcceptedOut,
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 429),
+    summary="Create a record (version 1); the signed receipt comes back at once",
+)
+async def create_record(
+    request: Request,
+    payload: CreateIn,
+    officer: Officer = require(*WRITERS),
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    sijill = request.app.state.sijill
+
+    def work(claim: Any) -> dict[str, Any]:
+        answers: dict[str, Any] = {}
+
+        def remember(wb: Any, accepted: Accepted) -> None:
+            answers["body"] = accepted_out(accepted)
+            if claim is not None:
+                claim.remember(wb, 201, answers["body"])
+
+        sijill.node.intake.submit(
+            payload.recordType,
+            payload.record,
+            actor=officer.actor,
+            request_id=request.state.request_id,
+            on_commit=remember,
+        )
+        sijill.metrics.count_records("single", 1, 0)
+        body: dict[str, Any] = answers["body"]
+        return body
+
+    return await _changing(request, officer, idempotency_key, work, 201, "record.create", payload.recordType)
+
+
+@router.post(
+    "/records/{record_type}/{record_id}/versions",
+    status_code=201,
+    response_model=AcceptedOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 429),
+    summary="Amend a record: a new version that supersedes the one named in `amends` (supervisor)",
+)
+async def amend_record(
+    request: Request,
+    record_type: RecordType,
+    record_id: RecordId,
+    payload: AmendIn,
+    officer: Officer = require(*SUPERVISORS),
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    sijill = request.app.state.sijill
+    _held_type(sijill, record_type, record_id)
+
+    def work(claim: Any) -> dict[str, Any]:
+        answers: dict[str, Any] = {}
+
+        def remember(wb: Any, accepted: Accepted) -> None:
+            answers["body"] = accepted_out(accepted)
+            if claim is not None:
+                claim.remember(wb, 201, answers["body"])
+
+        sijill.node.intake.amend(
+            record_type,
+            record_id,
+            expected_version=payload.amends,
+            data=payload.record,
+            reason=payload.reason,
+            actor=officer.actor,
+            request_id=request.state.request_id,
+            on_commit=remember,
+        )
+        body: dict[str, Any] = answers["body"]
+        return body
+
+    return await _changing(
+        request, officer, idempotency_key, work, 201, "record.amend", f"{record_type}/{record_id}"
+    )
+
+
+@router.post(
+    "/records/{record_type}/{record_id}/revocation",
+    status_code=200,
+    response_model=RevokedOut,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 429),
+    summary="Revoke a record's current version with a reason code (supervisor)",
+)
+async def revoke_record(
+    request: Request,
+    record_type: RecordType,
+    record_id: RecordId,
+    payload: RevokeIn,
+    officer: Officer = require(*SUPERVISORS),
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    sijill = request.app.state.sijill
+    _held_type(sijill, record_type, record_id)
+    answer = {
+        "recordType": record_type,
+        "recordId": record_id,
+        "version": payload.version,
+        "reason": payload.reason,
+        "status": "revocation-queued",
+    }
+
+    def work(claim: Any) -> dict[str, Any]:
+        def remember(wb: Any) -> None:
+            if claim is not None:
+                claim.remember(wb, 200, answer)
+
+        sijill.node.intake.revoke(
+            record_type,
+            record_id,
+            expected_version=payload.version,
+            reason=payload.reason,
+            actor=officer.actor,
+            request_id=request.state.request_id,
+            on_commit=remember,
+        )
+        return answer
+
+    return await _changing(
+        request, officer, idempotency_key, work, 200, "record.revoke", f"{record_type}/{record_id}"
+    )
+
+
+def _held_type(sijill: Any, record_type: str, record_id: str) -> None:
+    """A record of a type this agency does not keep cannot exist here: 404, not 403."""
+    if record_type not in sijill.node.intake.allowed_types:
+        raise ApiProblem(
+            404,
+            "not-found",
+            f"no {record_type} record {record_id} at {sijill.agency}",
+            "السجل غير موجود لدى هذه الجهة",
+        )
+
+
+def _stored(request: Request, record_type: str, record_id: str, version: int | None) -> StoredRecord:
+    try:
+        stored: StoredRecord = request.app.state.sijill.node.intake.stored(record_type, record_id, version)
+    except IntakeError as exc:
+        raise intake_problem(exc) from None
+    return stored
+
+
+@router.get(
+    "/records/{record_type}/{record_id}",
+    response_model=RecordOut,
+    responses=problem_responses(401, 403, 404, 422, 429),
+    summary="A record version with its fields, state and receipt (current version by default)",
+)
+def read_record(
+    request: Request,
+    response: Response,
+    record_type: RecordType,
+    record_id: RecordId,
+    version: Version = None,
+    officer: Officer = require(*WRITERS),
+) -> dict[str, Any]:
+    _audit(request, officer, "record.read", f"{record_type}/{record_id}", version=version)
+    stored = _stored(request, record_type, record_id, version)
+    response.headers["ETag"] = f'"{stored.version}"'
+    return {
+        "recordType": stored.record_type,
+        "recordId": stored.record_id,
+        "version": stored.version,
+        "state": stored.state,
+        "revoked": stored.revoked,
+        "supersededBy": stored.superseded_by,
+        "leaf": "0x" + stored.sealed.leaf.hex(),
+        "record": stored.record,
+        "receipt": receipt_out(stored.receipt),
+    }
+
+
+@router.get(
+    "/records/{record_type}/{record_id}/history",
+    response_model=HistoryOut,
+    responses=problem_responses(401, 403, 404, 422, 429),
+    summary="Every version of a record: leaf and intake time, no field values",
+)
+def read_history(
+    request: Request,
+    record_type: RecordType,
+    record_id: RecordId,
+    officer: Officer = require(*WRITERS),
+) -> dict[str, Any]:
+    _audit(request, officer, "record.history", f"{record_type}/{record_id}")
+    intake = request.app.state.sijill.node.intake
+    try:
+        versions = intake.history(record_type, record_id)
+        current = intake.stored(record_type, record_id)
+    except IntakeError as exc:
+        raise intake_problem(exc) from None
+    return {
+        "recordType": record_type,
+        "recordId": record_id,
+        "current": current.version,
+        "revoked": current.revoked,
+        "versions": [
+            {
+                "version": v["version"],
+                "leaf": "0x" + v["leaf"] if "leaf" in v else None,
+                "intakeTime": v.get("intakeTime"),
+            }
+            for v in versions
+        ],
+    }
+
+
+@router.get(
+    "/records/{record_type}/{record_id}/receipt",
+    response_model=ReceiptOut,
+    responses=problem_responses(401, 403, 404, 422, 429),
+    summary="The signed intake receipt of a record version",
+)
+def read_receipt(
+    request: Request,
+    record_type: RecordType,
+    record_id: RecordId,
+    version: Version = None,
+    officer: Officer = require(*WRITERS),
+) -> dict[str, Any]:
+    _audit(request, officer, "record.receipt", f"{record_type}/{record_id}", version=version)
+    return receipt_out(_stored(request, record_type, record_id, version).receipt)
+
+
+@router.get(
+    "/records/{record_type}/{record_id}/bundle",
+    responses={
+        200: {"description": "The proof bundle (docs/proof-bundle.md)", "content": {"application/json": {}}},
+        202: {"model": PendingOut, "description": "Not anchored yet: retry after Retry-After seconds"},
+        **problem_responses(401, 403, 404, 422, 429),
+    },
+    summary="The proof bundle once anchored (202 while pending); `field` limits what it discloses",
+)
+def read_bundle(
+    request: Request,
+    record_type: RecordType,
+    record_id: RecordId,
+    version: Version = None,
+    field: Annotated[
+        list[str] | None,
+        Query(
+            description="JSON Pointers of the fields to disclose (repeat); the others are hidden as hashes"
+        ),
+    ] = None,
+    officer: Officer = require(*WRITERS),
+) -> Response:
+    _audit(
+        request, officer, "record.bundle", f"{record_type}/{record_id}", version=version, fields=field or []
+    )
+    intake = request.app.state.sijill.node.intake
+    try:
+        bundle = intake.bundle(record_type, record_id, version)
+    except IntakeError as exc:
+        raise intake_problem(exc) from None
+    if bundle.anchor is None:
+        pending = {
+            "status": "pending",
+            "recordType": record_type,
+            "recordId": record_id,
+            "version": bundle.version,
+            "leaf": "0x" + bundle.leaf.hex(),
+            "anchorBy": bundle.receipt.anchor_by,
+            "detail": "Not anchored yet; the receipt promises anchoring by anchorBy",
+            "detailAr": "لم يُثبَّت على الشبكة بعد؛ الإيصال يتعهد بالتثبيت قبل الموعد المذكور",
+        }
+        retry = max(1, min(60, bundle.receipt.anchor_by - int(time.time())))
+        return JSONResponse(pending, status_code=202, headers={"Retry-After": str(retry)})
+    if field is not None:
+        try:
+            bundle = disclose(bundle, field)
+        except BundleError as exc:
+            raise ApiProblem(
+                422, "request-invalid", f"field: {exc}", "حقل غير موجود في هذا السجل أو مسار غير صالح"
+            ) from None
+    return Response(
+        json.dumps(bundle_to_json(bundle), ensure_ascii=False, separators=(",", ":")).encode(),
+        media_type="application/json",
+    )

@@ -1,0 +1,73 @@
+"""`sijill serve`: one agency node (batcher, indexer) and its HTTP API in one process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from node.node_cli import Agency, DataDir, Deployment, KekFile, PassphraseFile, Rpc, _node
+
+
+def serve_command(
+    data_dir: DataDir,
+    rpc: Rpc,
+    deployment: Deployment,
+    agency: Agency,
+    host: Annotated[str, typer.Option(envvar="SIJILL_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SIJILL_PORT", help="Port to listen on.")] = 8600,
+    batch_size: Annotated[int, typer.Option(help="Leaves per batch (a batch also closes by age).")] = 10_000,
+    max_age: Annotated[
+        float, typer.Option(help="Seconds a pending leaf waits at most before its batch closes.")
+    ] = 2.0,
+    passphrase_file: PassphraseFile = None,
+    kek_file: KekFile = None,
+    peer_policy: Annotated[
+        Path | None,
+        typer.Option(help="JSON file: what other agencies may see (default <data-dir>/peer-policy.json)."),
+    ] = None,
+    max_body: Annotated[int, typer.Option(help="Largest JSON request body, bytes.")] = 1 << 20,
+    max_line: Annotated[int, typer.Option(help="Largest line of a bulk NDJSON upload, bytes.")] = 64 * 1024,
+    rate_limit: Annotated[float, typer.Option(help="Requests a second per officer token (0: none).")] = 200.0,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = False,
+) -> None:
+    """Serve an agency node's API (officers, auditors, verification, node-to-node) until stopped.
+
+    Example: sijill serve --data-dir .data/repd --agency REPD --port 8601
+    --deployment .data/devchain/deployment.json
+    """
+    import uvicorn
+
+    from api.app import ApiSettings, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if peer_policy is None and (data_dir / "peer-policy.json").exists():
+        peer_policy = data_dir / "peer-policy.json"
+    settings = ApiSettings(
+        max_body=max_body,
+        max_line=max_line,
+        rate_limit=rate_limit,
+        rate_burst=max(1.0, rate_limit * 2),
+        peer_policy=peer_policy,
+    )
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file)
+    app = create_app(node, settings)
+    node.start()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=access_log,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    print(f"serving {agency} on http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
+    try:
+        server.run()
+    finally:
+        app.state.sijill.close()
+        node.stop()

@@ -1,0 +1,178 @@
+"""Real `sijill serve` processes for API tests: a deployment of their own on the session anvil,
+one node directory per agency with officer tokens, and the processes started and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from web3 import Web3
+
+from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.devchain import free_port
+from node.keys import create_keystore
+from node.store import Store
+from node.toolchain import CompiledContract
+
+PASSPHRASE = "a passphrase for API tests only"
+KEK = secrets.token_hex(32)
+ENV = {"SIJILL_SIGNER_PASSPHRASE": PASSPHRASE, "SIJILL_KEK": KEK}
+KINDS = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
+ROLES = ("officer", "supervisor", "auditor")
+
+
+@dataclass
+class Server:
+    agency: str
+    url: str
+    data_dir: Path
+    key: bytes
+    tokens: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, role: str | None = "officer", **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120.0, **kwargs)
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def deploy_fresh(w3: Web3, compiled: dict[str, CompiledContract], out: Path) -> tuple[dict[str, bytes], Path]:
+    """A deployment of the three demo agencies with fresh signer keys (gas is free)."""
+    keys = {code: secrets.token_bytes(32) for code in KINDS}
+    spec = NetworkSpec(
+        tuple(
+            AgencySpec(code, f"{code} API test agency", (Account.from_key(key).address,), (KINDS[code],))
+            for code, key in keys.items()
+        ),
+        threshold=2,
+    )
+    deploy_network(w3, dev_accounts(1)[0], spec, out, compiled=compiled)
+    return keys, out
+
+
+def init_node(
+    root: Path, code: str, key: bytes, policy: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, str]]:
+    data_dir = root / code.lower()
+    data_dir.mkdir(parents=True)
+    create_keystore(data_dir / "signer.json", PASSPHRASE, key, kdf_iterations=2**10)
+    tokens = {}
+    with Store(data_dir / "store", bytes.fromhex(KEK), create=True) as store:
+        for role in ROLES:
+            token = secrets.token_urlsafe(32)
+            store.add_token(token, {"name": f"{role} of {code}", "role": role, "agency": code}, None)
+            tokens[role] = token
+        # Two tokens that must not work: one expired, one revoked.
+        tokens["expired"] = secrets.token_urlsafe(32)
+        store.add_token(tokens["expired"], {"name": "expired", "role": "officer", "agency": code}, 1)
+        tokens["revoked"] = secrets.token_urlsafe(32)
+        store.revoke_token(
+            store.add_token(tokens["revoked"], {"name": "revoked", "role": "officer", "agency": code}, None)
+        )
+    if policy is not None:
+        (data_dir / "peer-policy.json").write_text(json.dumps(policy))
+    return data_dir, tokens
+
+
+def start_server(
+    data_dir: Path, code: str, key: bytes, tokens: dict[str, str], rpc: str, deployment: Path, *extra: str
+) -> Server:
+    port = free_port()
+    log = data_dir / "serve.log"
+    args = [
+        sys.executable,
+        "-m",
+        "node.cli",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--agency",
+        code,
+        "--rpc",
+        rpc,
+        "--deployment",
+        str(deployment),
+        "--port",
+        str(port),
+        "--max-age",
+        "0.5",
+        "--batch-size",
+        "20000",
+        *extra,
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(code, f"http://127.0.0.1:{port}", data_dir, key, tokens, process, log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sijill serve for {code} exited {process.returncode}:\n{server.log_tail()}")
+        try:
+            if httpx.get(server.url + "/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    stop_server(server)
+    raise RuntimeError(f"sijill serve for {code} not ready in 90 s:\n{server.log_tail()}")
+
+
+def stop_server(server: Server) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@contextmanager
+def servers(
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+    root: Path,
+    rpc: str,
+    policies: dict[str, dict[str, Any]] | None = None,
+    extra: dict[str, tuple[str, ...]] | None = None,
+) -> Iterator[dict[str, Server]]:
+    keys, deployment = deploy_fresh(w3, compiled, root / "deployment.json")
+    started: dict[str, Server] = {}
+    try:
+        for code, key in keys.items():
+            data_dir, tokens = init_node(root, code, key, (policies or {}).get(code))
+            started[code] = start_server(
+                data_dir, code, key, tokens, rpc, deployment, *(extra or {}).get(code, ())
+            )
+            started[code].extra["deployment"] = deployment
+        yield started
+    finally:
+        for server in started.values():
+            stop_server(server)
+
+
+def wait_anchored(client: httpx.Client, path: str, timeout: float = 60.0) -> httpx.Response:
+    """GET `path` (a bundle) until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(path)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.3)
