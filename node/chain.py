@@ -34,9 +34,18 @@ _ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
 _PANIC = function_signature_to_4byte_selector("Panic(uint256)")
 
 
+def without_validation(w3: Web3) -> Web3:
+    """`w3` without web3's validation middleware, which asks the node for `eth_chainId` twice
+    around every call (three requests instead of one) and refuses blocks whose extraData is
+    longer than 32 bytes, as every QBFT block's is. The chain id is checked once on connecting
+    and every transaction is signed locally with it."""
+    w3.middleware_onion.remove("validation")
+    return w3
+
+
 def connect(rpc_url: str, *, timeout: float = 10.0, expect_chain_id: int | None = None) -> Web3:
     """A Web3 over HTTP JSON-RPC that answered `eth_chainId`; `ChainError` if it did not."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3 = without_validation(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})))
     try:
         chain_id = w3.eth.chain_id
     except Exception as exc:  # requests, JSON and RPC errors alike mean "not reachable"

@@ -64,7 +64,7 @@ from web3.exceptions import (
 )
 from web3.types import TxParams, TxReceipt
 
-from node.chain import RevertDecoder, _rpc_message
+from node.chain import RevertDecoder, _rpc_message, without_validation
 from node.errors import ChainError
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,12 @@ def _is_transport_error(exc: BaseException) -> bool:
 
 def connect_for_sending(rpc_url: str, *, timeout: float = 10.0) -> Web3:
     """A Web3 over HTTP whose provider does not retry: `TxManager` does, with backoff."""
-    return Web3(
-        Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+    return without_validation(
+        Web3(
+            Web3.HTTPProvider(
+                rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+            )
+        )
     )
 
 
