@@ -10,6 +10,7 @@ data directory, so a restarted dev chain still holds its deployment.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -125,6 +126,7 @@ class DevChain:
         log: int | IO[bytes] = subprocess.DEVNULL
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            keep_first_genesis(self.config.data_dir / "state.json")
             log = open(self.config.data_dir / "anvil.log", "ab")  # noqa: SIM115 - lives as long as the process
         self._process = subprocess.Popen(
             self.config.command(self._binary), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -173,3 +175,26 @@ def _answers(url: str) -> bool:
         return response.ok and "result" in response.json()
     except (requests.RequestException, ValueError):
         return False
+
+
+def keep_first_genesis(state_file: Path) -> None:
+    """Keep a restarted anvil's genesis block the chain's first one.
+
+    anvil (1.7) started from a saved state makes a genesis block of its own, which goes into
+    the next dump beside the saved one; a later start takes one of the saved block-0 entries
+    seemingly at random, so after a few restarts block 0 changes and the deployment, checked
+    against the genesis hash, no longer matches. Dropping all but the earliest block 0 from the
+    state file before each start keeps it stable. A file of another shape is left alone."""
+    try:
+        state = json.loads(state_file.read_text())
+        blocks = state["blocks"]
+        genesis = [b for b in blocks if int(b["header"]["number"], 16) == 0]
+        first = min(genesis, key=lambda b: int(b["header"]["timestamp"], 16)) if genesis else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if len(genesis) < 2:
+        return
+    state["blocks"] = [b for b in blocks if b is first or int(b["header"]["number"], 16) != 0]
+    tmp = state_file.with_name(state_file.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, state_file)
