@@ -1,4 +1,4 @@
-# Sijill: the two commands are `make run` (dev chain + deployed contracts) and `make test`.
+# Sijill: the two commands are `make run` (the demo: dev chain and three agency APIs) and `make test`.
 # Each does its own set-up on a fresh machine: a virtualenv with pinned Python packages
 # (constraints.txt) and the npm packages of package-lock.json. Nothing else is downloaded.
 
@@ -6,11 +6,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8545
+API_PORT ?= 8601
 
 .PHONY: run test setup lint test-contracts test-python coverage clean
 
 run: setup
-	$(BIN)/sijill devchain --port $(PORT) --data-dir .data/devchain
+	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
 
 test: setup lint test-contracts test-python
 

@@ -40,9 +40,22 @@ RpcOption = Annotated[
 ]
 
 
+from node.demo import demo_command  # noqa: E402 - the `make run` command
 from node.node_cli import node_app  # noqa: E402 - a sub-command group
+from node.officer_cli import officer_app  # noqa: E402 - a sub-command group
 
 app.add_typer(node_app, name="node")
+
+
+def _serve_command() -> None:  # imported lazily: FastAPI and uvicorn load only when serving
+    from api.serve import serve_command
+
+    app.command("serve")(serve_command)
+
+
+_serve_command()
+app.add_typer(officer_app, name="officer")
+app.command("demo")(demo_command)
 
 
 @app.command("compile")
@@ -178,3 +191,7 @@ def main() -> None:
     except (NodeError, LedgerError) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
