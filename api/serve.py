@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,10 +67,31 @@ def serve_command(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     print(f"serving {agency} on http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
     try:
         server.run()
     finally:
         app.state.sijill.close()
         node.stop()
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a SIGTERM or Ctrl-C ends `run()` instead of being raised
+        again once uvicorn has shut down (its default), which would kill the process before the
+        node is stopped: the batcher and indexer joined, the read audit buffer flushed, the store
+        closed."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handlers = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)
+
+    return Server
