@@ -128,6 +128,16 @@ def demo_command(
         raise typer.Exit(status)
 
 
+#: Who sees what between the demo agencies: the civil-status office checks a title's owners
+#: (an inheritance, a dower paid in property), the commercial registry a company's premises, and
+#: the land registry the parties of a marriage or a company; never national IDs or dates of birth.
+DEMO_PEER_POLICIES: dict[str, dict[str, dict[str, list[str]]]] = {
+    "REPD": {"CSO": {"title": ["/title_number", "/owners"]}, "CRA": {"title": ["/title_number", "/use"]}},
+    "CSO": {"REPD": {"marriage": ["/contract_number", "/husband/name", "/wife/name", "/status"]}},
+    "CRA": {"REPD": {"commercial": ["/registration_number", "/trade_name_ar", "/trade_name_en", "/status"]}},
+}
+
+
 class Demo:
     """The demo's processes and state; `start()`, then `watch()` until interrupted, `stop()`."""
 
@@ -210,6 +220,7 @@ class Demo:
         self._start_chain()
         for agency in self.agencies:
             self._init_node(agency)
+            self._write_peer_policy(agency)
         self._issue_officers()
         for agency in self.agencies:
             self._start_api(agency)
@@ -265,6 +276,13 @@ class Demo:
                 "start afresh with `sijill demo --reset`"
             )
         out.print(f"Node {agency.code}: set up in {node_dir} (dev account {agency.dev_account})")
+
+    def _write_peer_policy(self, agency: DemoAgency) -> None:
+        """What the other demo agencies' nodes may see of this one's records (docs/api.md),
+        written once: an operator's edits are kept."""
+        path = self.node_dir(agency) / "peer-policy.json"
+        if not path.exists() and agency.code in DEMO_PEER_POLICIES:
+            path.write_text(json.dumps(DEMO_PEER_POLICIES[agency.code], indent=2) + "\n")
 
     def _issue_officers(self) -> None:
         """One token per role and agency, issued once; re-registered if a node lost it."""

@@ -21,7 +21,9 @@ import pytest
 import requests
 
 from node.chain import connect
+from node.deploy import dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
+from node.peer import PeerClient
 from node.store import Store
 from node.toolchain import PROJECT_ROOT
 
@@ -167,6 +169,15 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
                 assert officers[code][role]["token"] in demo.output
         for record in records["records"]:
             assert record["recordId"] in demo.output
+        # Node to node: CSO's node (dev account 2) reads a REPD title as its peer policy allows.
+        title = next(r for r in records["records"] if r["agency"] == "REPD")
+        cso_key = bytes(dev_accounts(3)[2].key)
+        with PeerClient(
+            f"http://127.0.0.1:{api_base}", agency="CSO", audience="REPD", account_key=cso_key
+        ) as peer:
+            shown = peer.fetch_bundle("title", title["recordId"])
+        assert {d.path for d in shown.disclosed} >= {"/title_number", "/owners/0/name"}
+        assert not any("national_id" in d.path for d in shown.disclosed)
         assert f"http://127.0.0.1:{chain_port}" in demo.output
         assert f"http://127.0.0.1:{api_base}/docs" in demo.output
         assert f"http://127.0.0.1:{api_base}/verify/title/" in demo.output
