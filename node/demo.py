@@ -132,7 +132,10 @@ def demo_command(
 #: (an inheritance, a dower paid in property), the commercial registry a company's premises, and
 #: the land registry the parties of a marriage or a company; never national IDs or dates of birth.
 DEMO_PEER_POLICIES: dict[str, dict[str, dict[str, list[str]]]] = {
-    "REPD": {"CSO": {"title": ["/title_number", "/owners"]}, "CRA": {"title": ["/title_number", "/use"]}},
+    "REPD": {
+        "CSO": {"title": ["/title_number", "/owners/*/name", "/owners/*/share"]},
+        "CRA": {"title": ["/title_number", "/use"]},
+    },
     "CSO": {"REPD": {"marriage": ["/contract_number", "/husband/name", "/wife/name", "/status"]}},
     "CRA": {"REPD": {"commercial": ["/registration_number", "/trade_name_ar", "/trade_name_en", "/status"]}},
 }

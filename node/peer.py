@@ -457,7 +457,9 @@ class PeerPolicy:
     [JSON Pointer prefixes]}}. Loaded from a JSON file; an agency or type not listed sees nothing (403).
 
     A prefix allows the field it names and everything under it, by whole segments: "/owners"
-    allows "/owners" and "/owners/0/name", not "/ownership"; "" allows every field.
+    allows "/owners" and "/owners/0/name", not "/ownership"; "" allows every field. A segment
+    "*" stands for any one segment, such as every item of a list: "/owners/*/name" allows each
+    owner's name and not their national IDs.
     """
 
     def __init__(self, rules: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> None:
@@ -496,7 +498,7 @@ class PeerPolicy:
             return None
         if "" in prefixes:
             return list(paths)
-        return [p for p in paths if any(p == pre or p.startswith(pre + "/") for pre in prefixes)]
+        return [p for p in paths if any(_under(p, pre) for pre in prefixes)]
 
     def to_json(self) -> dict[str, dict[str, list[str]]]:
         """The JSON document of the policy."""
@@ -525,6 +527,15 @@ def _check_rules(rules: Any) -> dict[str, dict[str, tuple[str, ...]]]:
                 raise NodeError(f"{peer}.{kind}: expected a list of field pointers")
             checked[peer][kind] = tuple(_check_pointer(p, f"{peer}.{kind}") for p in prefixes)
     return checked
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether `path` is `prefix` or under it, by whole segments, "*" matching any one segment."""
+    if "*" not in prefix:
+        return path == prefix or path.startswith(prefix + "/")
+    wanted = prefix[1:].split("/")
+    segments = path[1:].split("/")
+    return len(segments) >= len(wanted) and all(w in ("*", s) for w, s in zip(wanted, segments, strict=False))
 
 
 def _check_pointer(pointer: Any, where: str) -> str:

@@ -608,6 +608,25 @@ def test_policy_prefixes_match_whole_segments() -> None:
     assert PeerPolicy.from_json(policy.to_json()).to_json() == POLICY
 
 
+def test_a_star_segment_stands_for_any_one_segment() -> None:
+    paths = [
+        "/owners/0/name",
+        "/owners/0/national_id",
+        "/owners/1/name",
+        "/owners/12/name/x",
+        "/owners",
+        "/use",
+    ]
+    names = PeerPolicy.from_json({"CSO": {"title": ["/owners/*/name"]}})
+    assert names.visible_paths("CSO", "title", paths) == [
+        "/owners/0/name",
+        "/owners/1/name",
+        "/owners/12/name/x",
+    ]
+    every = PeerPolicy.from_json({"CSO": {"title": ["/*"]}})
+    assert every.visible_paths("CSO", "title", paths) == paths
+
+
 def test_policy_load(tmp_path: Path) -> None:
     assert PeerPolicy.load(None).to_json() == {}
     assert PeerPolicy.load(tmp_path / "absent.json").to_json() == {}
