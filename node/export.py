@@ -1,0 +1,545 @@
+"""Export of an agency's log for auditors: `sijill-export/1`, a directory of three files.
+
+An auditor checks an agency without trusting its server: the export says what the agency
+claims (its batches with every leaf, every receipt it signed) and `sijill audit` holds that
+claim against the chain. The format (docs/audit.md):
+
+- `manifest.json`: `{format, agency, chainId, ledger, registry, ledgerBlock, source,
+  exportedAt, batches, receipts}`, written last, so a directory without it is an unfinished
+  export;
+- `batches.ndjson`: one batch a line in log order, `{seq, root, recordType, count, prev,
+  leaves}` (the tree's leaf level, sorted as in the tree), plus `"pending": true` for a batch
+  the node had built or sent but not yet seen anchored;
+- `receipts.ndjson`: one receipt a line, `{leaf, recordType, recordId, version, intakeTime,
+  anchorBy, signer, signature}`.
+
+Hashes, addresses and signatures are `0x` + lower-case hex. Both files are written and read a
+line at a time: memory holds one batch, whatever the size of the log. Reading is strict: an
+unknown format version, a missing or mistyped field, an unknown field or a line that is not one
+JSON object is an `ExportError` naming the file and line.
+
+Two sources: a node's store (`export_from_store`, the node stopped) and an agency's API with an
+auditor token (`export_from_api`). The store export holds every receipt the node signed, also
+of leaves still queued for a batch; the API shows receipts only with their batch, so an API
+export lacks the receipts of leaves not yet in a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from node.errors import NodeError
+
+EXPORT_FORMAT = "sijill-export/1"
+MANIFEST = "manifest.json"
+BATCHES = "batches.ndjson"
+RECEIPTS = "receipts.ndjson"
+MAX_LINE = 1 << 30
+"""Longest line read (a batch of 10 million leaves is about 670 MB)."""
+
+ZERO_ROOT = b"\0" * 32
+
+
+class ExportError(NodeError):
+    """An export that cannot be written or read (missing, wrong version, malformed line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What an export is of: one agency's log on one deployment."""
+
+    agency: str
+    chain_id: int
+    ledger: str
+    registry: str
+    exported_at: int
+    batches: int
+    receipts: int
+    ledger_block: int | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "agency": self.agency,
+            "chainId": self.chain_id,
+            "ledger": self.ledger,
+            "registry": self.registry,
+            "ledgerBlock": self.ledger_block,
+            "source": self.source,
+            "exportedAt": self.exported_at,
+            "batches": self.batches,
+            "receipts": self.receipts,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportBatch:
+    """One batch of the agency's log as the agency exported it."""
+
+    seq: int
+    root: bytes
+    record_type: str
+    count: int
+    prev: bytes
+    leaves: list[bytes]
+    pending: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "seq": self.seq,
+            "root": _hex(self.root),
+            "recordType": self.record_type,
+            "count": self.count,
+            "prev": _hex(self.prev),
+            "leaves": [_hex(leaf) for leaf in self.leaves],
+        }
+        if self.pending:
+            data["pending"] = True
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReceipt:
+    """A receipt the agency signed. `signature` stays text: a malformed one is an audit finding,
+    not a broken export."""
+
+    leaf: bytes
+    record_type: str
+    record_id: str
+    version: int
+    intake_time: int
+    anchor_by: int
+    signer: str
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaf": _hex(self.leaf),
+            "recordType": self.record_type,
+            "recordId": self.record_id,
+            "version": self.version,
+            "intakeTime": self.intake_time,
+            "anchorBy": self.anchor_by,
+            "signer": self.signer,
+            "signature": self.signature,
+        }
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+class ExportWriter:
+    """Writes an export a line at a time; `finish()` writes the manifest (last)."""
+
+    def __init__(self, out: Path) -> None:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ExportError(f"{out} exists and is not an empty directory: choose a new --out")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self._batches = (out / BATCHES).open("w", encoding="utf-8")
+            self._receipts = (out / RECEIPTS).open("w", encoding="utf-8")
+        except OSError as exc:
+            raise ExportError(f"cannot write the export to {out}: {exc.strerror}") from None
+        self.out = out
+        self.batch_count = 0
+        self.receipt_count = 0
+        self.leaf_count = 0
+
+    def batch(self, batch: ExportBatch) -> None:
+        _write_line(self._batches, batch.to_json())
+        self.batch_count += 1
+        self.leaf_count += len(batch.leaves)
+
+    def receipt(self, receipt: ExportReceipt) -> None:
+        _write_line(self._receipts, receipt.to_json())
+        self.receipt_count += 1
+
+    def finish(self, manifest: Manifest) -> Manifest:
+        """Close the data files and write the manifest with the counts written."""
+        self.close()
+        final = Manifest(
+            manifest.agency,
+            manifest.chain_id,
+            manifest.ledger,
+            manifest.registry,
+            manifest.exported_at,
+            self.batch_count,
+            self.receipt_count,
+            manifest.ledger_block,
+            manifest.source,
+        )
+        partial = self.out / (MANIFEST + ".part")
+        partial.write_text(json.dumps(final.to_json(), indent=2) + "\n", encoding="utf-8")
+        partial.replace(self.out / MANIFEST)
+        return final
+
+    def close(self) -> None:
+        for handle in (self._batches, self._receipts):
+            if not handle.closed:
+                handle.close()
+
+
+def _write_line(handle: TextIO, data: dict[str, Any]) -> None:
+    handle.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    handle.write("\n")
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentInfo:
+    """The deployment an export is of (from a `sijill-deployment/1` file)."""
+
+    chain_id: int
+    ledger: str
+    registry: str
+    ledger_block: int | None
+
+    @classmethod
+    def from_file(cls, path: Path) -> DeploymentInfo:
+        from node.deploy import load_deployment
+
+        try:
+            data = load_deployment(path)
+            contracts = data["contracts"]
+            return cls(
+                int(data["chainId"]),
+                str(contracts["RecordLedger"]["address"]).lower(),
+                str(contracts["AgencyRegistry"]["address"]).lower(),
+                int(contracts["RecordLedger"]["block"]),
+            )
+        except NodeError as exc:
+            raise ExportError(str(exc)) from None
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(f"{path} lacks the chain id or the contracts' addresses") from None
+
+
+Progress = Callable[[int], None]
+
+
+def export_from_store(
+    store: Any, agency: str, deployment: DeploymentInfo, out: Path, progress: Progress | None = None
+) -> Manifest:
+    """Export a stopped node's log from its store: every batch of the log (`log/`, `batch/`,
+    `tree/`) and every receipt it signed (`leaf/`), also of leaves still queued."""
+    from node.proofs import unpack_level
+
+    writer = ExportWriter(out)
+    try:
+        for _, entry in store.iter_json(b"log/"):
+            root = str(entry["root"])
+            local = store.get_json(f"batch/{root}".encode())
+            packed = store.get(f"tree/{root}".encode())
+            if local is None or packed is None:
+                raise ExportError(f"the store lacks the batch or tree of root 0x{root}: it is damaged")
+            writer.batch(
+                ExportBatch(
+                    seq=int(local["seq"]),
+                    root=bytes.fromhex(root),
+                    record_type=str(local["type"]),
+                    count=int(local["count"]),
+                    prev=bytes.fromhex(local.get("prev") or "00" * 32),
+                    leaves=unpack_level(packed, 0, int(local["count"])),
+                    pending=local.get("status") != "anchored",
+                )
+            )
+            if progress is not None:
+                progress(1)
+        for key, info in store.iter_json(b"leaf/"):
+            if "signature" not in info:
+                continue
+            writer.receipt(_receipt_of(bytes.fromhex(key.decode()[len("leaf/") :]), info))
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish(_manifest(agency, deployment, "store"))
+
+
+def export_from_api(
+    client: Any, deployment: DeploymentInfo, out: Path, progress: Progress | None = None
+) -> Manifest:
+    """Export an agency's log through its API (`client`: an httpx client with an auditor's
+    token): pages through `GET /v1/batches` and `GET /v1/batches/{root}`."""
+    first = _get(client, "/v1/batches", {"after": 0, "limit": 1})
+    agency = str(first["agency"])
+    writer = ExportWriter(out)
+    try:
+        after: int | None = 0
+        while after is not None:
+            page = _get(client, "/v1/batches", {"after": after, "limit": 1000})
+            for batch in page["batches"]:
+                leaves: list[bytes] = []
+                offset: int | None = 0
+                while offset is not None:
+                    part = _get(client, f"/v1/batches/{batch['root']}", {"offset": offset, "limit": 10_000})
+                    for leaf in part["leaves"]:
+                        leaves.append(_unhex(leaf["leaf"]))
+                        if leaf.get("signature"):
+                            writer.receipt(_receipt_of(leaves[-1], _api_leaf(leaf)))
+                    offset = part["next"]
+                writer.batch(
+                    ExportBatch(
+                        seq=int(batch["seq"]),
+                        root=_unhex(batch["root"]),
+                        record_type=str(batch["recordType"]),
+                        count=int(batch["count"]),
+                        prev=_unhex(batch["prev"]) if batch.get("prev") else ZERO_ROOT,
+                        leaves=leaves,
+                        pending=batch.get("status") != "anchored",
+                    )
+                )
+                if progress is not None:
+                    progress(1)
+            after = page["next"]
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish(_manifest(agency, deployment, "api"))
+
+
+def _manifest(agency: str, deployment: DeploymentInfo, source: str) -> Manifest:
+    return Manifest(
+        agency,
+        deployment.chain_id,
+        deployment.ledger,
+        deployment.registry,
+        int(time.time()),
+        0,
+        0,
+        deployment.ledger_block,
+        source,
+    )
+
+
+def _receipt_of(leaf: bytes, info: dict[str, Any]) -> ExportReceipt:
+    """A receipt from the node's `leaf/<hex>` entry (or the API's leaf, mapped to it)."""
+    return ExportReceipt(
+        leaf=leaf,
+        record_type=str(info["type"]),
+        record_id=str(info["id"]),
+        version=int(info["version"]),
+        intake_time=int(info["intakeTime"]),
+        anchor_by=int(info["anchorBy"]),
+        signer=str(info["signer"]).lower(),
+        signature="0x" + str(info["signature"]).removeprefix("0x"),
+    )
+
+
+def _api_leaf(leaf: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": leaf["recordType"],
+        "id": leaf["recordId"],
+        "version": leaf["version"],
+        "intakeTime": leaf["intakeTime"],
+        "anchorBy": leaf["anchorBy"],
+        "signer": leaf["signer"],
+        "signature": leaf["signature"],
+    }
+
+
+def _get(client: Any, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    try:
+        response = client.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise ExportError(f"cannot reach the API at {client.base_url}: {type(exc).__name__}") from None
+    if response.status_code in (401, 403):
+        raise ExportError(
+            f"the API refused the token ({response.status_code}): "
+            "an auditor's or a supervisor's token is needed"
+        )
+    if response.status_code != 200:
+        raise ExportError(f"GET {path} answered {response.status_code}: {response.text[:200]}")
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        raise ExportError(f"GET {path} did not answer JSON") from None
+    return body
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The export's manifest, checked: format version, types of every field."""
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise ExportError(f"there is no export directory {directory}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{directory} has no {MANIFEST}: not an export, or an unfinished one") from None
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path} is not a JSON object")
+    if data.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"{path} is not a {EXPORT_FORMAT} export (format is {data.get('format')!r})")
+    fields = _Fields(data, str(path))
+    manifest = Manifest(
+        agency=fields.text("agency"),
+        chain_id=fields.integer("chainId"),
+        ledger=fields.address("ledger"),
+        registry=fields.address("registry"),
+        exported_at=fields.integer("exportedAt"),
+        batches=fields.integer("batches"),
+        receipts=fields.integer("receipts"),
+        ledger_block=fields.integer("ledgerBlock") if "ledgerBlock" in data else None,
+        source=fields.text("source") if "source" in data else None,
+    )
+    fields.no_others({"format"})
+    return manifest
+
+
+def read_batches(directory: Path) -> Iterator[ExportBatch]:
+    """The exported batches, in file order, one at a time."""
+    for where, data in _lines(directory / BATCHES):
+        fields = _Fields(data, where)
+        leaves = data.get("leaves")
+        if not isinstance(leaves, list):
+            raise ExportError(f"{where}: leaves must be a list of 0x-hex 32-byte hashes")
+        batch = ExportBatch(
+            seq=fields.integer("seq"),
+            root=fields.hash32("root"),
+            record_type=fields.text("recordType"),
+            count=fields.integer("count"),
+            prev=fields.hash32("prev"),
+            leaves=[_hash32(leaf, f"{where}: leaf {i}") for i, leaf in enumerate(leaves)],
+            pending=fields.flag("pending"),
+        )
+        fields.no_others({"leaves"})
+        yield batch
+
+
+def read_receipts(directory: Path) -> Iterator[ExportReceipt]:
+    """The exported receipts, in file order, one at a time."""
+    for where, data in _lines(directory / RECEIPTS):
+        fields = _Fields(data, where)
+        receipt = ExportReceipt(
+            leaf=fields.hash32("leaf"),
+            record_type=fields.text("recordType"),
+            record_id=fields.text("recordId"),
+            version=fields.integer("version"),
+            intake_time=fields.integer("intakeTime"),
+            anchor_by=fields.integer("anchorBy"),
+            signer=fields.address("signer"),
+            signature=fields.text("signature"),
+        )
+        fields.no_others(set())
+        yield receipt
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (a progress bar's total), read in blocks."""
+    try:
+        with path.open("rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def _lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        number = 0
+        try:
+            for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE), ""), 1):
+                where = f"{path.name} line {number}"
+                if not line.endswith("\n"):
+                    if len(line) >= MAX_LINE:
+                        raise ExportError(f"{where} is longer than {MAX_LINE} bytes")
+                    if not line.strip():
+                        continue
+                try:
+                    data = json.loads(line)
+                except ValueError as exc:
+                    raise ExportError(f"{where} is not JSON: {exc}") from None
+                if not isinstance(data, dict):
+                    raise ExportError(f"{where} is not a JSON object")
+                yield where, data
+        except UnicodeDecodeError:
+            raise ExportError(f"{path.name} line {number + 1} is not UTF-8") from None
+
+
+class _Fields:
+    """Typed access to one JSON object of the export, naming where a field is wrong."""
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.data = data
+        self.where = where
+        self.seen: set[str] = set()
+
+    def _get(self, name: str) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            raise ExportError(f"{self.where}: {name} is missing")
+        return self.data[name]
+
+    def integer(self, name: str) -> int:
+        value = self._get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
+            raise ExportError(f"{self.where}: {name} must be an integer from 0 to 2^64-1")
+        return value
+
+    def text(self, name: str) -> str:
+        value = self._get(name)
+        if not isinstance(value, str):
+            raise ExportError(f"{self.where}: {name} must be a string")
+        return value
+
+    def flag(self, name: str) -> bool:
+        if name not in self.data:
+            return False
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise ExportError(f"{self.where}: {name} must be true or false")
+        return value
+
+    def hash32(self, name: str) -> bytes:
+        return _hash32(self._get(name), f"{self.where}: {name}")
+
+    def address(self, name: str) -> str:
+        value = self._get(name)
+        if _from_hex(value, 20) is None:
+            raise ExportError(f"{self.where}: {name} must be an address, 0x + 40 hex digits")
+        return str(value).lower()
+
+    def no_others(self, also: set[str]) -> None:
+        unknown = set(self.data) - self.seen - also
+        if unknown:
+            raise ExportError(f"{self.where}: unknown field {sorted(unknown)[0]!r}")
+
+
+def _hash32(value: Any, where: str) -> bytes:
+    raw = _from_hex(value, 32)
+    if raw is None:
+        raise ExportError(f"{where} must be 0x + 64 hex digits")
+    return raw
+
+
+def _from_hex(value: Any, size: int) -> bytes | None:
+    """`size` bytes from 0x-prefixed hex, or None (fromhex skips spaces: the length catches them)."""
+    if not isinstance(value, str) or len(value) != 2 + 2 * size or not value.startswith("0x"):
+        return None
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        return None
+    return raw if len(raw) == size else None
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _unhex(value: str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x"))
