@@ -6,6 +6,8 @@
 - `GET /v1/batches`, `GET /v1/batches/{root}`: this agency's batches in log order, each with
   what the chain recorded (block, time, signer), and for auditors each batch's leaves with
   their receipts, so an auditor can recompute every root and hold the node to every promise.
+- `GET /v1/receipts`: every receipt the node signed, also of leaves not yet in a batch, so a
+  node that takes records and never anchors them cannot hide it from an API export.
 - `GET /v1/audit`: the node's audit trail (hash-chained), for auditors and supervisors.
 """
 
@@ -106,6 +108,23 @@ class BatchLeavesOut(BaseModel):
     offset: int
     leaves: list[LeafOut]
     next: int | None
+
+
+class SignedReceiptOut(BaseModel):
+    leaf: str
+    recordType: str
+    recordId: str
+    version: int
+    intakeTime: int
+    anchorBy: int
+    signer: str
+    signature: str
+
+
+class ReceiptListOut(BaseModel):
+    agency: str
+    receipts: list[SignedReceiptOut]
+    next: str | None
 
 
 class AuditOut(BaseModel):
@@ -249,6 +268,55 @@ def batch_leaves(
         )
     more = offset + limit < len(leaves)
     return {"batch": batch, "offset": offset, "leaves": page, "next": offset + limit if more else None}
+
+
+@router.get(
+    "/receipts",
+    tags=["audit"],
+    response_model=ReceiptListOut,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="Every receipt this node signed, in leaf order, also of leaves not yet in a batch (auditors)",
+)
+def list_receipts(
+    request: Request,
+    after: Annotated[
+        str | None, Query(pattern=r"^0x[0-9a-f]{64}$", description="list receipts after this leaf")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    officer: Officer = require(*AUDITORS),
+) -> dict[str, Any]:
+    """A node that took records and never anchored them shows here: its receipts promise an
+    anchoring time that `sijill audit` holds against the chain."""
+    sijill = request.app.state.sijill
+    sijill.audit.add(
+        actor=officer.actor,
+        action="receipts.list",
+        request_id=request.state.request_id,
+        subject=sijill.agency,
+        details={"after": after},
+    )
+    start = b"leaf/" + after[2:].encode() + b"\x00" if after else None
+    receipts = []
+    for key, info in sijill.node.store.iter_json(b"leaf/", start=start):
+        if "signature" not in info:
+            continue
+        receipts.append(
+            {
+                "leaf": "0x" + key.decode().removeprefix("leaf/"),
+                "recordType": info["type"],
+                "recordId": info["id"],
+                "version": info["version"],
+                "intakeTime": info["intakeTime"],
+                "anchorBy": info["anchorBy"],
+                "signer": info["signer"],
+                "signature": "0x" + info["signature"],
+            }
+        )
+        if len(receipts) > limit:
+            break
+    more = len(receipts) > limit
+    receipts = receipts[:limit]
+    return {"agency": sijill.agency, "receipts": receipts, "next": receipts[-1]["leaf"] if more else None}
 
 
 @router.get(

@@ -19,9 +19,8 @@ unknown format version, a missing or mistyped field, an unknown field or a line 
 JSON object is an `ExportError` naming the file and line.
 
 Two sources: a node's store (`export_from_store`, the node stopped) and an agency's API with an
-auditor token (`export_from_api`). The store export holds every receipt the node signed, also
-of leaves still queued for a batch; the API shows receipts only with their batch, so an API
-export lacks the receipts of leaves not yet in a batch.
+auditor token (`export_from_api`). Both hold every receipt the node signed, also of leaves
+still queued for a batch (`GET /v1/receipts`), in leaf order.
 """
 
 from __future__ import annotations
@@ -264,7 +263,7 @@ def export_from_api(
     client: Any, deployment: DeploymentInfo, out: Path, progress: Progress | None = None
 ) -> Manifest:
     """Export an agency's log through its API (`client`: an httpx client with an auditor's
-    token): pages through `GET /v1/batches` and `GET /v1/batches/{root}`."""
+    token): pages through `GET /v1/batches`, `GET /v1/batches/{root}` and `GET /v1/receipts`."""
     first = _get(client, "/v1/batches", {"after": 0, "limit": 1})
     agency = str(first["agency"])
     writer = ExportWriter(out)
@@ -277,10 +276,7 @@ def export_from_api(
                 offset: int | None = 0
                 while offset is not None:
                     part = _get(client, f"/v1/batches/{batch['root']}", {"offset": offset, "limit": 10_000})
-                    for leaf in part["leaves"]:
-                        leaves.append(_unhex(leaf["leaf"]))
-                        if leaf.get("signature"):
-                            writer.receipt(_receipt_of(leaves[-1], _api_leaf(leaf)))
+                    leaves.extend(_unhex(leaf["leaf"]) for leaf in part["leaves"])
                     offset = part["next"]
                 writer.batch(
                     ExportBatch(
@@ -296,6 +292,13 @@ def export_from_api(
                 if progress is not None:
                     progress(1)
             after = page["next"]
+        cursor: str | None = ""
+        while cursor is not None:
+            params: dict[str, Any] = {"limit": 10_000, **({"after": cursor} if cursor else {})}
+            receipts = _get(client, "/v1/receipts", params)
+            for receipt in receipts["receipts"]:
+                writer.receipt(_receipt_of(_unhex(receipt["leaf"]), _api_leaf(receipt)))
+            cursor = receipts["next"]
     except BaseException:
         writer.close()
         raise
