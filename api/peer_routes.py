@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api.problems import TITLES, ApiProblem, problem_responses
 from api.records import RecordId, RecordType, intake_problem
+from api.security import audit_call
 from ledger.bundle import Bundle, bundle_to_json, disclose
 from node.errors import NodeError
 from node.intake import IntakeError
@@ -35,13 +36,7 @@ def _peer(request: Request) -> Any:
     try:
         identity = sijill.peers.authenticate(request.method, target, request.headers, b"")
     except PeerAuthError as exc:
-        sijill.audit.add(
-            actor="peer:unauthenticated",
-            action="peer.refused",
-            request_id=request.state.request_id,
-            subject=request.url.path,
-            details={"code": exc.code},
-        )
+        audit_call(request, "peer:unauthenticated", "peer.refused", request.url.path, code=exc.code)
         fallback = "chain-unavailable" if exc.status == 503 else "forbidden"
         kind = exc.code if exc.code in TITLES else fallback
         raise ApiProblem(exc.status, kind, exc.message_en, exc.message_ar) from None
@@ -56,12 +51,12 @@ def _visible(request: Request, identity: Any, record_type: str, record_id: str) 
         raise intake_problem(exc) from None
     paths = [d.path for d in bundle.disclosed]
     visible = sijill.peer_policy.visible_paths(identity.agency, record_type, paths)
-    sijill.audit.add(
-        actor=f"peer:{identity.agency}:{identity.signer}",
-        action="peer.read" if visible is not None else "peer.forbidden",
-        request_id=request.state.request_id,
-        subject=f"{record_type}/{record_id}",
-        details={"fields": len(visible or [])},
+    audit_call(
+        request,
+        f"peer:{identity.agency}:{identity.signer}",
+        "peer.read" if visible is not None else "peer.forbidden",
+        f"{record_type}/{record_id}",
+        fields=len(visible or []),
     )
     if visible is None:
         raise ApiProblem(

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from api.problems import ApiProblem, problem_responses
-from api.security import Officer, require
+from api.security import Officer, audit_call, require
 from ledger.bundle import BundleError, load_bundle
 from ledger.verify import verify
 from node.proofs import unpack_level
@@ -201,13 +201,7 @@ def list_batches(
     officer: Officer = require("auditor", "supervisor", "officer"),
 ) -> dict[str, Any]:
     sijill = request.app.state.sijill
-    sijill.audit.add(
-        actor=officer.actor,
-        action="batches.list",
-        request_id=request.state.request_id,
-        subject=sijill.agency,
-        details={"after": after},
-    )
+    audit_call(request, officer.actor, "batches.list", sijill.agency, after=after)
     store = sijill.node.store
     batches = []
     start = f"log/{after + 1:016x}".encode() if after + 1 < 2**64 else None
@@ -236,13 +230,7 @@ def batch_leaves(
     officer: Officer = require(*AUDITORS),
 ) -> dict[str, Any]:
     sijill = request.app.state.sijill
-    sijill.audit.add(
-        actor=officer.actor,
-        action="batch.leaves",
-        request_id=request.state.request_id,
-        subject=root,
-        details={"offset": offset},
-    )
+    audit_call(request, officer.actor, "batch.leaves", root, offset=offset)
     store = sijill.node.store
     batch = _batch_out(store, sijill.agency, root[2:])
     packed = store.get(f"tree/{root[2:]}".encode())
@@ -288,13 +276,7 @@ def list_receipts(
     """A node that took records and never anchored them shows here: its receipts promise an
     anchoring time that `sijill audit` holds against the chain."""
     sijill = request.app.state.sijill
-    sijill.audit.add(
-        actor=officer.actor,
-        action="receipts.list",
-        request_id=request.state.request_id,
-        subject=sijill.agency,
-        details={"after": after},
-    )
+    audit_call(request, officer.actor, "receipts.list", sijill.agency, after=after)
     start = b"leaf/" + after[2:].encode() + b"\x00" if after else None
     receipts = []
     for key, info in sijill.node.store.iter_json(b"leaf/", start=start):
@@ -333,13 +315,7 @@ def audit_trail(
     officer: Officer = require(*AUDITORS),
 ) -> dict[str, Any]:
     sijill = request.app.state.sijill
-    sijill.audit.add(
-        actor=officer.actor,
-        action="audit.read",
-        request_id=request.state.request_id,
-        subject=sijill.agency,
-        details={"after": after},
-    )
+    audit_call(request, officer.actor, "audit.read", sijill.agency, after=after)
     entries = []
     if after + 1 < 2**64:
         for entry in sijill.node.store.export_audit(after + 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.problems import ApiProblem, field_problems, problem_responses
-from api.security import SUPERVISORS, WRITERS, Officer, require
+from api.security import SUPERVISORS, WRITERS, Officer, audit_call, require
 from ledger.bundle import BundleError, SignedReceipt, bundle_to_json, disclose
 from ledger.records import RecordInvalid
 from node.intake import Accepted, IntakeError, StoredRecord
@@ -141,6 +142,13 @@ def accepted_out(accepted: Accepted) -> dict[str, Any]:
     }
 
 
+def _remembered(claim: Any) -> Callable[[Any, Accepted], None] | None:
+    """Intake's on_commit hook that stores the 201 answer under the request's Idempotency-Key."""
+    if claim is None:
+        return None
+    return lambda wb, accepted: claim.remember(wb, 201, accepted_out(accepted))
+
+
 def intake_problem(exc: IntakeError) -> ApiProblem:
     status, kind, detail_ar = {
         "not-found": (404, "not-found", "السجل غير موجود لدى هذه الجهة"),
@@ -160,16 +168,6 @@ def record_problem(exc: RecordInvalid) -> ApiProblem:
     )
 
 
-def _audit(request: Request, officer: Officer, action: str, subject: str, **details: Any) -> None:
-    request.app.state.sijill.audit.add(
-        actor=officer.actor,
-        action=action,
-        request_id=request.state.request_id,
-        subject=subject,
-        details=details,
-    )
-
-
 async def _changing(
     request: Request,
     officer: Officer,
@@ -185,14 +183,14 @@ async def _changing(
     try:
         with sijill.idempotency.claim(officer, key, request.method, request.url.path, body) as claim:
             if claim is not None and claim.stored is not None:
-                _audit(request, officer, audit_action + ".replayed", subject)
+                audit_call(request, officer.actor, audit_action + ".replayed", subject)
                 stored_status, stored_body = claim.stored
                 return JSONResponse(
                     stored_body, status_code=stored_status, headers={"Idempotent-Replayed": "true"}
                 )
             answer = await run_in_threadpool(work, claim)
     except (ApiProblem, IntakeError, RecordInvalid) as exc:
-        _audit(request, officer, audit_action + ".refused", subject, problem=type(exc).__name__)
+        audit_call(request, officer.actor, audit_action + ".refused", subject, problem=type(exc).__name__)
         if isinstance(exc, IntakeError):
             raise intake_problem(exc) from None
         if isinstance(exc, RecordInvalid):
@@ -218,23 +216,15 @@ async def create_record(
     sijill = request.app.state.sijill
 
     def work(claim: Any) -> dict[str, Any]:
-        answers: dict[str, Any] = {}
-
-        def remember(wb: Any, accepted: Accepted) -> None:
-            answers["body"] = accepted_out(accepted)
-            if claim is not None:
-                claim.remember(wb, 201, answers["body"])
-
-        sijill.node.intake.submit(
+        accepted = sijill.node.intake.submit(
             payload.recordType,
             payload.record,
             actor=officer.actor,
             request_id=request.state.request_id,
-            on_commit=remember,
+            on_commit=_remembered(claim),
         )
         sijill.metrics.count_records("single", 1, 0)
-        body: dict[str, Any] = answers["body"]
-        return body
+        return accepted_out(accepted)
 
     return await _changing(request, officer, idempotency_key, work, 201, "record.create", payload.recordType)
 
@@ -258,14 +248,7 @@ async def amend_record(
     _held_type(sijill, record_type, record_id)
 
     def work(claim: Any) -> dict[str, Any]:
-        answers: dict[str, Any] = {}
-
-        def remember(wb: Any, accepted: Accepted) -> None:
-            answers["body"] = accepted_out(accepted)
-            if claim is not None:
-                claim.remember(wb, 201, answers["body"])
-
-        sijill.node.intake.amend(
+        accepted = sijill.node.intake.amend(
             record_type,
             record_id,
             expected_version=payload.amends,
@@ -273,10 +256,9 @@ async def amend_record(
             reason=payload.reason,
             actor=officer.actor,
             request_id=request.state.request_id,
-            on_commit=remember,
+            on_commit=_remembered(claim),
         )
-        body: dict[str, Any] = answers["body"]
-        return body
+        return accepted_out(accepted)
 
     return await _changing(
         request, officer, idempotency_key, work, 201, "record.amend", f"{record_type}/{record_id}"
@@ -362,7 +344,7 @@ def read_record(
     version: Version = None,
     officer: Officer = require(*WRITERS),
 ) -> dict[str, Any]:
-    _audit(request, officer, "record.read", f"{record_type}/{record_id}", version=version)
+    audit_call(request, officer.actor, "record.read", f"{record_type}/{record_id}", version=version)
     stored = _stored(request, record_type, record_id, version)
     response.headers["ETag"] = f'"{stored.version}"'
     return {
@@ -390,7 +372,7 @@ def read_history(
     record_id: RecordId,
     officer: Officer = require(*WRITERS),
 ) -> dict[str, Any]:
-    _audit(request, officer, "record.history", f"{record_type}/{record_id}")
+    audit_call(request, officer.actor, "record.history", f"{record_type}/{record_id}")
     intake = request.app.state.sijill.node.intake
     try:
         versions = intake.history(record_type, record_id)
@@ -426,7 +408,7 @@ def read_receipt(
     version: Version = None,
     officer: Officer = require(*WRITERS),
 ) -> dict[str, Any]:
-    _audit(request, officer, "record.receipt", f"{record_type}/{record_id}", version=version)
+    audit_call(request, officer.actor, "record.receipt", f"{record_type}/{record_id}", version=version)
     return receipt_out(_stored(request, record_type, record_id, version).receipt)
 
 
@@ -452,8 +434,13 @@ def read_bundle(
     ] = None,
     officer: Officer = require(*WRITERS),
 ) -> Response:
-    _audit(
-        request, officer, "record.bundle", f"{record_type}/{record_id}", version=version, fields=field or []
+    audit_call(
+        request,
+        officer.actor,
+        "record.bundle",
+        f"{record_type}/{record_id}",
+        version=version,
+        fields=field or [],
     )
     intake = request.app.state.sijill.node.intake
     try:

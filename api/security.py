@@ -126,16 +126,17 @@ class AuditBuffer:
         self.flush()
 
 
+def audit_call(request: Request, actor: str, action: str, subject: str, **details: Any) -> None:
+    """Put one call in the audit trail's read buffer (changes are audited by intake instead)."""
+    request.app.state.sijill.audit.add(
+        actor=actor, action=action, request_id=request.state.request_id, subject=subject, details=details
+    )
+
+
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Officer:
     app = request.app.state.sijill
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        app.audit.add(
-            actor="anonymous",
-            action="auth.refused",
-            request_id=request.state.request_id,
-            subject=request.url.path,
-            details={"why": "no bearer token"},
-        )
+        audit_call(request, "anonymous", "auth.refused", request.url.path, why="no bearer token")
         raise ApiProblem(
             401,
             "unauthenticated",
@@ -146,13 +147,7 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     token = credentials.credentials
     found = None if len(token) > 512 else app.node.store.find_token(token, now=int(time.time()))
     if found is None:
-        app.audit.add(
-            actor="anonymous",
-            action="auth.refused",
-            request_id=request.state.request_id,
-            subject=request.url.path,
-            details={"why": "token not valid"},
-        )
+        audit_call(request, "anonymous", "auth.refused", request.url.path, why="token not valid")
         raise ApiProblem(
             401,
             "unauthenticated",
@@ -195,13 +190,7 @@ def require(*roles: str) -> Any:
                 "هذه العملية تتطلب صلاحية أعلى من صلاحية هذا الرمز",
             )
         if problem is not None:
-            app.audit.add(
-                actor=officer.actor,
-                action="auth.forbidden",
-                request_id=request.state.request_id,
-                subject=request.url.path,
-                details={"role": officer.role},
-            )
+            audit_call(request, officer.actor, "auth.forbidden", request.url.path, role=officer.role)
             raise ApiProblem(403, "forbidden", problem[0], problem[1])
         return officer
 
