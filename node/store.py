@@ -54,8 +54,9 @@ MIGRATIONS: dict[int, Callable[[Store], None]] = {}
 after the function returns, so a migration interrupted by a crash runs again: make it
 idempotent (or do all of it in one write batch)."""
 
-SECRET_PREFIXES: tuple[bytes, ...] = (b"record/",)
-"""The only prefixes that hold secrets, and where nothing is stored in the clear."""
+SECRET_PREFIXES: tuple[bytes, ...] = (b"record/", b"share/")
+"""The only prefixes that hold secrets, and where nothing is stored in the clear: record fields
+and salts, and shares (which record a certificate's token opens, node/shares.py)."""
 
 KEK_SIZE = 32
 MIN_TOKEN_LENGTH = 32
