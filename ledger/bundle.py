@@ -311,7 +311,12 @@ def _hidden(item: Any, index: int) -> HiddenField:
 
 
 def _good_path(path: Any) -> bool:
-    return type(path) is str and path[:1] == "/" and (len(path) <= 64 or len(path.encode()) <= 256)
+    if type(path) is not str or path[:1] != "/":
+        return False
+    try:
+        return len(path.encode()) <= 256
+    except UnicodeEncodeError:  # a lone surrogate: not Unicode text, so not a path
+        return False
 
 
 def _check_paths(paths: list[str], where: str) -> None:

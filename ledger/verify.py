@@ -328,6 +328,14 @@ def _promise(bundle: Bundle, batch: BatchInfo | None, now: int, anchored: Check)
             "تم التثبيت بعد الموعد المتعهد به",
             {"anchorBy": anchor_by, "anchoredAt": batch.timestamp},
         )
+    if anchored.outcome == Outcome.UNKNOWN and bundle.anchor is not None:  # the chain was not asked
+        return Check(
+            "receipt",
+            Outcome.UNKNOWN,
+            "Valid receipt; when it was anchored could not be checked",
+            "إيصال صحيح، وتعذر التحقق من موعد التثبيت",
+            {"anchorBy": anchor_by},
+        )
     if anchored.outcome == Outcome.FAIL or now <= anchor_by:
         return Check(
             "receipt",

@@ -13,7 +13,6 @@ from web3 import Web3
 
 from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, LeafState, LeafStatusInfo
 from ledger.codes import agency_code, decode_code
-from ledger.errors import LedgerError
 from node.toolchain import CompiledContract
 
 
@@ -39,17 +38,18 @@ class Web3ChainView:
         )
         if seq == 0:
             return None
-        return BatchInfo(decode_code(kind), seq, block, timestamp, count)
+        return BatchInfo(self._ask(lambda: decode_code(kind)), seq, block, timestamp, count)
 
     def leaf_status(self, agency: str, leaf: bytes) -> LeafStatusInfo:
         state, reason, block, successor = self._ask(
             lambda: self._ledger.functions.leafStatus(agency_code(agency), leaf).call()
         )
-        return LeafStatusInfo(LeafState(state), reason, block, bytes(successor))
+        return LeafStatusInfo(self._ask(lambda: LeafState(state)), reason, block, bytes(successor))
 
     def agency_status(self, agency: str) -> AgencyStatus:
         info = self._ask(lambda: self._registry.functions.agencyInfo(agency_code(agency)).call())
-        return AgencyStatus(info[1])
+        status: AgencyStatus = self._ask(lambda: AgencyStatus(info[1]))
+        return status
 
     def signer_valid_at(self, agency: str, signer: str, block: int) -> bool:
         account = Web3.to_checksum_address(signer)
@@ -66,7 +66,7 @@ class Web3ChainView:
     def _ask(call: Any) -> Any:
         try:
             return call()
-        except LedgerError:
+        except ChainUnavailable:
             raise
         except Exception as exc:  # transport, RPC and ABI decoding errors alike
             raise ChainUnavailable(f"{type(exc).__name__}: {exc}") from None

@@ -347,6 +347,12 @@ def test_an_unreachable_chain_gives_unknown_never_pass() -> None:
     report = verify(bundle, down, now=NOW)
     assert report.verdict == Verdict.UNKNOWN
     assert {report.check(n).outcome for n in ("anchored", "authority", "status")} == {Outcome.UNKNOWN}
+    # Long past its promised anchoring time, the receipt is not called late: the chain was not asked.
+    late = verify(bundle, down, now=bundle.receipt.anchor_by + 10_000)
+    assert (
+        late.check("receipt").outcome == Outcome.UNKNOWN
+        and "could not be checked" in late.check("receipt").reason_en
+    )
 
 
 def test_a_bundle_for_another_chain_is_not_anchored_here() -> None:
@@ -357,6 +363,15 @@ def test_a_bundle_for_another_chain_is_not_anchored_here() -> None:
     )
     report = verify(bundle, elsewhere, now=NOW)
     assert report.check("anchored").outcome == Outcome.FAIL and report.verdict == Verdict.NOT_AUTHENTIC
+
+
+def test_a_path_that_is_not_unicode_text_is_unreadable_not_a_crash() -> None:
+    chain = new_chain()
+    (bundle,) = anchored_bundles(chain, [sample_record()])
+    document = bundle_to_json(bundle)
+    document["hidden"] = [{"path": "/\ud800", "hash": "0x" + "00" * 32}]
+    report = verify(document, chain, now=NOW)
+    assert report.verdict == Verdict.NOT_AUTHENTIC and "unreadable" in report.check("integrity").reason_en
 
 
 @pytest.mark.parametrize("garbage", [b"", b"{}", b"null", b"\xff\xfe", "[]", {"format": 1}])
