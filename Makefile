@@ -1,6 +1,7 @@
 # Sijill: the two commands are `make run` (the demo: dev chain and three agency APIs) and `make test`.
 # Each does its own set-up on a fresh machine: a virtualenv with pinned Python packages
-# (constraints.txt) and the npm packages of package-lock.json. Nothing else is downloaded.
+# (constraints.txt), the npm packages of package-lock.json, and a few Debian packages
+# (scripts/system-packages.sh: a font for certificates; Chromium, poppler and zbar for tests).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,14 +9,18 @@ BIN    := $(VENV)/bin
 PORT   ?= 8545
 API_PORT ?= 8601
 
-.PHONY: run test setup lint test-contracts test-python coverage clean
+.PHONY: run test setup setup-test lint test-contracts test-js test-python coverage clean
 
 run: setup
 	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
 
-test: setup lint test-contracts test-python
+test: setup-test lint test-contracts test-js test-python
 
 setup: $(VENV)/.installed node_modules/.installed
+	sh scripts/system-packages.sh run
+
+setup-test: setup
+	sh scripts/system-packages.sh test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +45,11 @@ test-contracts: setup
 	npx hardhat coverage
 	node scripts/check-coverage.js coverage.json 95
 
-test-python: setup
+# The browser verifier (api/web/sijill-verify.js) against the same test vectors as ledger/.
+test-js: setup
+	node --test tests/js/
+
+test-python: setup-test
 	npx hardhat compile --quiet
 	$(BIN)/pytest
 

@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from chain_bundles import anchor_leaves, bundle_record, signed_bundle, tampered
 from eth_abi.abi import encode
 from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 from web3 import Web3
 
-from ledger.bundle import Bundle, DisclosedField, SignedReceipt, dump_bundle, make_bundle, with_anchor
+from ledger.bundle import dump_bundle, with_anchor
 from ledger.chainview import ChainUnavailable
 from ledger.codes import agency_code, record_type
 from ledger.fields import RecordKey, seal_record
-from ledger.merkle import build_tree
-from ledger.receipts import Receipt, ReceiptDomain, sign_receipt
+from ledger.receipts import ReceiptDomain
 from ledger.verify import verify
 from node.chainview import Web3ChainView
 from node.cli import app
@@ -57,38 +57,6 @@ REVOKED = 7  # index of the bundle whose leaf REPD revokes
 NO_CODE = "0x" + "11" * 20  # an address with no contract on the dev chain
 
 
-def _record(i: int) -> dict[str, Any]:
-    return {
-        "title_number": f"{7000 + i}/2026",
-        "owners": [{"name": "ليلى حسن", "national_id": "29803030100051", "share": "1/1"}],
-        "area_m2": "140",
-        "encumbrances": [],
-    }
-
-
-def _signed(sealed: Any, domain: ReceiptDomain, key: bytes, signer: str, now: int, registry: str) -> Bundle:
-    k = sealed.key
-    message = Receipt(k.agency, k.record_type, k.record_id, k.version, sealed.leaf, now, now + 600)
-    receipt = SignedReceipt(now, now + 600, signer.lower(), sign_receipt(message, domain, key))
-    return make_bundle(
-        sealed, chain_id=domain.chain_id, ledger=domain.ledger, registry=registry, receipt=receipt
-    )
-
-
-def _anchor(sender: TxManager, ledger: Any, leaves: list[bytes]) -> Any:
-    tree = build_tree(leaves)
-    prev, seq = ledger.functions.head(agency_code("REPD")).call()
-    sender.transact(ledger.functions.anchor(record_type("title"), tree.root, len(leaves), seq + 1, prev))
-    return tree
-
-
-def _tampered(bundle: Bundle) -> Bundle:
-    disclosed = tuple(
-        DisclosedField(f.path, f.salt, "999") if f.path == "/area_m2" else f for f in bundle.disclosed
-    )
-    return replace(bundle, disclosed=disclosed)
-
-
 @pytest.fixture(scope="module")
 def made(
     w3: Web3,
@@ -103,9 +71,9 @@ def made(
     registry = contracts["AgencyRegistry"].address.lower()
     domain = ReceiptDomain(w3.eth.chain_id, ledger.address.lower())
     now = int(time.time())
-    sealed = [seal_record(RecordKey("REPD", "title", f"CLI{i}", 1), _record(i)) for i in range(9)]
-    signed = [_signed(s, domain, accounts[1].key, accounts[1].address, now, registry) for s in sealed]
-    tree = _anchor(senders["REPD"], ledger, [s.leaf for s in sealed[:8]])
+    sealed = [seal_record(RecordKey("REPD", "title", f"CLI{i}", 1), bundle_record(i)) for i in range(9)]
+    signed = [signed_bundle(s, domain, accounts[1].key, accounts[1].address, now, registry) for s in sealed]
+    tree = anchor_leaves(senders["REPD"], ledger, [s.leaf for s in sealed[:8]])
     bundles = [with_anchor(b, tree.root, tree.proof(b.leaf)) for b in signed[:8]]
     senders["REPD"].transact(ledger.functions.revoke([bundles[REVOKED].leaf], 2))
 
@@ -124,7 +92,7 @@ def made(
         "no-code": root / "no-code.json",
     }
     files["one"].write_bytes(dump_bundle(bundles[0]))
-    files["tampered"].write_bytes(dump_bundle(_tampered(bundles[5])))
+    files["tampered"].write_bytes(dump_bundle(tampered(bundles[5])))
     files["revoked"].write_bytes(dump_bundle(bundles[REVOKED]))
     files["pending"].write_bytes(dump_bundle(signed[8]))
     files["not-json"].write_text("this is not JSON\n")
@@ -134,7 +102,7 @@ def made(
     files["no-code"].write_bytes(
         dump_bundle(
             with_anchor(
-                _signed(sealed[6], elsewhere, accounts[1].key, accounts[1].address, now, registry),
+                signed_bundle(sealed[6], elsewhere, accounts[1].key, accounts[1].address, now, registry),
                 tree.root,
                 tree.proof(sealed[6].leaf),
             )
@@ -470,10 +438,12 @@ def test_as_a_process_thousands_of_bundles_through_the_pool(
     domain = ReceiptDomain(w3.eth.chain_id, ledger.address.lower())
     registry = contracts["AgencyRegistry"].address.lower()
     now = int(time.time())
-    sealed = [seal_record(RecordKey("REPD", "title", f"POOL{i:05d}", 1), _record(i)) for i in range(2300)]
-    tree = _anchor(senders["REPD"], ledger, [s.leaf for s in sealed])
+    sealed = [
+        seal_record(RecordKey("REPD", "title", f"POOL{i:05d}", 1), bundle_record(i)) for i in range(2300)
+    ]
+    tree = anchor_leaves(senders["REPD"], ledger, [s.leaf for s in sealed])
     for s in sealed:
-        bundle = _signed(s, domain, accounts[1].key, accounts[1].address, now, registry)
+        bundle = signed_bundle(s, domain, accounts[1].key, accounts[1].address, now, registry)
         (tmp_path / f"{s.key.record_id}.json").write_bytes(
             dump_bundle(with_anchor(bundle, tree.root, tree.proof(s.leaf)))
         )
@@ -577,7 +547,7 @@ def test_prefetched_answers_verify_like_the_web3_view(
         wrong_type,
         forged_signer,
         other_agency,
-        _tampered(good),
+        tampered(good),
     ]
     client = RpcBatch(devchain.rpc_url)
     found = find_deployment(client, w3.eth.chain_id, good.ledger)
