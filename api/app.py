@@ -21,8 +21,13 @@ from api.guard import Guard
 from api.idempotency import Idempotency
 from api.metrics import Metrics
 from api.problems import ApiProblem, on_api_problem, on_http_exception, on_unexpected, on_validation_error
+from api.rpcproxy import RpcProxy
 from api.security import AuditBuffer, RateLimiter
-from ledger.chainview import AgencyStatus, BatchInfo, ChainView, LeafState, LeafStatusInfo
+from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, ChainView, LeafState, LeafStatusInfo
+from ledger.codes import agency_code
+from node.shares import Shares
+
+WEB = Path(__file__).resolve().parent / "web"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,11 @@ class ApiSettings:
     ready_max_lag: int = 30  # blocks the indexer may trail before /readyz says not ready
     ready_max_backlog: int = 1_000_000  # queued leaves before /readyz says not ready
     chain_cache_seconds: float = 2.0  # how long verify trusts a registry answer
+    public_url: str | None = None  # how citizens reach this node (QR codes); default: the request's
+    public_rate: float = 20.0  # public requests (verify page, certificates, /rpc) a second per client
+    public_burst: float = 60.0
+    miss_limit: int = 10  # unknown certificate tokens a client may try a minute
+    verify_peers: tuple[str, ...] = ()  # other agencies' /rpc URLs the verify page offers to cross-check
 
 
 class CachedChainView:
@@ -128,13 +138,40 @@ class SijillApi:
         self.peers = PeerAuthenticator(
             node.store, node.registry, self.agency, max_skew=settings.peer_max_skew
         )
+        self.shares = Shares(node.store)
+        self.public_limiter = RateLimiter(settings.public_rate, settings.public_burst)
+        self.miss_limiter = RateLimiter(settings.miss_limit / 60.0, float(settings.miss_limit))
+        self.rpc_proxy = RpcProxy(node.settings.rpc_url, (self.chain.ledger, self.chain.registry))
+        self._web: dict[str, bytes] = {}
+        self._agency_name: tuple[float, str] | None = None
+
+    def web_asset(self, name: str) -> bytes:
+        """A file of api/web, read once (the page and its scripts are small)."""
+        body = self._web.get(name)
+        if body is None:
+            body = self._web[name] = (WEB / name).read_bytes()
+        return body
+
+    def verify_page(self) -> str:
+        return self.web_asset("verify.html").decode()
+
+    def agency_name(self) -> str:
+        """This agency's name as the registry holds it (asked at most once a minute)."""
+        now = time.monotonic()
+        if self._agency_name is None or now - self._agency_name[0] > 60:
+            try:
+                info = self.node.registry.functions.agencyInfo(agency_code(self.agency)).call()
+            except Exception as exc:  # transport and decoding errors alike
+                raise ChainUnavailable(f"{type(exc).__name__}: {exc}") from None
+            self._agency_name = (now, str(info[0]) or self.agency)
+        return self._agency_name[1]
 
     def close(self) -> None:
         self.audit.close()
 
 
 def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
-    from api import bulk, ops, peer_routes, public, records
+    from api import bulk, citizen, ops, peer_routes, public, records, rpcproxy
 
     settings = settings or ApiSettings()
     app = FastAPI(
@@ -152,7 +189,16 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
-    for module in (records, bulk, public, peer_routes, ops):
-        app.include_router(module.router)
+    for router in (
+        records.router,
+        citizen.officer_router,
+        bulk.router,
+        public.router,
+        peer_routes.router,
+        ops.router,
+        citizen.public_router,
+        rpcproxy.router,
+    ):
+        app.include_router(router)
     app.add_middleware(Guard, max_body=settings.max_body, metrics=app.state.sijill.metrics)
     return app

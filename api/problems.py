@@ -56,6 +56,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "not-ready": ("The node is not ready", "العقدة غير جاهزة"),
     "internal": ("Internal error", "خطأ داخلي"),
     "peer-unauthenticated": ("The peer request is not authenticated", "طلب الجهة غير موثّق"),
+    "share-withdrawn": ("The holder withdrew this certificate", "سحب صاحب الشهادة الإذن بالاطلاع عليها"),
+    "not-anchored": ("Not anchored on the chain yet", "لم يُثبَّت على الشبكة بعد"),
 }
 # node/peer.py's refusal codes name the problem exactly (peer-replay, peer-timestamp-skew, ...).
 for _code in (

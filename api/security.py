@@ -49,15 +49,25 @@ class Officer:
 class RateLimiter:
     """A token bucket per key: `rate` a second on average, bursts of `burst`."""
 
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self.max_keys = max_keys
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float:
         """0 if the request may go ahead, else the seconds to wait."""
+        return self._ask(key, take=True)
+
+    def wait(self, key: str) -> float:
+        """What `take` would answer, without taking anything."""
+        return self._ask(key, take=False)
+
+    def _ask(self, key: str, *, take: bool) -> float:
         if self.rate <= 0:
             return 0.0
         now = self._clock()
@@ -65,10 +75,20 @@ class RateLimiter:
             level, last = self._buckets.get(key, (self.burst, now))
             level = min(self.burst, level + (now - last) * self.rate)
             if level >= 1.0:
-                self._buckets[key] = (level - 1.0, now)
+                if take:
+                    if len(self._buckets) >= self.max_keys:
+                        self._forget_full(now)
+                    self._buckets[key] = (level - 1.0, now)
                 return 0.0
             self._buckets[key] = (level, now)
             return (1.0 - level) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled: they hold nothing a new bucket would not. Keyed
+        by client address, the table would otherwise grow with every address ever seen."""
+        full = [k for k, (lvl, last) in self._buckets.items() if lvl + (now - last) * self.rate >= self.burst]
+        for k in full:
+            del self._buckets[k]
 
 
 class AuditBuffer:

@@ -36,6 +36,23 @@ def serve_command(
     max_line: Annotated[int, typer.Option(help="Largest line of a bulk NDJSON upload, bytes.")] = 64 * 1024,
     rate_limit: Annotated[float, typer.Option(help="Requests a second per officer token (0: none).")] = 200.0,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIJILL_PUBLIC_URL",
+            help="How citizens reach this node, for QR codes (default: the URL a request came to).",
+        ),
+    ] = None,
+    public_rate: Annotated[
+        float, typer.Option(help="Public requests (verify page, certificates, /rpc) a second per client.")
+    ] = 20.0,
+    miss_limit: Annotated[
+        int, typer.Option(help="Unknown certificate codes a client address may try a minute.")
+    ] = 10,
+    verify_peer: Annotated[
+        list[str] | None,
+        typer.Option(help="Another agency's /rpc URL the verify page offers for a cross-check (repeat)."),
+    ] = None,
 ) -> None:
     """Serve an agency node's API (officers, auditors, verification, node-to-node) until stopped.
 
@@ -45,6 +62,10 @@ def serve_command(
     import uvicorn
 
     from api.app import ApiSettings, create_app
+    from api.citizen import public_url_problem
+
+    if public_url is not None and (problem := public_url_problem(public_url)) is not None:
+        raise typer.BadParameter(problem, param_hint="--public-url")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if peer_policy is None and (data_dir / "peer-policy.json").exists():
@@ -55,6 +76,11 @@ def serve_command(
         rate_limit=rate_limit,
         rate_burst=max(1.0, rate_limit * 2),
         peer_policy=peer_policy,
+        public_url=public_url,
+        public_rate=public_rate,
+        public_burst=max(1.0, public_rate * 3),
+        miss_limit=miss_limit,
+        verify_peers=tuple(verify_peer or ()),
     )
     node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file)
     app = create_app(node, settings)
