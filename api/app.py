@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.guard import Guard
@@ -189,7 +190,7 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
-    for router in (
+    routers = (
         records.router,
         citizen.officer_router,
         bulk.router,
@@ -198,7 +199,12 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
         ops.router,
         citizen.public_router,
         rpcproxy.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    # What a 405's Allow header lists (api/problems.py): every method of every route of a path.
+    app.state.route_methods = [
+        (r.path_regex, r.methods) for rt in routers for r in rt.routes if isinstance(r, APIRoute)
+    ]
     app.add_middleware(Guard, max_body=settings.max_body, metrics=app.state.sijill.metrics)
     return app

@@ -133,7 +133,7 @@ def _links(request: Request, token: str) -> dict[str, str]:
     "/records/{record_type}/{record_id}/shares",
     status_code=201,
     response_model=ShareCreatedOut,
-    responses=problem_responses(401, 403, 404, 409, 422, 429),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 429),
     summary="Make a share (a certificate's token) of a record version, disclosing the chosen fields",
 )
 def create_share(
@@ -267,7 +267,12 @@ def _page(request: Request) -> HTMLResponse:
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
-@public_router.get("/V/{token}", response_class=HTMLResponse, summary="The verify page of a share")
+@public_router.get(
+    "/V/{token}",
+    response_class=HTMLResponse,
+    responses=problem_responses(422),
+    summary="The verify page of a share",
+)
 @public_router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
 def verify_share_page(request: Request, token: Token) -> HTMLResponse:
     return _page(request)
@@ -349,7 +354,7 @@ def _successor_link(request: Request, share: Share) -> dict[str, str]:
     responses={
         200: {"description": "The disclosed bundle (proof-bundle.md)", "content": {"application/json": {}}},
         202: {"description": "Not anchored yet: retry after Retry-After seconds"},
-        **problem_responses(404, 410, 429),
+        **problem_responses(404, 410, 422, 429),
     },
     summary="The disclosed bundle a certificate's token opens",
 )
@@ -379,7 +384,7 @@ def shared_bundle(request: Request, token: Token) -> Response:
 @public_router.get(
     "/c/{token}.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, **problem_responses(404, 409, 410, 429, 503)},
+    responses={200: {"content": {"application/pdf": {}}}, **problem_responses(404, 409, 410, 422, 429, 503)},
     summary="The certificate as a PDF (A4)",
 )
 def certificate_pdf(request: Request, token: Token) -> Response:
@@ -399,7 +404,7 @@ def certificate_pdf(request: Request, token: Token) -> Response:
 @public_router.get(
     "/c/{token}",
     response_class=HTMLResponse,
-    responses=problem_responses(404, 409, 410, 429, 503),
+    responses=problem_responses(404, 409, 410, 422, 429, 503),
     summary="The certificate as a printable page (A4)",
 )
 def certificate_page(request: Request, token: Token) -> HTMLResponse:

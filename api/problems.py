@@ -269,7 +269,17 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         exc.status_code, ("bad-request", str(exc.detail), "طلب غير صالح")
     )
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(request, exc.status_code, kind, detail, detail_ar, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes. Starlette names only the methods of the first route that
+    matches the path, and a path such as `.../shares` has one route for GET and one for POST."""
+    routes = getattr(request.app.state, "route_methods", ())
+    methods = {m for pattern, names in routes if pattern.match(request.url.path) for m in names}
+    return ", ".join(sorted(methods))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

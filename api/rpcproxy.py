@@ -62,10 +62,19 @@ async def rpc_preflight() -> Response:
     return Response(status_code=204, headers=CORS)
 
 
+_RPC_ERROR: dict[str, Any] = {"content": {"application/json": {}}}
+
+
 @router.post(
     "/rpc",
     summary="Read-only JSON-RPC onto the chain (five read methods, this deployment's contracts only)",
     tags=["public"],
+    responses={
+        200: {"description": "JSON-RPC answers (a refused call gets its error object)", **_RPC_ERROR},
+        400: {"description": "not JSON, or an empty or too large batch (a JSON-RPC error)", **_RPC_ERROR},
+        413: {"description": f"a request over {MAX_REQUEST} bytes (a JSON-RPC error)", **_RPC_ERROR},
+        429: {"description": "rate limited per client address (a JSON-RPC error)", **_RPC_ERROR},
+    },
 )
 async def rpc(request: Request) -> Response:
     sijill = request.app.state.sijill

@@ -138,6 +138,9 @@ def test_share_requests_are_checked(api: dict[str, Server]) -> None:
         _problem(officer.post(path, json={"version": 7}), 404, "not-found")
         _problem(officer.post("/v1/records/title/NO-SUCH-ID/shares", json={}), 404, "not-found")
         _problem(auditor.post(path, json={}), 403, "forbidden")  # auditors see no personal data
+        wrong = _problem(officer.put(path, json={}), 405, "method-not-allowed")
+        assert wrong  # the Allow header names both routes of the path, not only the first one
+        assert officer.put(path, json={}).headers["allow"] == "GET, POST"
         _problem(httpx.post(repd.url + path, json={}), 401, "unauthenticated")
 
 
