@@ -140,6 +140,22 @@ DEMO_PEER_POLICIES: dict[str, dict[str, dict[str, list[str]]]] = {
     "CRA": {"REPD": {"commercial": ["/registration_number", "/trade_name_ar", "/trade_name_en", "/status"]}},
 }
 
+#: What each demo certificate discloses: what a bank or a court clerk needs to see, never a
+#: national ID, a date of birth or a dower.
+DEMO_DISCLOSED: dict[str, list[str]] = {
+    "title": [
+        "/title_number",
+        "/governorate",
+        "/district",
+        "/area_m2",
+        "/use",
+        "/owners/0/name",
+        "/owners/0/share",
+    ],
+    "marriage": ["/contract_number", "/contract_date", "/husband/name", "/wife/name", "/status"],
+    "commercial": ["/registration_number", "/trade_name_ar", "/trade_name_en", "/legal_form", "/status"],
+}
+
 
 class Demo:
     """The demo's processes and state; `start()`, then `watch()` until interrupted, `stop()`."""
@@ -231,6 +247,7 @@ class Demo:
             self._wait_ready(agency)
         self._create_records()
         self._wait_anchored()
+        self._make_certificates()
 
     def _start_chain(self) -> None:
         from node.chain import connect
@@ -330,6 +347,13 @@ class Demo:
             *("--data-dir", str(node_dir), "--agency", agency.code, "--rpc", self.rpc_url),
             *("--deployment", str(self.deployment_file), "--host", "127.0.0.1", "--port", str(agency.port)),
             *("--max-age", "1.0"),
+            # The verify page offers the other agencies' chain endpoints for a cross-check.
+            *(
+                arg
+                for other in self.agencies
+                if other != agency
+                for arg in ("--verify-peer", f"{other.api_url}/rpc")
+            ),
         ]
         with log_path.open("ab") as log:
             log.write(f"\n{_LOG_MARKER} {time.strftime('%Y-%m-%d %H:%M:%S')}: starting the API\n".encode())
@@ -437,6 +461,31 @@ class Demo:
             names = ", ".join(f"{r['recordType']}/{r['recordId']}" for r in pending)
             out.print(f"[yellow]warning:[/] not anchored after {READY_TIMEOUT:g}s: {names} (see /healthz)")
 
+    def _make_certificates(self) -> None:
+        """One certificate (share) per anchored demo record, disclosing what a clerk would be shown;
+        made once and kept with the records, so a re-run prints the same QR codes."""
+        ledger_address = self.deployment["contracts"]["RecordLedger"]["address"]
+        made = 0
+        for record in self.records:
+            if "certificate" in record or self.states.get(record["recordId"]) != "anchored":
+                continue
+            agency = self._agency(record["agency"])
+            path = f"/v1/records/{record['recordType']}/{record['recordId']}/shares"
+            try:
+                answer = self._request(
+                    agency, "post", path, json={"fields": DEMO_DISCLOSED[record["recordType"]]}
+                )
+            except requests.RequestException as exc:
+                raise NodeError(f"the {agency.code} API did not answer: {type(exc).__name__}") from None
+            if answer.status_code != 201:
+                raise NodeError(f"the {agency.code} API refused a demo certificate: {_problem(answer)}")
+            body = answer.json()
+            record["certificate"] = {"token": body["token"], **body["links"]}
+            self._save_records(ledger_address, complete=True)
+            made += 1
+        if made:
+            out.print(f"Certificates: made {made} (a share of each record, with a QR code)")
+
     def _request(self, agency: DemoAgency, method: str, path: str, **kwargs: Any) -> requests.Response:
         token = self.officers[agency.code]["officer"]["token"]
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
@@ -477,12 +526,17 @@ class Demo:
                 record["agency"], record["recordType"], record["recordId"], str(record["version"]), state
             )
         out.print(records)
+        out.print("[bold]Certificates[/] (scan or open the verify page; the PDF carries its QR code):")
+        for record in self.records:
+            if "certificate" in record:
+                certificate = record["certificate"]
+                out.print(f"  {record['agency']} {record['recordType']}/{record['recordId']}", soft_wrap=True)
+                out.print(f"    verify: {certificate['verify']}", soft_wrap=True, markup=False)
+                out.print(f"    PDF:    {certificate['pdf']}", soft_wrap=True, markup=False)
         first = next((r for r in self.records if r["agency"] == self.agencies[0].code), None)
         if first is not None:
             base = self.agencies[0].api_url
-            verify_url = f"{base}/verify/{first['recordType']}/{first['recordId']}"
-            note = "" if _answers_200(verify_url) else " (verify page: issue 7)"
-            out.print(f"Verify:  {verify_url}{note}")
+            out.print(f"Verify:  {base}/verify (upload or paste a bundle)")
             out.print(f"Bundle:  {base}{_bundle_path(first)} (with an officer token)")
         out.print(f"Logs:    {self.data_dir}/<agency>/serve.log, {self.chain_dir}/anvil.log")
         out.print("Sijill demo running; press Ctrl-C to stop.")
@@ -546,13 +600,6 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _answers_200(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _bundle_path(record: dict[str, Any]) -> str:

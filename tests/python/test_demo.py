@@ -180,7 +180,15 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
         assert not any("national_id" in d.path for d in shown.disclosed)
         assert f"http://127.0.0.1:{chain_port}" in demo.output
         assert f"http://127.0.0.1:{api_base}/docs" in demo.output
-        assert f"http://127.0.0.1:{api_base}/verify/title/" in demo.output
+        # Each record has a certificate whose QR code opens its verify page and disclosed bundle.
+        for record in records["records"]:
+            certificate = record["certificate"]
+            assert certificate["verify"] in demo.output and certificate["pdf"] in demo.output
+            page = requests.get(certificate["verify"], timeout=10)
+            assert page.status_code == 200 and "sijill-config" in page.text
+            shared = requests.get(certificate["bundle"], timeout=10)
+            assert shared.status_code == 200, shared.text
+            assert not any("national_id" in d["path"] for d in shared.json()["disclosed"])
         children = _children(demo.process.pid)
         assert len(children) == 4, children  # anvil and three APIs
         status = demo.interrupt()
@@ -226,7 +234,14 @@ def test_demo_runs_stops_and_resumes(tmp_path: Path) -> None:
     marker.write_text(json.dumps(unsaved))
     third = _run_once(data_dir, chain_port, api_base)
     assert "Records: created 1 demo record " in third["output"]
-    assert third["records"] == first["records"]
+    assert "Certificates: made 1 " in third["output"]  # the unsaved record's certificate is made anew
+    without_last_certificate = [
+        {k: v for k, v in r.items() if k != "certificate"} for r in third["records"]["records"]
+    ]
+    assert without_last_certificate == [
+        {k: v for k, v in r.items() if k != "certificate"} for r in first["records"]["records"]
+    ]
+    assert third["records"]["records"][:-1] == first["records"]["records"][:-1]
     for code in AGENCIES:
         actions = _audit_actions(data_dir / code.lower())
         assert actions.count("record.create") == 2, actions
