@@ -9,6 +9,8 @@ so the API, the batcher and the indexer share it as threads (see node/service.py
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +177,14 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     from api import bulk, citizen, ops, peer_routes, public, records, rpcproxy
 
     settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.sijill.rpc_proxy.close()  # its upstream connections live in this loop
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"Sijill node API — {node.settings.agency}",
         version="1",
         description=(
