@@ -46,6 +46,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +453,35 @@ def _cpu_text(figures: dict[str, Any]) -> str:
     )
 
 
+@contextmanager
+def repd_server(console: Any, *serve_args: str) -> Iterator[tuple[Any, Path, Path, dict[str, Any]]]:
+    """A fresh anvil (1 s blocks), a fresh deployment and one `sijill serve` for REPD started
+    with `serve_args`, in a temporary directory: (server, that directory, the deployment file,
+    after). Once the server has stopped, `after` holds its exit status and its log."""
+    from api_helpers import deploy_fresh, init_node, start_server, stop_server
+
+    from node.chain import connect
+    from node.devchain import DevChain, DevChainConfig, free_port
+    from node.toolchain import compile_contracts
+
+    compiled = compile_contracts()
+    after: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
+    ):
+        root = Path(tmp)
+        console.log("deploying a fresh network and starting sijill serve for REPD")
+        keys, deployment = deploy_fresh(connect(chain.rpc_url), compiled, root / "deployment.json")
+        data_dir, tokens = init_node(root, "REPD", keys["REPD"])
+        server = start_server(data_dir, "REPD", keys["REPD"], tokens, chain.rpc_url, deployment, *serve_args)
+        try:
+            yield server, root, deployment, after
+        finally:
+            after["exit"] = stop_server(server)
+            after["log"] = server.log.read_text(errors="replace")
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -478,13 +508,9 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     signal.signal(signal.SIGTERM, _interrupt)
 
-    from api_helpers import deploy_fresh, init_node, start_server, stop_server, wait_anchored
+    from api_helpers import wait_anchored
     from rich.console import Console
     from rich.table import Table
-
-    from node.chain import connect
-    from node.devchain import DevChain, DevChainConfig, free_port
-    from node.toolchain import compile_contracts
 
     console = Console(stderr=True)
     machine = _machine()
@@ -501,118 +527,93 @@ def main() -> None:
         },
     }
     phase_timeout = warmup + seconds + 120
-    compiled = compile_contracts()
-    server = None
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
-    ):
-        root = Path(tmp)
-        try:
-            console.log("deploying a fresh network and starting sijill serve for REPD")
-            keys, deployment = deploy_fresh(connect(chain.rpc_url), compiled, root / "deployment.json")
-            data_dir, tokens = init_node(root, "REPD", keys["REPD"])
-            server = start_server(
-                data_dir,
-                "REPD",
-                keys["REPD"],
-                tokens,
-                chain.rpc_url,
-                deployment,
-                "--rate-limit",
-                "0",
-                "--max-age",
-                "1.0",
+    with repd_server(console, "--rate-limit", "0", "--max-age", "1.0") as (server, root, _, after):
+        sampler = CpuSampler(server.process.pid)
+        sampler.start()
+        token = server.tokens["officer"]
+
+        # One anchored bundle for the verify phase.
+        with server.client("officer") as officer:
+            created = officer.post(
+                "/v1/records",
+                json={"recordType": "title", "record": next(numbered_records("title", 1, start=900_000))},
             )
-            sampler = CpuSampler(server.process.pid)
-            sampler.start()
-            token = tokens["officer"]
-
-            # One anchored bundle for the verify phase.
-            with server.client("officer") as officer:
-                created = officer.post(
-                    "/v1/records",
-                    json={"recordType": "title", "record": next(numbered_records("title", 1, start=900_000))},
+            created.raise_for_status()
+            bundle_response = wait_anchored(officer, created.json()["links"]["bundle"])
+            if bundle_response.status_code != 200:
+                raise RuntimeError(
+                    f"no anchored bundle: {bundle_response.status_code} {bundle_response.text}"
                 )
-                created.raise_for_status()
-                bundle_response = wait_anchored(officer, created.json()["links"]["bundle"])
-                if bundle_response.status_code != 200:
-                    raise RuntimeError(
-                        f"no anchored bundle: {bundle_response.status_code} {bundle_response.text}"
-                    )
-                bundle = bundle_response.content
-                # The proof is stored before the indexer has seen the anchoring event: wait for it.
-                deadline = time.monotonic() + 60
-                while True:
-                    check = officer.post(
-                        "/v1/verify", content=bundle, headers={"Content-Type": "application/json"}
-                    )
-                    verdict = check.json().get("verdict") if check.status_code == 200 else None
-                    if verdict == "authentic-current":
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"the bundle does not verify: {check.status_code} {check.text}")
-                    time.sleep(0.3)
-
-            def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-                console.log(f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s")
-                result = run_load(
-                    "closed",
-                    phase_timeout,
-                    driver=args.driver,
-                    url=server.url,
-                    method=method,
-                    path=path,
-                    body=body,
-                    expect=200,
-                    concurrency=args.concurrency,
-                    warmup=warmup,
-                    seconds=seconds,
+            bundle = bundle_response.content
+            # The proof is stored before the indexer has seen the anchoring event: wait for it.
+            deadline = time.monotonic() + 60
+            while True:
+                check = officer.post(
+                    "/v1/verify", content=bundle, headers={"Content-Type": "application/json"}
                 )
-                _add_cpu(result, sampler)
-                return result
+                verdict = check.json().get("verdict") if check.status_code == 200 else None
+                if verdict == "authentic-current":
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the bundle does not verify: {check.status_code} {check.text}")
+                time.sleep(0.3)
 
-            figures["healthz"] = closed("GET /healthz", "GET", "/healthz", None)
-            figures["verify"] = closed("POST /v1/verify", "POST", "/v1/verify", bundle)
-            figures["verify"]["verdict"] = verdict
-
-            figures["create"] = {}
-            for index, rate in enumerate(rates):
-                time.sleep(1.5)  # the batcher anchors what the last phase left
-                console.log(f"create: open loop at {rate:g}/s, {warmup:g}+{seconds:g} s")
-                result = run_load(
-                    "open",
-                    phase_timeout,
-                    driver=args.driver,
-                    url=server.url,
-                    token=token,
-                    rate=rate,
-                    warmup=warmup,
-                    seconds=seconds,
-                    connections=args.connections,
-                    start_number=index * 100_000,
-                )
-                _add_cpu(result, sampler)
-                figures["create"][f"{rate:g}"] = result
-
-            time.sleep(1.5)
-            console.log(f"bulk: writing {bulk_records:,} NDJSON lines")
-            ndjson = root / "bulk.ndjson"
-            with ndjson.open("w", encoding="utf-8") as handle:
-                for record in numbered_records("title", bulk_records, start=1_000_000):
-                    line = json.dumps({"recordType": "title", "record": record}, ensure_ascii=False)
-                    handle.write(line + "\n")
-            console.log("bulk: one streamed POST /v1/records/bulk")
-            result = run_load("bulk", 3600, url=server.url, token=token, path=str(ndjson), lines=bulk_records)
+        def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+            console.log(f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s")
+            result = run_load(
+                "closed",
+                phase_timeout,
+                driver=args.driver,
+                url=server.url,
+                method=method,
+                path=path,
+                body=body,
+                expect=200,
+                concurrency=args.concurrency,
+                warmup=warmup,
+                seconds=seconds,
+            )
             _add_cpu(result, sampler)
-            figures["bulk"] = result
-            sampler.stopped.set()
-        finally:
-            if server is not None:
-                code = stop_server(server)
-                figures["serve_exit"] = code
-                if args.serve_log is not None:
-                    args.serve_log.write_text(server.log.read_text(errors="replace"))
+            return result
+
+        figures["healthz"] = closed("GET /healthz", "GET", "/healthz", None)
+        figures["verify"] = closed("POST /v1/verify", "POST", "/v1/verify", bundle)
+        figures["verify"]["verdict"] = verdict
+
+        figures["create"] = {}
+        for index, rate in enumerate(rates):
+            time.sleep(1.5)  # the batcher anchors what the last phase left
+            console.log(f"create: open loop at {rate:g}/s, {warmup:g}+{seconds:g} s")
+            result = run_load(
+                "open",
+                phase_timeout,
+                driver=args.driver,
+                url=server.url,
+                token=token,
+                rate=rate,
+                warmup=warmup,
+                seconds=seconds,
+                connections=args.connections,
+                start_number=index * 100_000,
+            )
+            _add_cpu(result, sampler)
+            figures["create"][f"{rate:g}"] = result
+
+        time.sleep(1.5)
+        console.log(f"bulk: writing {bulk_records:,} NDJSON lines")
+        ndjson = root / "bulk.ndjson"
+        with ndjson.open("w", encoding="utf-8") as handle:
+            for record in numbered_records("title", bulk_records, start=1_000_000):
+                line = json.dumps({"recordType": "title", "record": record}, ensure_ascii=False)
+                handle.write(line + "\n")
+        console.log("bulk: one streamed POST /v1/records/bulk")
+        result = run_load("bulk", 3600, url=server.url, token=token, path=str(ndjson), lines=bulk_records)
+        _add_cpu(result, sampler)
+        figures["bulk"] = result
+        sampler.stopped.set()
+    figures["serve_exit"] = after["exit"]
+    if args.serve_log is not None:
+        args.serve_log.write_text(after["log"])
 
     table = Table(
         "measure",

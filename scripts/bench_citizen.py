@@ -20,7 +20,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "python"), str(ROOT / "scripts")]
 
 import httpx  # noqa: E402
-from bench_api import CpuSampler, _add_cpu, _cpu_text, _machine, _ms, run_load  # noqa: E402
+from bench_api import CpuSampler, _add_cpu, _cpu_text, _machine, _ms, repd_server, run_load  # noqa: E402
 from records_examples import title_example  # noqa: E402
 
 
@@ -65,127 +64,101 @@ def main() -> None:
     pdfs = args.pdfs if args.pdfs is not None else (5 if args.quick else 20)
     verifications = args.verifications if args.verifications is not None else (50 if args.quick else 200)
 
-    from api_helpers import deploy_fresh, init_node, start_server, stop_server, wait_anchored
+    from api_helpers import wait_anchored
     from rich.console import Console
     from rich.table import Table
-
-    from node.chain import connect
-    from node.devchain import DevChain, DevChainConfig, free_port
-    from node.toolchain import compile_contracts
 
     console = Console(stderr=True)
     machine = _machine()
     figures: dict[str, Any] = {"bench": "citizen", "machine": machine}
-    compiled = compile_contracts()
-    server = None
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
+    with repd_server(console, "--rate-limit", "0", "--public-rate", "0", "--max-age", "1.0") as (
+        server,
+        root,
+        deployment,
+        after,
     ):
-        root = Path(tmp)
-        try:
-            console.log("deploying a fresh network and starting sijill serve for REPD")
-            keys, deployment = deploy_fresh(connect(chain.rpc_url), compiled, root / "deployment.json")
-            data_dir, tokens = init_node(root, "REPD", keys["REPD"])
-            server = start_server(
-                data_dir,
-                "REPD",
-                keys["REPD"],
-                tokens,
-                chain.rpc_url,
-                deployment,
-                *("--rate-limit", "0", "--public-rate", "0", "--max-age", "1.0"),
+        sampler = CpuSampler(server.process.pid)
+        sampler.start()
+        ledger = json.loads(deployment.read_text())["contracts"]["RecordLedger"]["address"]
+        with server.client("officer") as officer:
+            created = officer.post("/v1/records", json={"recordType": "title", "record": title_example()})
+            created.raise_for_status()
+            wait_anchored(officer, created.json()["links"]["bundle"]).raise_for_status()
+            share = officer.post(
+                f"/v1/records/title/{created.json()['recordId']}/shares",
+                json={"fields": ["/title_number", "/owners/0/name", "/owners/0/share", "/use"]},
             )
-            sampler = CpuSampler(server.process.pid)
-            sampler.start()
-            ledger = json.loads(deployment.read_text())["contracts"]["RecordLedger"]["address"]
-            with server.client("officer") as officer:
-                created = officer.post("/v1/records", json={"recordType": "title", "record": title_example()})
-                created.raise_for_status()
-                wait_anchored(officer, created.json()["links"]["bundle"]).raise_for_status()
-                share = officer.post(
-                    f"/v1/records/title/{created.json()['recordId']}/shares",
-                    json={"fields": ["/title_number", "/owners/0/name", "/owners/0/share", "/use"]},
+            share.raise_for_status()
+        token = share.json()["token"]
+        bundle_file = root / "shared.json"
+        with httpx.Client(base_url=server.url, timeout=60) as public:
+            deadline = time.monotonic() + 60
+            while (
+                public.post("/v1/verify", content=public.get(f"/v1/shared/{token}").content).json()["verdict"]
+                != "authentic-current"
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the shared bundle does not verify")
+                time.sleep(0.3)
+            bundle_file.write_bytes(public.get(f"/v1/shared/{token}").content)
+
+            def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+                console.log(f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s")
+                result = run_load(
+                    "closed",
+                    warmup + seconds + 120,
+                    driver="raw",
+                    url=server.url,
+                    method=method,
+                    path=path,
+                    body=body,
+                    expect=200,
+                    concurrency=args.concurrency,
+                    warmup=warmup,
+                    seconds=seconds,
                 )
-                share.raise_for_status()
-            token = share.json()["token"]
-            bundle_file = root / "shared.json"
-            with httpx.Client(base_url=server.url, timeout=60) as public:
-                deadline = time.monotonic() + 60
-                while (
-                    public.post("/v1/verify", content=public.get(f"/v1/shared/{token}").content).json()[
-                        "verdict"
-                    ]
-                    != "authentic-current"
-                ):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the shared bundle does not verify")
-                    time.sleep(0.3)
-                bundle_file.write_bytes(public.get(f"/v1/shared/{token}").content)
+                _add_cpu(result, sampler)
+                return result
 
-                def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-                    console.log(
-                        f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s"
-                    )
-                    result = run_load(
-                        "closed",
-                        warmup + seconds + 120,
-                        driver="raw",
-                        url=server.url,
-                        method=method,
-                        path=path,
-                        body=body,
-                        expect=200,
-                        concurrency=args.concurrency,
-                        warmup=warmup,
-                        seconds=seconds,
-                    )
-                    _add_cpu(result, sampler)
-                    return result
-
-                figures["shared"] = closed("GET /v1/shared/{token}", "GET", f"/v1/shared/{token}", None)
-                leaf_status = {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "eth_call",
-                    "params": [{"to": ledger, "data": "0xd27c9c92" + "00" * 64}, "latest"],
-                }
-                figures["rpc"] = closed(
-                    "POST /rpc (eth_call)", "POST", "/rpc", json.dumps(leaf_status).encode()
-                )
-                figures["page"] = closed("GET /V/{token}", "GET", f"/V/{token}", None)
-
-                console.log(f"certificates: {pdfs} PDFs and {pdfs} pages, one at a time")
-                figures["certificate_pdf"] = _timed(public, f"/c/{token}.pdf", pdfs)
-                figures["certificate_html"] = _timed(public, f"/c/{token}", pdfs)
-
-            console.log(f"browser verification: {verifications} in Node over the node's /rpc")
-            started = time.perf_counter()
-            done = subprocess.run(
-                [
-                    "node",
-                    str(ROOT / "tests" / "js" / "verify_cli.mjs"),
-                    f"{server.url}/rpc",
-                    ledger,
-                    str(int(time.time())),
-                    *([str(bundle_file)] * verifications),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            elapsed = time.perf_counter() - started
-            verdicts = {json.loads(line)["verdict"] for line in done.stdout.splitlines()}
-            figures["browser_verify"] = {
-                "count": verifications,
-                "seconds": round(elapsed, 2),
-                "ms_each": round(elapsed / verifications * 1000, 1),
-                "verdicts": sorted(verdicts),
+            figures["shared"] = closed("GET /v1/shared/{token}", "GET", f"/v1/shared/{token}", None)
+            leaf_status = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_call",
+                "params": [{"to": ledger, "data": "0xd27c9c92" + "00" * 64}, "latest"],
             }
-            sampler.stopped.set()
-        finally:
-            if server is not None:
-                figures["serve_exit"] = stop_server(server)
+            figures["rpc"] = closed("POST /rpc (eth_call)", "POST", "/rpc", json.dumps(leaf_status).encode())
+            figures["page"] = closed("GET /V/{token}", "GET", f"/V/{token}", None)
+
+            console.log(f"certificates: {pdfs} PDFs and {pdfs} pages, one at a time")
+            figures["certificate_pdf"] = _timed(public, f"/c/{token}.pdf", pdfs)
+            figures["certificate_html"] = _timed(public, f"/c/{token}", pdfs)
+
+        console.log(f"browser verification: {verifications} in Node over the node's /rpc")
+        started = time.perf_counter()
+        done = subprocess.run(
+            [
+                "node",
+                str(ROOT / "tests" / "js" / "verify_cli.mjs"),
+                f"{server.url}/rpc",
+                ledger,
+                str(int(time.time())),
+                *([str(bundle_file)] * verifications),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        elapsed = time.perf_counter() - started
+        verdicts = {json.loads(line)["verdict"] for line in done.stdout.splitlines()}
+        figures["browser_verify"] = {
+            "count": verifications,
+            "seconds": round(elapsed, 2),
+            "ms_each": round(elapsed / verifications * 1000, 1),
+            "verdicts": sorted(verdicts),
+        }
+        sampler.stopped.set()
+    figures["serve_exit"] = after["exit"]
 
     table = Table(
         "measure",
