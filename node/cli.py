@@ -57,9 +57,9 @@ _serve_command()
 app.add_typer(officer_app, name="officer")
 app.command("demo")(demo_command)
 
-from node import agency_cli, audit_cli, config, verify_cli  # noqa: E402 - command modules
+from node import agency_cli, audit_cli, config, network_cli, verify_cli  # noqa: E402 - command modules
 
-for _module in (verify_cli, audit_cli, agency_cli):
+for _module in (verify_cli, audit_cli, agency_cli, network_cli):
     _module.register(app)
 config.install(app)
 
