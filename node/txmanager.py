@@ -19,10 +19,25 @@ that account's stream of transactions and keeps three promises:
   | Replacement transaction underpriced (both)                           |   resync nonce, sign anew      |
   | Nonce too high, Transaction nonce is too distant from current sender | gap: resend our earlier ones,  |
   |   nonce                                                              |   then resync nonce            |
-  | Gas price below ... / max fee per gas less than block base fee,      | fees moved: re-read fees, sign |
-  |   transaction underpriced                                            |   anew (same nonce)            |
-  | txpool is full                                                       | back off and retry             |
-  | anything else (not authorized, upfront cost, ...)                    | `ChainError` naming it         |
+  | Gas price below current base fee / max fee per gas less than block   | fees moved: re-read fees, sign |
+  |   base fee, transaction underpriced                                  |   anew (same nonce)            |
+  | Gas price below configured minimum gas price (Besu)                  | re-read fees; the same: fail,  |
+  |                                                                      |   naming --min-gas-price       |
+  | Sender account not authorized to send transactions (Besu)            | fail, naming sync-permissions  |
+  | txpool is full; Initial sync is still in progress, Transaction pool  | back off and retry             |
+  |   not enabled (Besu, a node still syncing)                           |                                |
+  | anything else (upfront cost, wrong chain id, ...)                    | `ChainError` naming it         |
+
+  Besu's messages and codes are its RpcErrorType (hyperledger/besu, ethereum/api): -32000
+  "Known transaction", -32001 "Nonce too low", -32006 "Nonce too high", -32000 "Transaction
+  nonce is too distant from current sender nonce" (the layered pool keeps at most
+  --tx-pool-max-future-by-sender future nonces per sender), -32009 "Gas price below configured
+  minimum gas price" / "Gas price below current base fee", -32007 "Sender account not
+  authorized to send transactions" (the sender is not on the node's account allow-list:
+  https://besu.hyperledger.org/private-networks/how-to/use-permissioning/local), -32008
+  "Initial sync is still in progress", -32002 "Transaction pool not enabled. (Either txpool
+  explicitly disabled, or node not yet in sync)." A refusal consumes no nonce: the next send
+  signs the same nonce again. docs/besu-operations.md has what the operator does for each.
 
 - A dropped transaction comes back. While `wait` polls for a receipt it also checks that
   the node still holds the transaction; missing for `resubmit_after` seconds, the same raw
@@ -124,6 +139,8 @@ class _Pool(enum.Enum):
     NONCE_TAKEN = "nonce taken"
     NONCE_GAP = "nonce gap"
     UNDERPRICED = "underpriced"
+    BELOW_MINIMUM = "below the node's minimum gas price"
+    NOT_AUTHORIZED = "sender not authorized"
     BUSY = "busy"
     REFUSED = "refused"
 
@@ -138,11 +155,15 @@ _POOL_MESSAGES: tuple[tuple[str, _Pool], ...] = (
     ("nonce is too low", _Pool.NONCE_TAKEN),
     ("nonce too high", _Pool.NONCE_GAP),
     ("too distant from current sender nonce", _Pool.NONCE_GAP),  # Besu's layered pool
-    ("gas price below", _Pool.UNDERPRICED),  # Besu: minimum gas price, current base fee
+    ("gas price below configured minimum gas price", _Pool.BELOW_MINIMUM),  # Besu -32009
+    ("gas price below", _Pool.UNDERPRICED),  # Besu -32009: "... below current base fee"
     ("less than block base fee", _Pool.UNDERPRICED),  # anvil, geth
     ("transaction underpriced", _Pool.UNDERPRICED),
+    ("sender account not authorized to send transactions", _Pool.NOT_AUTHORIZED),  # Besu -32007
     ("pool is full", _Pool.BUSY),
     ("txpool is full", _Pool.BUSY),
+    ("initial sync is still in progress", _Pool.BUSY),  # Besu -32008
+    ("transaction pool not enabled", _Pool.BUSY),  # Besu -32002: not yet in sync (or disabled)
 )
 
 
@@ -313,6 +334,16 @@ class TxManager:
                 self._nonce = self._pending_nonce()
             elif outcome is _Pool.UNDERPRICED and self.settings.gas_price is None:
                 fees = self._fees()
+            elif outcome is _Pool.BELOW_MINIMUM:
+                refused, fees = fees, self._fees()
+                if fees == refused:  # the chain's fees are what the node refuses: its setting is off
+                    raise ChainError(_below_minimum(label, refused, message, forced=self.settings.gas_price))
+            elif outcome is _Pool.NOT_AUTHORIZED:
+                raise ChainError(
+                    f"{label}: the node refused the transaction: {message}: {self.address} is not on "
+                    "its account allow-list. Once the council has made it a current signer of an "
+                    "active agency, run `sijill network sync-permissions` (docs/besu-operations.md)"
+                )
             elif outcome is _Pool.BUSY:
                 time.sleep(self.settings.backoff_initial)
             else:
@@ -531,6 +562,18 @@ class TxManager:
                 time.sleep(pause)
                 delay *= 2
         raise AssertionError("unreachable")
+
+
+def _below_minimum(label: str, fees: dict[str, int], message: str, *, forced: int | None) -> str:
+    price = fees.get("gasPrice", fees.get("maxFeePerGas"))
+    if forced is not None:
+        fix = "raise the sender's forced gas price to the node's --min-gas-price at least"
+    else:
+        fix = (
+            "the chain's fees give no more: on the free-gas network start every Besu node with "
+            "--min-gas-price=0 (docs/besu.md), or force a gas price at or above the node's minimum"
+        )
+    return f"{label}: the node refused gas price {price} wei: {message}; {fix}"
 
 
 def _short(exc: BaseException) -> str:

@@ -2,9 +2,11 @@
 
 The proxy (`FaultyRpc`) forwards JSON-RPC to anvil and, when told, misbehaves the way networks
 and pools do: it drops the connection, answers 502, answers late (after the client gave up,
-while the node did get the request), or swallows `eth_sendRawTransaction` (answers success and
-forwards nothing: a transaction the pool lost). Every test uses a fresh account: gas is free,
-so an account with no ether can send, and no test disturbs another's nonces.
+while the node did get the request), swallows `eth_sendRawTransaction` (answers success and
+forwards nothing: a transaction the pool lost), or answers a chosen JSON-RPC error, with or
+without forwarding the request first: how Besu refuses a transaction (its exact messages).
+Every test uses a fresh account: gas is free, so an account with no ether can send, and no
+test disturbs another's nonces.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class FaultyRpc:
         self.calls: Counter[str] = Counter()
         self.delay = 1.0
         self.swallow_sends = False
-        self._faults: list[tuple[str | None, str]] = []
+        self._faults: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -73,10 +75,15 @@ class FaultyRpc:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def inject(self, action: str, method: str | None = None, times: int = 1) -> None:
-        """Misbehave (`drop`, `502`, `late`, `swallow`) on the next `times` calls of `method`."""
+    def inject(
+        self, action: str, method: str | None = None, times: int = 1, error: tuple[int, str] | None = None
+    ) -> None:
+        """Misbehave (`drop`, `502`, `late`, `swallow`) on the next `times` calls of `method`; or
+        answer the JSON-RPC `error` (code, message): `error` forwards nothing, `forward-error`
+        forwards the request and answers the error instead of the node's answer."""
+        answer = {"code": error[0], "message": error[1]} if error is not None else None
         with self._lock:
-            self._faults += [(method, action)] * times
+            self._faults += [(method, action, answer)] * times
 
     def clear(self) -> None:
         with self._lock:
@@ -86,21 +93,22 @@ class FaultyRpc:
         self._server.shutdown()
         self._server.server_close()
 
-    def _take_fault(self, method: str) -> str | None:
+    def _take_fault(self, method: str) -> tuple[str | None, dict[str, Any] | None]:
         with self._lock:
             self.calls[method] += 1
-            for i, (wanted, action) in enumerate(self._faults):
+            for i, (wanted, action, error) in enumerate(self._faults):
                 if wanted in (None, method):
                     del self._faults[i]
-                    return action
+                    return action, error
             if self.swallow_sends and method == SEND:
-                return "swallow"
-            return None
+                return "swallow", None
+            return None, None
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers["Content-Length"]))
         request = json.loads(body)
-        action = self._take_fault(request.get("method", ""))
+        action, error = self._take_fault(request.get("method", ""))
+        refusal = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()
         try:
             if action == "drop":
                 handler.close_connection = True  # no status line, nothing: the client sees a reset
@@ -114,11 +122,17 @@ class FaultyRpc:
                 answer = {"jsonrpc": "2.0", "id": request["id"], "result": tx_hash}
                 self._reply(handler, 200, json.dumps(answer).encode())
                 return
+            if action == "error":
+                self._reply(handler, 200, refusal)
+                return
             upstream = requests.post(
                 self.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10
             )
             if action == "late":
                 time.sleep(self.delay)  # the node has it; the client has given up by now
+            if action == "forward-error":
+                self._reply(handler, 200, refusal)  # the node has it, and says so
+                return
             self._reply(handler, upstream.status_code, upstream.content)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -173,13 +187,16 @@ def test_pool_messages_of_besu_and_anvil_map_to_recoveries() -> None:
         "replacement transaction underpriced": _Pool.NONCE_TAKEN,
         "Nonce too high": _Pool.NONCE_GAP,
         "Transaction nonce is too distant from current sender nonce": _Pool.NONCE_GAP,
-        "Gas price below configured minimum gas price": _Pool.UNDERPRICED,
+        "Gas price below configured minimum gas price": _Pool.BELOW_MINIMUM,
         "Gas price below current base fee": _Pool.UNDERPRICED,
         "max fee per gas less than block base fee": _Pool.UNDERPRICED,
         "transaction underpriced": _Pool.UNDERPRICED,
         "txpool is full": _Pool.BUSY,
-        "Sender account not authorized to send transactions": _Pool.REFUSED,
+        "Initial sync is still in progress": _Pool.BUSY,  # Besu -32008
+        POOL_OFF[1]: _Pool.BUSY,  # Besu -32002
+        "Sender account not authorized to send transactions": _Pool.NOT_AUTHORIZED,  # Besu -32007
         "Upfront cost exceeds account balance": _Pool.REFUSED,
+        "Wrong chainId": _Pool.REFUSED,
     }
     assert {message: _classify(message) for message in cases} == cases
 
@@ -401,3 +418,110 @@ def test_reverts_are_named(
     assert mined.value.error == "NotASigner"
     receipt = manager.find_receipt(pending.tx_hash)
     assert receipt is not None and receipt["status"] == 0
+
+
+# Besu's refusals of eth_sendRawTransaction, exactly as it words them (RpcErrorType in
+# hyperledger/besu), answered by the proxy: what the manager does with each.
+KNOWN = (-32000, "Known transaction")
+NONCE_TOO_LOW = (-32001, "Nonce too low")
+NONCE_TOO_HIGH = (-32006, "Nonce too high")
+TOO_DISTANT = (-32000, "Transaction nonce is too distant from current sender nonce")
+BELOW_BASE_FEE = (-32009, "Gas price below current base fee")
+BELOW_MINIMUM = (-32009, "Gas price below configured minimum gas price")
+NOT_AUTHORIZED = (-32007, "Sender account not authorized to send transactions")
+SYNCING = (-32008, "Initial sync is still in progress")
+POOL_OFF = (
+    -32002,
+    "Transaction pool not enabled. (Either txpool explicitly disabled, or node not yet in sync).",
+)
+
+
+def test_besu_known_transaction_is_sent(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    """Besu's answer to a transaction it already holds (a retry whose first attempt got through)."""
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("forward-error", SEND, error=KNOWN)
+    pending = manager.send(ping(account), gas=30_000, label="known")
+    assert proxy.calls[SEND] == 1 and manager.in_flight() == [pending]
+    assert manager.wait(pending)["status"] == 1 and mined_nonce(w3, account) == 1
+
+
+def test_besu_nonce_too_low_resyncs_past_the_used_nonce(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    assert manager.resync() == 0
+    other = TxManager(w3, account, decoder)  # another process with the key takes nonce 0
+    other.wait(other.send(ping(account), gas=30_000, label="theirs"))
+    proxy.inject("error", SEND, error=NONCE_TOO_LOW)  # Besu's word for our nonce 0 now
+    mine = manager.send(ping(account), gas=30_000, label="after theirs")
+    assert mine.nonce == 1 and proxy.calls[SEND] == 2
+    assert manager.wait(mine)["status"] == 1 and mined_nonce(w3, account) == 2
+
+
+@pytest.mark.parametrize("gap", [NONCE_TOO_HIGH, TOO_DISTANT], ids=["nonce-too-high", "too-distant"])
+def test_besu_nonce_gap_resends_then_resyncs_without_skipping_a_nonce(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder, gap: tuple[int, str]
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("error", SEND, times=2, error=gap)
+    pending = manager.send(ping(account), gas=30_000, label="gap")
+    # First: resend the earlier in-flight ones (none); then: take the node's nonce again (0).
+    assert proxy.calls[SEND] == 3 and pending.nonce == 0
+    assert w3.eth.get_transaction(pending.tx_hash)["nonce"] == 0
+
+
+def test_besu_gas_price_below_the_base_fee_rereads_the_fees(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("error", SEND, error=BELOW_BASE_FEE)
+    blocks_read = proxy.calls["eth_getBlockByNumber"]
+    pending = manager.send(ping(account), gas=30_000, label="fees moved")
+    assert proxy.calls[SEND] == 2 and proxy.calls["eth_getBlockByNumber"] == blocks_read + 2
+    assert w3.eth.get_transaction(pending.tx_hash)["nonce"] == 0
+
+
+def test_besu_minimum_gas_price_above_the_chains_fees_fails_naming_the_setting(
+    proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("error", SEND, times=5, error=BELOW_MINIMUM)
+    refused = r"free gas: the node refused gas price 0 wei: Gas price below configured minimum gas price; "
+    with pytest.raises(ChainError, match=refused + r".*--min-gas-price=0"):
+        manager.send(ping(account), gas=30_000, label="free gas")
+    assert proxy.calls[SEND] == 1 and manager.in_flight() == []  # the same fees would be refused again
+    forced = manager_via(proxy, account, decoder, gas_price=7)
+    with pytest.raises(ChainError, match=r"refused gas price 7 wei: .*raise the sender's forced gas price"):
+        forced.send(ping(account), gas=30_000, label="forced")
+    proxy.clear()
+    assert manager.send(ping(account), gas=30_000, label="after the fix").nonce == 0  # no nonce used up
+
+
+def test_besu_sender_not_on_the_allow_list_fails_naming_the_sync(
+    proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("error", SEND, error=NOT_AUTHORIZED)
+    with pytest.raises(ChainError) as refused:
+        manager.send(ping(account), gas=30_000, label="anchor batch 1")
+    message = str(refused.value)
+    assert message.startswith(
+        "anchor batch 1: the node refused the transaction: Sender account not authorized to send "
+        f"transactions: {account.address} is not on its account allow-list."
+    )
+    assert "run `sijill network sync-permissions`" in message
+    assert proxy.calls[SEND] == 1 and manager.in_flight() == []  # no retry: only the operator can help
+    assert manager.send(ping(account), gas=30_000, label="once allowed").nonce == 0
+
+
+@pytest.mark.parametrize("busy", [SYNCING, POOL_OFF], ids=["initial-sync", "pool-not-enabled"])
+def test_besu_node_still_syncing_is_waited_for(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder, busy: tuple[int, str]
+) -> None:
+    manager = manager_via(proxy, account, decoder)
+    proxy.inject("error", SEND, times=2, error=busy)
+    pending = manager.send(ping(account), gas=30_000, label="while syncing")
+    assert proxy.calls[SEND] == 3 and pending.nonce == 0
+    assert w3.eth.get_transaction(pending.tx_hash)["nonce"] == 0
