@@ -47,7 +47,7 @@ CORS = {
 _QUANTITY = re.compile(r"0x(0|[1-9a-f][0-9a-f]*)")
 _HASH = re.compile(r"0x[0-9a-f]{64}")
 _DATA = re.compile(r"0x(?:[0-9a-f]{2})*")
-_TAGS = ("latest", "earliest", "safe", "finalized")
+_TAGS = ("latest", "earliest")  # QBFT has immediate finality: Besu answers "safe"/"finalized" -39001
 
 
 class Refused(Exception):

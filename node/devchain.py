@@ -63,7 +63,9 @@ class DevChainConfig:
     host: str = "127.0.0.1"
     chain_id: int = DEV_CHAIN_ID
     block_time: float = 1.0
-    gas_limit: int = 30_000_000
+    #: As the Besu genesis `sijill network init` writes (node/besu_network.py): the node's largest
+    #: call, a 1,024-leaf supersede, needs about 62 M gas, which anvil's usual 30 M refuses.
+    gas_limit: int = 100_000_000
     hardfork: str = "shanghai"
     accounts: int = 10
     data_dir: Path | None = None

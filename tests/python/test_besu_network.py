@@ -664,3 +664,11 @@ def test_genesis_runs_on_anvil_and_sijill_deploy_works_on_it(
     assert receipt["status"] == 1
     assert 30_000_000 < receipt["gasUsed"] <= LARGEST_CALL_GAS * 1.01
     assert w3.eth.get_transaction(receipt["transactionHash"])["gas"] <= manifest["gasLimit"]
+
+
+def test_the_dev_chain_takes_the_nodes_largest_call_like_the_besu_genesis() -> None:
+    """anvil's usual 30 M gas refuses a 1,024-leaf supersede: the dev chain and the demo would
+    retry it forever. The dev chain uses the network generator's default instead."""
+    from node.devchain import DevChainConfig
+
+    assert DevChainConfig().gas_limit == besu_network.DEFAULT_GAS_LIMIT >= MIN_GAS_LIMIT > LARGEST_CALL_GAS

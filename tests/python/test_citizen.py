@@ -358,6 +358,9 @@ def test_rpc_refuses_malformed_and_oversized_requests(api: dict[str, Server]) ->
         assert httpx.post(url, json=bad).json()["error"]["code"] == -32600
     params = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": [1]})
     assert params.json()["error"]["code"] == -32602
+    # QBFT has no safe or finalized block (Besu answers -39001): refused here, with the reason.
+    final = {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["finalized", False]}
+    assert "latest, earliest" in httpx.post(url, json=final).json()["error"]["message"]
     preflight = httpx.options(
         url, headers={"Origin": "http://elsewhere", "Access-Control-Request-Method": "POST"}
     )
