@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from api_helpers import KEK, PASSPHRASE, deploy_fresh, init_node, start_server, 
 from eth_account import Account
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from local_http import LocalServer
 from records_examples import numbered_records
 from web3 import Web3
 
@@ -160,23 +161,11 @@ class BesuLikeRpc:
         self.refused: list[tuple[str, list[Any], dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
-        forwarder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                forwarder._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = LocalServer(self._handle)
+        self.url = self._server.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def methods(self) -> Counter[str]:
         with self._lock:
@@ -529,12 +518,13 @@ def test_free_gas_anchoring_from_an_empty_account_within_one_block(
     # as anchored as soon as its receipt is in: well before the block after (waiting for one
     # confirmation would take a whole block period more).
     print("\n" + "\n".join(str(t) for t in timings))
-    # (Margins for a busy 2-core machine; the telling figure is block -> anchored, about 0.2 s here.)
     for t in timings:
-        assert t.sent - t.closed < 1.0, t  # sent as it closes
-        assert t.block_seen - t.sent < BLOCK_TIME + 0.5, t  # in the next block
-        assert t.anchored - t.block_seen < 0.75 * BLOCK_TIME, t  # no confirmation block awaited
-        assert t.anchored - t.closed < BLOCK_TIME + 1.5, t  # about one block period in all
+        # Bounds with room for a loaded 2-core machine; what they rule out is waiting for a
+        # confirmation block, which would add a whole block period after the block is seen.
+        assert t.sent - t.closed < 1.5, t  # sent as it closes
+        assert t.block_seen - t.sent < BLOCK_TIME + 1.0, t  # in the next block
+        assert t.anchored - t.block_seen < 0.95 * BLOCK_TIME, t  # no confirmation block awaited
+        assert t.anchored - t.closed < 2 * BLOCK_TIME + 1.0, t  # about one block period in all
 
     methods = assert_besu_would_accept(rpc)
     print("JSON-RPC methods the node used:", dict(sorted(methods.items())))

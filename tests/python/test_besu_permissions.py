@@ -23,12 +23,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
+from local_http import LocalServer
 from typer.testing import CliRunner
 from web3 import Web3
 
@@ -81,30 +82,21 @@ class FakeBesu:
         self.journal = journal  # every node's calls, in the order they came
         self.before_write: Any = None  # called once before the next write: a race, or its refusal
         self._lock = threading.Lock()
-        fake = self
+        self._server = LocalServer(self._serve)
+        self.url = self._server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                answer = {"jsonrpc": "2.0", "id": request.get("id"), **fake.answer(request)}
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        request = json.loads(handler.rfile.read(int(handler.headers["Content-Length"])))
+        answer = {"jsonrpc": "2.0", "id": request.get("id"), **self.answer(request)}
+        body = json.dumps(answer).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def writes(self) -> list[tuple[str, list[Any]]]:
         return [c for c in self.calls if c[0] != GET_ACCOUNTS and c[0] != GET_NODES]

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from local_http import LocalServer
 from web3 import Web3
 from web3.types import TxParams
 
@@ -61,19 +62,8 @@ class FaultyRpc:
         self.swallow_sends = False
         self._faults: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                proxy._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = LocalServer(self._handle)
+        self.url = self._server.url
 
     def inject(
         self, action: str, method: str | None = None, times: int = 1, error: tuple[int, str] | None = None
@@ -90,8 +80,7 @@ class FaultyRpc:
             self._faults.clear()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def _take_fault(self, method: str) -> tuple[str | None, dict[str, Any] | None]:
         with self._lock:
