@@ -403,6 +403,40 @@ class CpuSampler(threading.Thread):
 # ----------------------------------------------------------------------------- main
 
 
+def closed_phase(
+    console: Any,
+    sampler: CpuSampler,
+    url: str,
+    name: str,
+    method: str,
+    path: str,
+    body: bytes | None,
+    *,
+    driver: str,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """One closed-loop phase (`--concurrency` workers, each sending its next request as soon as
+    its last one is answered) in a load process of its own; its figures with the server's CPU."""
+    console.log(f"{name}: closed loop, {concurrency} in flight, {warmup:g}+{seconds:g} s")
+    result = run_load(
+        "closed",
+        warmup + seconds + 120,
+        driver=driver,
+        url=url,
+        method=method,
+        path=path,
+        body=body,
+        expect=200,
+        concurrency=concurrency,
+        warmup=warmup,
+        seconds=seconds,
+    )
+    _add_cpu(result, sampler)
+    return result
+
+
 def _machine() -> dict[str, Any]:
     model = ""
     try:
@@ -559,22 +593,19 @@ def main() -> None:
                 time.sleep(0.3)
 
         def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-            console.log(f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s")
-            result = run_load(
-                "closed",
-                phase_timeout,
+            return closed_phase(
+                console,
+                sampler,
+                server.url,
+                name,
+                method,
+                path,
+                body,
                 driver=args.driver,
-                url=server.url,
-                method=method,
-                path=path,
-                body=body,
-                expect=200,
                 concurrency=args.concurrency,
                 warmup=warmup,
                 seconds=seconds,
             )
-            _add_cpu(result, sampler)
-            return result
 
         figures["healthz"] = closed("GET /healthz", "GET", "/healthz", None)
         figures["verify"] = closed("POST /v1/verify", "POST", "/v1/verify", bundle)

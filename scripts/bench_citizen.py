@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "python"), str(ROOT / "scripts")]
 
 import httpx  # noqa: E402
-from bench_api import CpuSampler, _add_cpu, _cpu_text, _machine, _ms, repd_server, run_load  # noqa: E402
+from bench_api import CpuSampler, _cpu_text, _machine, _ms, closed_phase, repd_server  # noqa: E402
 from records_examples import title_example  # noqa: E402
 
 
@@ -103,22 +103,19 @@ def main() -> None:
             bundle_file.write_bytes(public.get(f"/v1/shared/{token}").content)
 
             def closed(name: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-                console.log(f"{name}: closed loop, {args.concurrency} in flight, {warmup:g}+{seconds:g} s")
-                result = run_load(
-                    "closed",
-                    warmup + seconds + 120,
+                return closed_phase(
+                    console,
+                    sampler,
+                    server.url,
+                    name,
+                    method,
+                    path,
+                    body,
                     driver="raw",
-                    url=server.url,
-                    method=method,
-                    path=path,
-                    body=body,
-                    expect=200,
                     concurrency=args.concurrency,
                     warmup=warmup,
                     seconds=seconds,
                 )
-                _add_cpu(result, sampler)
-                return result
 
             figures["shared"] = closed("GET /v1/shared/{token}", "GET", f"/v1/shared/{token}", None)
             leaf_status = {
