@@ -8,6 +8,7 @@ so the API, the batcher and the indexer share it as threads (see node/service.py
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -147,6 +148,7 @@ class SijillApi:
         self.rpc_proxy = RpcProxy(node.settings.rpc_url, (self.chain.ledger, self.chain.registry))
         self._web: dict[str, bytes] = {}
         self._agency_name: tuple[float, str] | None = None
+        self._verify_page: bytes | None = None
 
     def web_asset(self, name: str) -> bytes:
         """A file of api/web, read once (the page and its scripts are small)."""
@@ -155,8 +157,22 @@ class SijillApi:
             body = self._web[name] = (WEB / name).read_bytes()
         return body
 
-    def verify_page(self) -> str:
-        return self.web_asset("verify.html").decode()
+    def verify_page(self) -> bytes:
+        """The verify page with this node's config in it, made once: nothing in it changes while
+        the node runs (agency, chain, ledger, the peers offered for a cross-check)."""
+        if self._verify_page is None:
+            config = {
+                "agency": self.agency,
+                "chainId": self.chain.chain_id,
+                "ledger": self.chain.ledger,
+                "rpc": "/rpc",
+                "peers": list(self.settings.verify_peers),
+            }
+            # The config is data, not script (type application/json), so the CSP's script-src
+            # 'self' holds; `<` is escaped so no value can close the element.
+            inline = json.dumps(config).replace("<", "\\u003c")
+            self._verify_page = self.web_asset("verify.html").decode().replace("{{config}}", inline).encode()
+        return self._verify_page
 
     def agency_name(self) -> str:
         """This agency's name as the registry holds it (asked at most once a minute)."""

@@ -48,6 +48,7 @@ ASSETS = {
     "verify.css": "text/css; charset=utf-8",
     "labels.json": "application/json",
 }
+_PDF_LOCK = threading.Lock()  # Pango and fontconfig are not safe to drive from several threads
 PAGE_HEADERS = {
     # Everything the page loads comes from this node; it may read any chain endpoint it is
     # pointed at (another agency's /rpc, to cross-check), and nothing may frame it.
@@ -252,19 +253,7 @@ def withdraw_share(
 
 
 def _page(request: Request) -> HTMLResponse:
-    sijill = request.app.state.sijill
-    config = {
-        "agency": sijill.agency,
-        "chainId": sijill.chain.chain_id,
-        "ledger": sijill.chain.ledger,
-        "rpc": "/rpc",
-        "peers": list(sijill.settings.verify_peers),
-    }
-    # The config is data, not script (type application/json), so the CSP's script-src 'self'
-    # holds; `<` is escaped so no value can close the element.
-    inline = json.dumps(config).replace("<", "\\u003c")
-    html = sijill.verify_page().replace("{{config}}", inline)
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    return HTMLResponse(request.app.state.sijill.verify_page(), headers=PAGE_HEADERS)
 
 
 @public_router.get(
@@ -419,9 +408,6 @@ def certificate_page(request: Request, token: Token) -> HTMLResponse:
             "Referrer-Policy": "no-referrer",
         },
     )
-
-
-_PDF_LOCK = threading.Lock()
 
 
 def _certificate(request: Request, token_text: str) -> tuple[Any, Share]:
