@@ -344,7 +344,16 @@ def test_the_chain_stops_and_comes_back(compiled: dict[str, CompiledContract], t
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(3)
+        # Stop the chain only once the node is at work (its first batch on-chain): a node that
+        # finds no chain at start-up exits at once (2), which is another test's subject.
+        ledger = w3.eth.contract(
+            address=deployment["contracts"]["RecordLedger"]["address"], abi=compiled["RecordLedger"].abi
+        )
+        deadline = time.monotonic() + 120
+        while ledger.functions.head(agency_code("REPD")).call()[1] == 0:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the node anchored nothing within 120 s"
+            time.sleep(0.2)
         chain.stop()
         time.sleep(4)
         chain = DevChain(config).start()
