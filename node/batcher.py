@@ -86,7 +86,7 @@ class Batcher:
     # ------------------------------------------------------------------------- the loop
 
     def run(self, poll: float = 0.2) -> None:
-        """Work until `stop()`: close, send, finalise; chain errors are retried, never fatal."""
+        """Work until `stop()`: close, send, finalise; errors are retried, never fatal."""
         recovered = False
         while not self._stop.is_set():
             try:
@@ -99,6 +99,12 @@ class Batcher:
             except (ChainError, ContractRevert) as exc:
                 self.last_error = str(exc)
                 log.warning("chain unavailable or refused, retrying: %s", exc)
+                self._stop.wait(2.0)
+            except Exception as exc:
+                # Never end the thread: intake would go on signing receipts that nothing anchors,
+                # with nothing to show for it. The error stays in health() and /readyz.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("batcher step failed, retrying")
                 self._stop.wait(2.0)
             self._wake.wait(poll)
             self._wake.clear()
@@ -401,5 +407,8 @@ class Batcher:
             self.store.put_json(None, key, {**op, "status": "queued"})  # mined but not effective: retry
 
     def _op_done_on_chain(self, op: dict[str, Any]) -> bool:
-        state = self.ledger.functions.leafStatus(self._agency_word, bytes.fromhex(op["leaf"])).call()[0]
+        try:
+            state = self.ledger.functions.leafStatus(self._agency_word, bytes.fromhex(op["leaf"])).call()[0]
+        except Exception as exc:  # transport errors: the caller retries later
+            raise ChainError(f"cannot read leaf {op['leaf']} from the chain: {type(exc).__name__}") from None
         return bool(state == (2 if op["kind"] == "revoke" else 1))

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from records_examples import numbered_records, write_ndjson
+from local_http import FaultyRpc
+from records_examples import marriage_example, numbered_records, write_ndjson
 from web3 import Web3
 
 from ledger.chainview import ChainView
@@ -179,6 +180,43 @@ def test_amend_revoke_and_conflicts(
         assert forbidden.value.kind == "forbidden"
     finally:
         node.stop()
+
+
+def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """A 502 from the chain while the batcher reads a leaf's status (a proxy in front of a
+    restarting chain) is retried like any chain error: it once ended the batcher thread, and the
+    node took records and revocations that nothing would ever anchor, /healthz still ok."""
+    proxy = FaultyRpc(devchain.rpc_url)
+    node = _node(_init_node(tmp_path, "CSO", network["keys"]["CSO"]), "CSO", network, proxy.url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    try:
+        accepted = node.intake.submit("marriage", marriage_example(), actor="o", request_id="r1")
+        node.batcher.drain(timeout=120)
+        node.start()
+        time.sleep(1.0)  # recovered and idle: the faults below reach the revocation's status reads
+        # More 502s in a row than web3's provider retries by itself (six attempts).
+        proxy.inject("502", "eth_call", times=8)
+        node.intake.revoke(
+            "marriage", accepted.record_id, expected_version=1, reason=3, actor="s", request_id="r2"
+        )
+        deadline = time.monotonic() + 60
+        while ledger.functions.leafStatus(agency_code("CSO"), accepted.leaf).call()[0] != 2:
+            assert time.monotonic() < deadline, f"revocation not anchored; batcher: {node.batcher.last_error}"
+            time.sleep(0.5)
+        assert proxy.calls["eth_call"] >= 9, "the faults were met"
+        assert all(thread.is_alive() for thread in node._threads)
+    finally:
+        node.stop()
+        proxy.close()
 
 
 def test_a_node_refuses_a_key_the_registry_does_not_know(
