@@ -94,7 +94,7 @@ class FaultyRpc:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers["Content-Length"]))
         request = json.loads(body)
-        single = request if isinstance(request, dict) else {"method": "batch", "id": None}
+        single: dict[str, Any] = request if isinstance(request, dict) else {"method": "batch", "id": None}
         action, error = self._take_fault(single.get("method", ""))
         refusal = json.dumps({"jsonrpc": "2.0", "id": single.get("id"), "error": error}).encode()
         try:
