@@ -2,10 +2,13 @@
 # Each does its own set-up on a fresh machine: a virtualenv with pinned Python packages
 # (constraints.txt), the npm packages of package-lock.json, and a few Debian packages
 # (scripts/system-packages.sh: a font for certificates; Chromium, poppler and zbar for tests).
+# The tests also get slither in .venv-slither/ (constraints-slither.txt: it needs web3 7, the
+# project web3 8).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+SLITHER_VENV := .venv-slither
 PORT   ?= 8545
 API_PORT ?= 8601
 # pytest workers: most chain tests wait on blocks (1 s) rather than on the CPU, so three
@@ -23,13 +26,19 @@ test: setup-test lint test-contracts test-js test-python
 setup: $(VENV)/.installed node_modules/.installed
 	sh scripts/system-packages.sh run
 
-setup-test: setup
+setup-test: setup $(SLITHER_VENV)/.installed
 	sh scripts/system-packages.sh test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(SLITHER_VENV)/.installed: constraints-slither.txt
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet -c constraints-slither.txt --upgrade pip setuptools
+	$(SLITHER_VENV)/bin/pip install --quiet -c constraints-slither.txt slither-analyzer
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
