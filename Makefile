@@ -31,7 +31,7 @@ setup-test: setup $(SLITHER_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt --upgrade pip setuptools
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
