@@ -5,12 +5,15 @@ The Makefile installs only through these (`pip -c`, `npm ci`); docs/dependencies
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 from importlib.metadata import distributions
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +127,34 @@ def npm_ls(project: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def test_the_audit_never_calls_unaudited_packages_clean(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scripts/audit_dependencies.py's verdict, on the outcomes this machine and others give.
+    spec = importlib.util.spec_from_file_location(
+        "audit_dependencies", PROJECT_ROOT / "scripts" / "audit_dependencies.py"
+    )
+    assert spec and spec.loader
+    audit = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, audit)  # its dataclasses look their module up
+    spec.loader.exec_module(audit)
+    skipped = "pip-audit -s pypi: Dependency not found on PyPI and could not be audited"
+    clean_npm = audit.NpmAudit(npm="11", packages_in_lock=2, audited=2, counts={"high": 0})
+
+    def outcome(npm: Any, *pins: Any) -> tuple[int, str]:
+        code = audit.summarize("today", npm, {(p.name, p.version): p for p in pins}, [])
+        return code, capsys.readouterr().out
+
+    # What this machine gets: every pin skipped by pip-audit, npm's advisory endpoint refused.
+    code, out = outcome(
+        audit.NpmAudit(npm="11", packages_in_lock=2, error="405 Method Not Allowed"),
+        audit.Pin("attrs", "26.1.0", not_audited_because=[skipped]),
+    )
+    assert code == 2 and "INCOMPLETE" in out and "no known vulnerabilities in any" not in out
+    assert "not audited: attrs==26.1.0" in out and "npm's 2 packages" in out
+    code, out = outcome(clean_npm, audit.Pin("attrs", "26.1.0", audited_by=["x"], vulnerabilities=["GHSA-1"]))
+    assert code == 1 and "VULNERABLE: attrs==26.1.0: GHSA-1" in out
+    code, out = outcome(clean_npm, audit.Pin("attrs", "26.1.0", audited_by=["x"]))
+    assert code == 0 and "RESULT: no known vulnerabilities in any pinned package" in out
