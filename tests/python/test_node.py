@@ -174,7 +174,7 @@ def test_amend_revoke_and_conflicts(
         )
         revoked = verify(node.intake.bundle("title", second.record_id), live, now=now)
         assert revoked.verdict == Verdict.REVOKED and "court order" in revoked.check("status").reason_en
-        with pytest.raises(IntakeError, match="may not record 'marriage'") as forbidden:
+        with pytest.raises(IntakeError, match="may not anchor 'marriage'") as forbidden:
             node.intake.submit("marriage", next(numbered_records("marriage", 1)), actor="o", request_id="r6")
         assert forbidden.value.kind == "forbidden"
     finally:
