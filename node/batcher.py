@@ -300,11 +300,22 @@ class Batcher:
         for this agency, or the store is new), requeue those batches' leaves after the chain's head."""
         chain_root, chain_seq = self._chain_head()
         local = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
-        stale = []
-        for key, entry in self.store.iter_json(b"log/"):
-            batch = self.store.get_json(f"batch/{entry['root']}".encode())
-            if batch is not None and batch["status"] != "anchored" and batch["seq"] <= chain_seq:
-                stale.append((key, entry["root"], batch))
+        stale: list[tuple[bytes, str, dict[str, Any]]] = []
+        for key, entry in self.store.iter_json(b"log/", start=self._log_from):
+            root = entry["root"]
+            batch = self.store.get_json(f"batch/{root}".encode())
+            if batch is None or batch["status"] == "anchored":
+                continue
+            if stale:
+                stale.append((key, root, batch))  # it names a stale batch as its predecessor
+            elif batch["seq"] <= chain_seq:
+                # The head was read first, so this batch is on the chain now or never will be. It
+                # may be: a transaction sent before a restart, mined since recover() asked.
+                # Dissolving it would anchor its leaves a second time.
+                if self._on_chain(root):
+                    self._finalise(root, batch, tx_hash=batch.get("tx"))
+                else:
+                    stale.append((key, root, batch))
         if not stale and local["seq"] >= chain_seq:
             return
         self._dissolve(stale, chain_root, chain_seq)
