@@ -77,10 +77,12 @@ class AgencyNode:
 
     def __init__(self, settings: NodeSettings, *, create: bool = True) -> None:
         self.settings = settings
+        # The keystore first: a wrong passphrase is reported as such, whatever state the chain is
+        # in, and before anything is opened or contacted.
+        self.signer = load_signer(settings.keystore, passphrase_file=settings.passphrase_file)
         deployment = load_deployment(settings.deployment)
         compiled = compile_contracts()
         self.w3 = connect(settings.rpc_url, expect_chain_id=deployment["chainId"])
-        self.signer = load_signer(settings.keystore, passphrase_file=settings.passphrase_file)
         addresses = deployment["contracts"]
         self.ledger = self.w3.eth.contract(
             address=addresses["RecordLedger"]["address"], abi=compiled["RecordLedger"].abi
