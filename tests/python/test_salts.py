@@ -14,12 +14,14 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
-from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from records_examples import title_example
 
 from ledger.fields import SALT_BYTES, RecordKey, new_salts, seal_record
 from ledger.receipts import ReceiptDomain
+from node.authority import Authority
 from node.intake import Intake
 from node.store import Store
 
@@ -114,18 +116,21 @@ def test_two_seals_of_the_same_record_share_no_salt() -> None:
     assert all(first.field_hashes[p] != second.field_hashes[p] for p in first.fields)
 
 
-def test_an_amended_version_gets_fresh_salts_for_every_field(tmp_path: Path) -> None:
-    """Through a node's intake on a real LevelDB store: version 2 of a record, even with the
+def test_an_amended_version_gets_fresh_salts_for_every_field(
+    tmp_path: Path, contracts: dict[str, Any], accounts: list[LocalAccount]
+) -> None:
+    """Through a node's intake on a real LevelDB store, asking the demo registry on anvil what
+    REPD may anchor: version 2 of a record, even with the
     same content, reuses none of version 1's salts (a reused salt would let whoever saw one
     version's disclosed field test guesses against the other's hidden one)."""
     with Store(tmp_path / "store", secrets.token_bytes(32), create=True) as store:
         intake = Intake(
             store,
             agency="REPD",
-            signer=Account.create(),
+            signer=accounts[1],
             domain=ReceiptDomain(31337, "0x" + "11" * 20),
-            registry="0x" + "22" * 20,
-            allowed_types=frozenset({"title"}),
+            registry=contracts["AgencyRegistry"].address,
+            authority=Authority(contracts["AgencyRegistry"], "REPD", accounts[1].address),
         )
         record = title_example()
         accepted = intake.submit("title", record, actor="test", request_id="r1")
