@@ -464,6 +464,25 @@ def test_html_report_lists_the_findings(history: History) -> None:
     assert 'dir="rtl"' in page and "مخالفة" in page and "<script" not in page
 
 
+def test_markup_in_an_export_is_quoted_not_run_in_the_html_report(history: History) -> None:
+    """A hostile export may put markup where the report quotes it (a batch's record type): the
+    finding shows it as text, and the page carries no element or handler of it."""
+    markup = '<img src=x onerror="alert(1)">'
+
+    def retype(copy: Path) -> None:
+        batches = _lines(copy / "batches.ndjson")
+        batches[-1]["recordType"] = markup
+        _write_lines(copy / "batches.ndjson", batches)
+
+    html = history.root / "hostile.html"
+    copy = _tampered(history, "hostile", retype)
+    done = _cli("audit", "--agency", "REPD", "--rpc", history.rpc, "--export", str(copy), "--html", str(html))
+    assert done.exit_code == 1, done.output
+    page = html.read_text()
+    assert "record-type-mismatch" in page and "&lt;img src=x onerror=" in page
+    assert "<img" not in page and 'onerror="' not in page
+
+
 # --------------------------------------------------------------------------------- refusals
 
 
