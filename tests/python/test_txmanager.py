@@ -270,6 +270,29 @@ def test_max_in_flight_blocks_sends(
     assert patient.wait(third)["status"] == 1
 
 
+def test_a_send_waiting_behind_lost_transactions_resends_them(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    """Every slot is held by a transaction the pool lost (an anvil restart) and nobody waits
+    for them (the batcher only polls receipts): the next send resends them and goes ahead.
+    Found by the soak: it used to wait `in_flight_timeout`, fail, and do so again for ever, and
+    a node took records that it never anchored again."""
+    manager = manager_via(proxy, account, decoder, max_in_flight=2, in_flight_timeout=15)
+    proxy.swallow_sends = True
+    lost = [manager.send(ping(account), gas=30_000, label=f"lost {i}") for i in range(2)]
+    proxy.swallow_sends = False
+    started = time.monotonic()
+    after = manager.send(ping(account), gas=30_000, label="after")
+    assert time.monotonic() - started < 10, "the lost ones were resent, not waited out"
+    # Two lost (the second send resent the first into the same void), two resent, one new.
+    assert proxy.calls[SEND] == 6
+    assert manager.wait(after, timeout=20)["status"] == 1
+    for pending in lost:
+        receipt = manager.find_receipt(pending.tx_hash)
+        assert receipt is not None and receipt["status"] == 1
+    assert mined_nonce(w3, account) == 3
+
+
 def test_threads_share_one_nonce_sequence(
     w3: Web3, devchain: DevChain, account: LocalAccount, decoder: RevertDecoder
 ) -> None:
