@@ -2,10 +2,14 @@
 # Each does its own set-up on a fresh machine: a virtualenv with pinned Python packages
 # (constraints.txt), the npm packages of package-lock.json, and a few Debian packages
 # (scripts/system-packages.sh: a font for certificates; Chromium, poppler and zbar for tests).
+# The tests also get slither in .venv-slither/ (constraints-slither.txt: it needs web3 7, the
+# project web3 8). `make audit-deps` (not part of `make test`) looks the pins up in npm's and
+# PyPI's advisory data, where this machine reaches them (docs/dependencies.md).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+SLITHER_VENV := .venv-slither
 PORT   ?= 8545
 API_PORT ?= 8601
 # pytest workers: most chain tests wait on blocks (1 s) rather than on the CPU, so three
@@ -13,7 +17,7 @@ API_PORT ?= 8601
 # file's tests stay on one worker (--dist loadfile), so module fixtures are made once.
 PYTEST_WORKERS ?= 3
 
-.PHONY: run test setup setup-test lint test-contracts test-js test-python coverage clean
+.PHONY: run test setup setup-test lint test-contracts test-js test-python audit-deps coverage clean
 
 run: setup
 	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
@@ -23,13 +27,19 @@ test: setup-test lint test-contracts test-js test-python
 setup: $(VENV)/.installed node_modules/.installed
 	sh scripts/system-packages.sh run
 
-setup-test: setup
+setup-test: setup $(SLITHER_VENV)/.installed
 	sh scripts/system-packages.sh test
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt --upgrade pip setuptools
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(SLITHER_VENV)/.installed: constraints-slither.txt
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet -c constraints-slither.txt --upgrade pip setuptools
+	$(SLITHER_VENV)/bin/pip install --quiet -c constraints-slither.txt slither-analyzer
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -56,6 +66,11 @@ test-js: setup
 test-python: setup-test
 	npx hardhat compile --quiet
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# npm audit and pip-audit (in a throwaway build/audit/venv) over the pins: what each reported,
+# audited and not audited counted apart, in build/audit/. Exit 2: some packages not audited.
+audit-deps: setup
+	$(BIN)/python scripts/audit_dependencies.py
 
 clean:
 	rm -rf build coverage coverage.json .coverage_artifacts .coverage_cache

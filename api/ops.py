@@ -58,6 +58,7 @@ def readiness(sijill: Any) -> dict[str, Any]:
     for error in (node.batcher.last_error, node.indexer.last_error):
         if error:
             problems.append(error)
+    problems.extend(node.batcher.holds)  # what the registry does not let the agency anchor now
     return {
         "ready": chain and not problems,
         "agency": sijill.agency,
@@ -73,7 +74,7 @@ def readiness(sijill: Any) -> dict[str, Any]:
     "/readyz",
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "Not ready: `problems` says why"}},
-    summary="Ready to serve: chain reachable, indexer caught up, backlog under its limit",
+    summary="Ready to serve: chain reachable, indexer caught up, backlog under its limit, nothing held back",
 )
 async def readyz(request: Request) -> JSONResponse:
     state = await run_in_threadpool(readiness, request.app.state.sijill)
@@ -99,6 +100,20 @@ async def metrics(request: Request) -> PlainTextResponse:
                 "gauge",
                 "Blocks the event indexer trails the chain",
                 node.indexer.lag(),
+            ),
+            (
+                "sijill_held_leaves",
+                "gauge",
+                "Leaves kept but not anchored because the registry does not allow it now "
+                "(record type disallowed, agency suspended, signer retired); /readyz says why",
+                batcher.held_leaves,
+            ),
+            (
+                "sijill_held_operations",
+                "gauge",
+                "Revocations and supersessions kept but not sent because the registry refuses the "
+                "agency now (suspended, signer retired); /readyz says why",
+                batcher.held_operations,
             ),
             ("sijill_batches_anchored_total", "counter", "Batches anchored by this process", anchored),
             (

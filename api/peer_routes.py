@@ -44,27 +44,26 @@ def _peer(request: Request) -> Any:
 
 
 def _visible(request: Request, identity: Any, record_type: str, record_id: str) -> tuple[Bundle, list[str]]:
+    """The record's bundle and the paths the policy lets the caller see. The policy is asked
+    before the store: an agency that may not see a record type learns nothing of its records,
+    not even whether an id exists."""
     sijill = request.app.state.sijill
-    try:
-        bundle = sijill.node.intake.bundle(record_type, record_id)
-    except IntakeError as exc:
-        raise intake_problem(exc) from None
-    paths = [d.path for d in bundle.disclosed]
-    visible = sijill.peer_policy.visible_paths(identity.agency, record_type, paths)
-    audit_call(
-        request,
-        f"peer:{identity.agency}:{identity.signer}",
-        "peer.read" if visible is not None else "peer.forbidden",
-        f"{record_type}/{record_id}",
-        fields=len(visible or []),
-    )
-    if visible is None:
+    actor = f"peer:{identity.agency}:{identity.signer}"
+    if sijill.peer_policy.visible_paths(identity.agency, record_type, []) is None:
+        audit_call(request, actor, "peer.forbidden", f"{record_type}/{record_id}", fields=0)
         raise ApiProblem(
             403,
             "forbidden",
             f"agency {identity.agency} may not see {record_type} records of {sijill.agency}",
             "سياسة هذه الجهة لا تسمح للجهة الطالبة بالاطلاع على هذا النوع من السجلات",
         )
+    try:
+        bundle = sijill.node.intake.bundle(record_type, record_id)
+    except IntakeError as exc:
+        raise intake_problem(exc) from None
+    paths = [d.path for d in bundle.disclosed]
+    visible = sijill.peer_policy.visible_paths(identity.agency, record_type, paths) or []
+    audit_call(request, actor, "peer.read", f"{record_type}/{record_id}", fields=len(visible))
     return bundle, visible
 
 

@@ -155,7 +155,7 @@ def intake_problem(exc: IntakeError) -> ApiProblem:
         "conflict": (409, "conflict", "الإصدار المذكور ليس الإصدار الحالي أو السجل ملغى"),
         "forbidden": (403, "forbidden", "هذه الجهة غير مخولة بهذا النوع من السجلات"),
     }.get(exc.kind, (422, "request-invalid", "الطلب غير صالح"))
-    return ApiProblem(status, kind, str(exc), detail_ar)
+    return ApiProblem(status, kind, str(exc), exc.message_ar or detail_ar)
 
 
 def record_problem(exc: RecordInvalid) -> ApiProblem:
@@ -245,7 +245,6 @@ async def amend_record(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     sijill = request.app.state.sijill
-    _held_type(sijill, record_type, record_id)
 
     def work(claim: Any) -> dict[str, Any]:
         accepted = sijill.node.intake.amend(
@@ -281,7 +280,6 @@ async def revoke_record(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     sijill = request.app.state.sijill
-    _held_type(sijill, record_type, record_id)
     answer = {
         "recordType": record_type,
         "recordId": record_id,
@@ -309,17 +307,6 @@ async def revoke_record(
     return await _changing(
         request, officer, idempotency_key, work, 200, "record.revoke", f"{record_type}/{record_id}"
     )
-
-
-def _held_type(sijill: Any, record_type: str, record_id: str) -> None:
-    """A record of a type this agency does not keep cannot exist here: 404, not 403."""
-    if record_type not in sijill.node.intake.allowed_types:
-        raise ApiProblem(
-            404,
-            "not-found",
-            f"no {record_type} record {record_id} at {sijill.agency}",
-            "السجل غير موجود لدى هذه الجهة",
-        )
 
 
 def _stored(request: Request, record_type: str, record_id: str, version: int | None) -> StoredRecord:

@@ -19,6 +19,14 @@ leaf), and per leaf its root and index (`proof/<leaf>`); a proof is read out of 
 
 Amendments and revocations (`op/<seq>`) are sent as bulk `supersede` / `revoke` calls (up to
 1,024 leaves each) once every leaf they name is anchored, with the same persisted states.
+
+What the registry would refuse is not sent (node/authority.py): leaves of a record type the
+agency may no longer anchor stay in their queue, and while the agency is suspended (or the
+node's signer retired) nothing is sent at all. Nothing is dropped: it all goes once the council
+allows it again, and meanwhile `holds` says what waits and why (in `/readyz`, `/metrics` and
+the log). A batch built just before its type was disallowed would block the agency's whole log
+(every later batch names it as its predecessor); once no transaction of it or after it is in
+flight, those batches are dissolved and their leaves requeued, so other types anchor on.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Any
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
+from node.authority import Authority, Refusal
 from node.errors import ChainError, ContractRevert, NodeError
 from node.failpoints import failpoint
 from node.proofs import pack_levels, unpack_level
@@ -40,6 +49,7 @@ from node.store import Store
 log = logging.getLogger("sijill.batcher")
 
 MAX_LEAVES_PER_CALL = 1024
+COUNT_LIMIT = 1_000_000  # leaves counted per queue when reporting what waits
 ANCHOR_GAS = 250_000  # measured: 128,753 for an agency's first anchor, 94,937 after
 
 
@@ -62,6 +72,7 @@ class Batcher:
         ledger: Any,
         tx: Any,
         settings: BatcherSettings = BatcherSettings(),
+        authority: Authority | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -70,6 +81,7 @@ class Batcher:
         self.ledger = ledger
         self.tx = tx
         self.settings = settings
+        self.authority = authority  # None: send everything, the chain decides
         self._clock = clock
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -79,6 +91,10 @@ class Batcher:
         self.last_error: str | None = None
         self.last_anchor_at: float | None = None
         self._log_from: bytes | None = None  # see _open_log
+        self.holds: list[str] = []  # what waits because the registry refuses it now, and why
+        self.held_leaves = 0
+        self.held_operations = 0
+        self._held: set[str] = set()  # record types held ("*": everything), to log changes
         self.anchored_batches = 0
         self.anchored_leaves = 0
         self.anchor_seconds_total = 0.0
@@ -113,12 +129,16 @@ class Batcher:
     def step(self) -> None:
         """One round: close ready batches, send built ones, finalise sent ones, send ops."""
         with self._work:
+            if self.authority is not None:
+                self.authority.refresh()
             for kind in self._queued_types():
                 while self.close_batch(kind, force=False):
                     pass
             self.send_built()
             self.finish_sent()
+            self.requeue_refused()
             self.send_ops()
+            self.report_holds()
 
     def drain(self, timeout: float = 600.0) -> None:
         """Anchor everything queued now, whatever the size and age limits (tests, shutdown)."""
@@ -130,6 +150,8 @@ class Batcher:
                     if not recovered:
                         self.recover()
                         recovered = True
+                    if self.authority is not None:
+                        self.authority.refresh()
                     for kind in self._queued_types():
                         while self.close_batch(kind, force=True):
                             pass
@@ -137,7 +159,9 @@ class Batcher:
                         break
                     self.send_built()
                     self.finish_sent()
+                    self.requeue_refused()
                     self.send_ops()
+                    self.report_holds()
                 self.last_error = None
             except (ChainError, ContractRevert) as exc:  # the chain is away: wait for it
                 self.last_error = str(exc)
@@ -145,12 +169,16 @@ class Batcher:
                 time.sleep(2.0)
             time.sleep(0.2)
         if self.unfinished():
-            raise ChainError(f"batches or operations still unfinished after {timeout:g}s")
+            why = f": {'; '.join(self.holds)}" if self.holds else ""
+            raise ChainError(f"batches or operations still unfinished after {timeout:g}s{why}")
 
     # ------------------------------------------------------------------------- batches
 
     def close_batch(self, kind: str, *, force: bool) -> bool:
-        """Close one batch of `kind` if it is due; whether one was closed."""
+        """Close one batch of `kind` if it is due and the registry lets the agency anchor `kind`;
+        whether one was closed."""
+        if self._refusal(kind) is not None:
+            return False  # its leaves wait in the queue, where nothing blocks the other types
         limit = self.settings.batch_size
         entries = list(self.store.iter_prefix(f"queue/{kind}/".encode(), limit=limit))
         if not entries:
@@ -198,6 +226,8 @@ class Batcher:
             if self._on_chain(root):
                 self._finalise(root, batch, tx_hash=batch.get("tx"))
                 continue
+            if self._refusal(batch["type"]) is not None:
+                return  # the chain would refuse it, and every later batch names it: hold them all
             call = self.ledger.functions.anchor(
                 record_type(batch["type"]),
                 bytes.fromhex(root),
@@ -234,6 +264,8 @@ class Batcher:
                 # log moved past this batch, rebase; otherwise send it again.
                 log.warning("anchor of batch %s reverted; checking the chain's log", batch["seq"])
                 self._mark(root, batch, "built")
+                if self.authority is not None:  # the registry may have changed: ask it now
+                    self.authority.refresh(force=True)
                 self._rebase_if_behind()
                 return
 
@@ -268,13 +300,64 @@ class Batcher:
         for this agency, or the store is new), requeue those batches' leaves after the chain's head."""
         chain_root, chain_seq = self._chain_head()
         local = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
-        stale = []
-        for key, entry in self.store.iter_json(b"log/"):
-            batch = self.store.get_json(f"batch/{entry['root']}".encode())
-            if batch is not None and batch["status"] != "anchored" and batch["seq"] <= chain_seq:
-                stale.append((key, entry["root"], batch))
+        stale: list[tuple[bytes, str, dict[str, Any]]] = []
+        for key, entry in self.store.iter_json(b"log/", start=self._log_from):
+            root = entry["root"]
+            batch = self.store.get_json(f"batch/{root}".encode())
+            if batch is None or batch["status"] == "anchored":
+                continue
+            if stale:
+                stale.append((key, root, batch))  # it names a stale batch as its predecessor
+            elif batch["seq"] <= chain_seq:
+                # The head was read first, so this batch is on the chain now or never will be. It
+                # may be: a transaction sent before a restart, mined since recover() asked.
+                # Dissolving it would anchor its leaves a second time.
+                if self._on_chain(root):
+                    self._finalise(root, batch, tx_hash=batch.get("tx"))
+                else:
+                    stale.append((key, root, batch))
         if not stale and local["seq"] >= chain_seq:
             return
+        self._dissolve(stale, chain_root, chain_seq)
+        if stale:
+            log.warning(
+                "the chain's log of %s is ahead: %d unanchored batches requeued", self.agency, len(stale)
+            )
+
+    def requeue_refused(self) -> None:
+        """Dissolve the open batches when the first of them has a record type the registry no
+        longer allows this agency and none of them has a transaction in flight (a transaction
+        sent may still be mined; one mined and reverted never will). Their leaves go back to
+        their queues: the allowed types' are batched anew after the chain's head, the refused
+        type's wait. While the whole agency is refused nothing could go ahead: nothing is done."""
+        if self.authority is None or self.authority.standing.agency_refusal is not None:
+            return
+        open_batches = []
+        for key, entry in self.store.iter_json(b"log/", start=self._log_from):
+            batch = self.store.get_json(f"batch/{entry['root']}".encode())
+            if batch is not None and batch["status"] != "anchored":
+                open_batches.append((key, entry["root"], batch))
+        refusal = self._refusal(open_batches[0][2]["type"]) if open_batches else None
+        if refusal is None:
+            return
+        if any(batch["status"] == "sent" for _, _, batch in open_batches):
+            return  # wait for their receipts
+        chain_root, chain_seq = self._chain_head()
+        if chain_seq != open_batches[0][2]["seq"] - 1:
+            return  # the chain's log moved: recover() and _rebase_if_behind() settle that
+        self._dissolve(open_batches, chain_root, chain_seq)
+        log.warning(
+            "%d batches of %s dissolved, their leaves requeued: %s",
+            len(open_batches),
+            self.agency,
+            refusal.message_en,
+        )
+
+    def _dissolve(
+        self, stale: list[tuple[bytes, str, dict[str, Any]]], chain_root: bytes, chain_seq: int
+    ) -> None:
+        """Delete batches that are not on chain, requeue their leaves, and set the local head to
+        the chain's, in one write batch."""
         with self.store.write_batch() as wb:
             for key, root, batch in stale:
                 packed = self.store.get(f"tree/{root}".encode()) or b""
@@ -284,10 +367,50 @@ class Batcher:
                 self.store.delete(wb, key)
                 self.store.delete(wb, f"batch/{root}".encode())
             self.store.put_json(wb, b"meta/head", {"seq": chain_seq, "root": chain_root.hex()})
-        if stale:
-            log.warning(
-                "the chain's log of %s is ahead: %d unanchored batches requeued", self.agency, len(stale)
+
+    # ------------------------------------------------------------------------- what waits
+
+    def _refusal(self, kind: str) -> Refusal | None:
+        return None if self.authority is None else self.authority.refusal(kind)
+
+    def report_holds(self) -> None:
+        """Set `holds` (and `held_leaves`) to what waits because the registry refuses it now,
+        and log each hold when it starts and when it ends."""
+        holds: dict[str, tuple[int, str]] = {}  # record type, or "*" for everything -> (leaves, text)
+        ops = 0
+        refusal = None if self.authority is None else self.authority.standing.agency_refusal
+        if refusal is not None:
+            leaves = sum(1 for _ in self.store.iter_prefix(b"queue/", limit=COUNT_LIMIT))
+            leaves += sum(batch["count"] for _, batch in self._open_log() if batch is not None)
+            ops = sum(1 for _, op in self.store.iter_json(b"op/") if op["status"] == "queued")
+            holds["*"] = (
+                leaves,
+                f"{_leaves(leaves)} and {ops} revocation{'' if ops == 1 else 's'} or "
+                f"supersession{'' if ops == 1 else 's'} wait: {refusal.message_en}",
             )
+        elif self.authority is not None:
+            waiting: dict[str, int] = {}
+            for kind in self._queued_types():
+                if self._refusal(kind) is not None:
+                    prefix = f"queue/{kind}/".encode()
+                    waiting[kind] = sum(1 for _ in self.store.iter_prefix(prefix, limit=COUNT_LIMIT))
+            for _, batch in self._open_log():
+                if batch is not None and self._refusal(batch["type"]) is not None:
+                    waiting[batch["type"]] = waiting.get(batch["type"], 0) + batch["count"]
+            for kind, count in sorted(waiting.items()):
+                why = self._refusal(kind)
+                message = why.message_en if why is not None else ""
+                holds[kind] = (count, f"{_leaves(count)} of {kind} wait, kept until allowed again: {message}")
+        for what in sorted(holds.keys() - self._held):
+            log.warning("holding %s: %s", "everything" if what == "*" else what, holds[what][1])
+        for what in sorted(self._held - holds.keys()):
+            log.warning(
+                "no longer holding %s: the registry allows it again", "anything" if what == "*" else what
+            )
+        self._held = set(holds)
+        self.holds = [text for _, text in holds.values()]
+        self.held_leaves = sum(count for count, _ in holds.values())
+        self.held_operations = ops
 
     def _chain_head(self) -> tuple[bytes, int]:
         try:
@@ -361,7 +484,8 @@ class Batcher:
     # ------------------------------------------------------------------------- operations
 
     def send_ops(self) -> None:
-        """Send queued revocations and supersessions whose leaves are all anchored, in bulk."""
+        """Send queued revocations and supersessions whose leaves are all anchored, in bulk
+        (none while the registry refuses the agency: they wait)."""
         ready: dict[tuple[str, int], list[tuple[bytes, dict[str, Any]]]] = {}
         for key, op in self.store.iter_json(b"op/"):
             if op["status"] == "sent":
@@ -372,6 +496,8 @@ class Batcher:
             leaves = [op["leaf"]] + ([op["successor"]] if op["kind"] == "supersede" else [])
             if all(self.store.get(b"proof/" + leaf.encode()) is not None for leaf in leaves):
                 ready.setdefault((op["kind"], op["reason"]), []).append((key, op))
+        if self.authority is not None and self.authority.standing.agency_refusal is not None:
+            return
         for (kind, reason), ops in ready.items():
             for start in range(0, len(ops), MAX_LEAVES_PER_CALL):
                 group = ops[start : start + MAX_LEAVES_PER_CALL]
@@ -403,3 +529,7 @@ class Batcher:
     def _op_done_on_chain(self, op: dict[str, Any]) -> bool:
         state = self.ledger.functions.leafStatus(self._agency_word, bytes.fromhex(op["leaf"])).call()[0]
         return bool(state == (2 if op["kind"] == "revoke" else 1))
+
+
+def _leaves(count: int) -> str:
+    return f"{count} leaf" if count == 1 else f"{count} leaves"

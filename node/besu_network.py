@@ -838,9 +838,15 @@ class GeneratedNetwork:
 
 
 def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_dir(path.parent)
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
+
+
+def _make_dir(path: Path) -> None:
+    """A directory others may read but, whatever the umask, not write: it holds keys, or
+    allow-lists Besu trusts (missing parents are made as `mkdir -p` makes them)."""
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -853,7 +859,7 @@ def _write_private(path: Path, data: bytes) -> None:
 def _write_key(directory: Path, key: bytes, passphrase: str | None) -> Path:
     """The key as a keystore (`key.json`) or, without a passphrase, the plain hex file Besu's
     --node-private-key-file reads (`key`: 0x and 64 hex digits, as Besu writes its own)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_dir(directory)
     if passphrase is None:
         path = directory / "key"
         _write_private(path, ("0x" + key.hex()).encode())
@@ -924,7 +930,7 @@ def generate_network(
     if passphrase is not None and not passphrase:
         raise NetworkConfigError("refusing to encrypt the node keys with an empty passphrase")
     prepare_out_dir(out_dir, force=force)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_dir(out_dir)
 
     keys = [NodeKey.generate() for _ in hosts]
     validators = [
@@ -1101,7 +1107,7 @@ def unlock_key(
             uid, gid = int(uid_text), int(gid_text or uid_text)
         except ValueError:
             raise NetworkConfigError(f"--owner {owner!r} is not UID[:GID]") from None
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _make_dir(out_path.parent)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:

@@ -7,7 +7,6 @@ Exit status: 0 success, 1 the operation failed (a revert, a check that did not p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -18,11 +17,13 @@ import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.errors import LedgerError
 from node.chain import connect
 from node.errors import ChainError, NodeError
+from node.keys import load_signer
 from node.toolchain import compile_contracts
 
 app = typer.Typer(
@@ -34,6 +35,8 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+DEPLOYER_PASSPHRASE_ENV = "SIJILL_DEPLOYER_PASSPHRASE"
 
 RpcOption = Annotated[
     str, typer.Option("--rpc", envvar="SIJILL_RPC_URL", help="JSON-RPC endpoint of the chain.")
@@ -157,14 +160,12 @@ def _load_key(path: Path) -> LocalAccount:
     except OSError as exc:
         raise NodeError(f"cannot read key file {path}: {exc.strerror}") from None
     if text.startswith("{"):
-        passphrase = os.environ.get("SIJILL_DEPLOYER_PASSPHRASE")
+        passphrase = os.environ.get(DEPLOYER_PASSPHRASE_ENV)
         if passphrase is None:
-            raise NodeError(f"{path} is an encrypted keystore: set SIJILL_DEPLOYER_PASSPHRASE")
-        try:
-            key: LocalAccount = Account.from_key(Account.decrypt(json.loads(text), passphrase))
-            return key
-        except ValueError:
-            raise NodeError(f"cannot decrypt keystore {path}: wrong passphrase or damaged file") from None
+            raise NodeError(f"{path} is an encrypted keystore: set {DEPLOYER_PASSPHRASE_ENV}")
+        # As every keystore is read: refused if others may read it, and one line (no traceback)
+        # for a wrong passphrase or a damaged file.
+        return load_signer(path, passphrase=passphrase)
     try:
         account: LocalAccount = Account.from_key(text)
         return account
@@ -192,10 +193,11 @@ def main() -> None:
     try:
         app()
     except ChainError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)
     except (NodeError, LedgerError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        # Escaped: a path or a rule name in brackets is text, not rich markup to drop.
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
 
 

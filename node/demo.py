@@ -201,7 +201,7 @@ class Demo:
     def lock(self) -> None:
         """Hold DATA_DIR/demo.lock while running: a second demo there would start a second
         chain over the same state file."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)  # holds the tokens: not others'
         self._lock = (self.data_dir / "demo.lock").open("w")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +118,7 @@ class DevChain:
         self.config = config
         self._binary = anvil_binary(root)
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_copier: threading.Thread | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -125,14 +128,23 @@ class DevChain:
         """Start anvil and wait until it answers JSON-RPC; `ChainError` if it does not."""
         if _answers(self.rpc_url):
             raise ChainError(f"something already answers at {self.rpc_url}; choose another --port")
-        log: int | IO[bytes] = subprocess.DEVNULL
+        log: IO[bytes] | None = None
         if self.config.data_dir is not None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
             keep_first_genesis(self.config.data_dir / "state.json")
-            log = open(self.config.data_dir / "anvil.log", "ab")  # noqa: SIM115 - lives as long as the process
+            log = open(self.config.data_dir / "anvil.log", "ab")  # noqa: SIM115 - closed by the copier
         self._process = subprocess.Popen(
-            self.config.command(self._binary), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.config.command(self._binary),
+            stdout=subprocess.DEVNULL if log is None else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        if log is not None:
+            assert self._process.stdout is not None
+            self._log_copier = threading.Thread(
+                target=copy_anvil_log, args=(self._process.stdout, log), name="anvil-log", daemon=True
+            )
+            self._log_copier.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -146,14 +158,16 @@ class DevChain:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop anvil with SIGINT, so it dumps its state, then SIGKILL if it hangs."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        copier, self._log_copier = self._log_copier, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if copier is not None:
+            copier.join(5)  # anvil's last lines (the state dump) reach the log
 
     def wait(self) -> int:
         """Block until anvil exits; its exit status."""
@@ -167,6 +181,32 @@ class DevChain:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+_HEX_KEY = re.compile(rb"0x[0-9a-fA-F]{64}")
+_LISTENING = b"Listening on "
+
+
+def copy_anvil_log(source: IO[bytes], log: IO[bytes]) -> None:
+    """Copy anvil's output into its log line by line, without the secrets of its banner.
+
+    anvil starts by printing every dev account's private key and the mnemonic they come from.
+    They are anvil's public development keys, but the demo's signers use them, and no log of
+    Sijill's holds a private key: until the `Listening on` line that ends the banner, a 32-byte
+    hex number (the banner has no hashes) and the mnemonic are replaced. Block, transaction and
+    request lines after it are copied as they are."""
+    with source, log:
+        banner = True
+        for line in source:
+            if banner:
+                if line.startswith(_LISTENING):
+                    banner = False
+                elif line.startswith(b"Mnemonic:") or DEV_MNEMONIC.encode() in line:
+                    line = line.split(b":", 1)[0] + b": (not logged)\n"
+                else:
+                    line = _HEX_KEY.sub(b"(private key not logged)", line)
+            log.write(line)
+            log.flush()
 
 
 def _answers(url: str) -> bool:

@@ -37,6 +37,7 @@ from ledger.errors import LedgerError
 from ledger.fields import RecordKey, SealedRecord, seal_record
 from ledger.receipts import Receipt, ReceiptDomain, ReceiptSigner
 from ledger.records import FieldProblem, RecordInvalid, validate_record
+from node.authority import Authority
 from node.errors import NodeError
 from node.failpoints import failpoint
 from node.proofs import read_proof
@@ -46,11 +47,13 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 class IntakeError(NodeError):
-    """A request intake cannot honour; `kind` says which (not-found, conflict, forbidden, ...)."""
+    """A request intake cannot honour; `kind` says which (not-found, conflict, forbidden, ...),
+    `message_ar` (if any) says it in Arabic."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, message_ar: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.message_ar = message_ar
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ class Intake:
         signer: LocalAccount,
         domain: ReceiptDomain,
         registry: str,
-        allowed_types: frozenset[str],
+        authority: Authority,
         anchor_within: int = 600,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -103,7 +106,7 @@ class Intake:
         self.agency = agency
         self.domain = domain
         self.registry = registry.lower()
-        self.allowed_types = allowed_types
+        self.authority = authority
         self.anchor_within = anchor_within
         self._receipts = ReceiptSigner(bytes(signer.key))
         self._signer = signer.address.lower()
@@ -176,7 +179,8 @@ class Intake:
             except RecordInvalid as exc:
                 results.append(exc)
             except (IntakeError, LedgerError) as exc:
-                problem = FieldProblem("", "record-type", str(exc), "نوع السجل غير مسموح به لهذه الجهة")
+                arabic = getattr(exc, "message_ar", None) or "نوع السجل غير مسموح به لهذه الجهة"
+                problem = FieldProblem("", "record-type", str(exc), arabic)
                 results.append(RecordInvalid(str(record_type), (problem,)))
             if len(results) >= chunk:
                 yield from self._commit_chunk(
@@ -233,7 +237,12 @@ class Intake:
         request_id: str,
         on_commit: Callable[[WriteBatch, Accepted], None] | None = None,
     ) -> Accepted:
-        """A new version of a record; `IntakeError("conflict")` if `expected_version` is stale."""
+        """A new version of a record; `IntakeError("conflict")` if `expected_version` is stale.
+
+        A record this node does not hold is not-found before anything else; a type the registry
+        no longer lets the agency anchor is forbidden (the new version could not be anchored),
+        while revoking such a record stays possible (revocation needs no record type right)."""
+        self._head(record_type, record_id)
         self._check_type(record_type)
         record = validate_record(record_type, data, today=self._today())
         with self._lock:
@@ -426,8 +435,11 @@ class Intake:
             )
 
     def _check_type(self, record_type: str) -> None:
-        if record_type not in self.allowed_types:
-            raise IntakeError("forbidden", f"agency {self.agency} may not record {record_type!r} records")
+        """Refuse a new leaf the registry would not let this agency anchor now (type not allowed,
+        agency suspended, signer retired): its receipt would promise what cannot be kept."""
+        refusal = self.authority.refusal(record_type)
+        if refusal is not None:
+            raise IntakeError("forbidden", refusal.message_en, refusal.message_ar)
 
     def _signer_of(self, leaf_info: dict[str, Any]) -> str:
         return str(leaf_info.get("signer", self._signer))

@@ -132,12 +132,11 @@ def _check_private(path: Path) -> None:
     except OSError as exc:
         raise KeystoreError(f"cannot read {path}: {exc.strerror}") from None
     if os.name == "posix" and mode & 0o077:
-        message = (
+        # Raised, not also logged: the command prints it once, as its one line of error.
+        raise KeystoreError(
             f"keystore {path} has mode {mode:04o}, so group or others may read it; "
             f"refusing to use it: run `chmod 600 {path}`"
         )
-        log.warning(message)
-        raise KeystoreError(message)
 
 
 def _passphrase(given: str | None, file: Path | None, env: str) -> str:

@@ -63,7 +63,8 @@ def init_command(
     from node.service import load_kek
     from node.store import Store
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Never writable by others, whatever the umask: it holds the keystore and the dev secrets.
+    data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     keystore = data_dir / "signer.json"
     if dev_account is not None:
         _write_secret(data_dir / "dev-passphrase", secrets.token_urlsafe(24))

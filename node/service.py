@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.codes import agency_code, decode_code
 from ledger.receipts import ReceiptDomain
+from node.authority import Authority, check_signer
 from node.batcher import Batcher, BatcherSettings
 from node.chain import RevertDecoder, connect
 from node.chainview import Web3ChainView
@@ -47,6 +47,7 @@ class NodeSettings:
     anchor_within: int = 600
     gas_price: int | None = None
     sync_writes: bool = True
+    registry_ttl: float = 2.0  # seconds the registry's answer (record types, agency status) is trusted
 
 
 def load_kek(kek_hex: str | None, kek_file: Path | None = None) -> bytes:
@@ -76,10 +77,12 @@ class AgencyNode:
 
     def __init__(self, settings: NodeSettings, *, create: bool = True) -> None:
         self.settings = settings
+        # The keystore first: a wrong passphrase is reported as such, whatever state the chain is
+        # in, and before anything is opened or contacted.
+        self.signer = load_signer(settings.keystore, passphrase_file=settings.passphrase_file)
         deployment = load_deployment(settings.deployment)
         compiled = compile_contracts()
         self.w3 = connect(settings.rpc_url, expect_chain_id=deployment["chainId"])
-        self.signer = load_signer(settings.keystore, passphrase_file=settings.passphrase_file)
         addresses = deployment["contracts"]
         self.ledger = self.w3.eth.contract(
             address=addresses["RecordLedger"]["address"], abi=compiled["RecordLedger"].abi
@@ -87,7 +90,10 @@ class AgencyNode:
         self.registry = self.w3.eth.contract(
             address=addresses["AgencyRegistry"]["address"], abi=compiled["AgencyRegistry"].abi
         )
-        self.allowed_types = self._allowed_types()
+        check_signer(self.registry, settings.agency, self.signer.address)
+        self.authority = Authority(
+            self.registry, settings.agency, self.signer.address, ttl=settings.registry_ttl
+        )
         self.store = Store(
             settings.data_dir / "store",
             load_kek(settings.kek_hex, settings.kek_file),
@@ -108,24 +114,20 @@ class AgencyNode:
             signer=self.signer,
             domain=domain,
             registry=self.registry.address,
-            allowed_types=self.allowed_types,
+            authority=self.authority,
             anchor_within=settings.anchor_within,
         )
         self.batcher = Batcher(
-            self.store, agency=settings.agency, ledger=self.ledger, tx=self.tx, settings=settings.batcher
+            self.store,
+            agency=settings.agency,
+            ledger=self.ledger,
+            tx=self.tx,
+            settings=settings.batcher,
+            authority=self.authority,
         )
         self.indexer = Indexer(self.store, self.w3, self.ledger, start_block=deployment["block"])
         self.chain_view = IndexedChainView(self.store, Web3ChainView(self.w3, deployment, compiled))
         self._threads: list[threading.Thread] = []
-
-    def _allowed_types(self) -> frozenset[str]:
-        word = agency_code(self.settings.agency)
-        signer = self.registry.functions.signerInfo(self.signer.address).call()
-        if signer[0] != word:
-            raise NodeError(
-                f"{self.signer.address} is not a signer of {self.settings.agency} in the registry"
-            )
-        return frozenset(decode_code(t) for t in self.registry.functions.recordTypes(word).call())
 
     def start(self) -> AgencyNode:
         for name, target in (("batcher", self.batcher.run), ("indexer", self.indexer.run)):
@@ -144,7 +146,13 @@ class AgencyNode:
     def health(self) -> dict[str, Any]:
         backlog = sum(1 for _ in self.store.iter_prefix(b"queue/", limit=1_000_000))
         lag = self.indexer.lag()
-        degraded = self.batcher.last_error is not None or self.indexer.last_error is not None or lag is None
+        held = self.batcher.holds
+        degraded = (
+            self.batcher.last_error is not None
+            or self.indexer.last_error is not None
+            or lag is None
+            or bool(held)
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "agency": self.settings.agency,
@@ -152,5 +160,5 @@ class AgencyNode:
             "backlog": backlog,
             "indexerLag": lag,
             "lastAnchorAt": self.batcher.last_anchor_at,
-            "errors": [e for e in (self.batcher.last_error, self.indexer.last_error) if e],
+            "errors": [e for e in (self.batcher.last_error, self.indexer.last_error) if e] + held,
         }

@@ -52,15 +52,33 @@ class Server:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def deploy_fresh(w3: Web3, compiled: dict[str, CompiledContract], out: Path) -> tuple[dict[str, bytes], Path]:
-    """A deployment of the three demo agencies with fresh signer keys (gas is free)."""
+def deploy_fresh(
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+    out: Path,
+    *,
+    more_signers: dict[str, tuple[str, ...]] | None = None,
+    more_agencies: tuple[AgencySpec, ...] = (),
+    threshold: int = 2,
+) -> tuple[dict[str, bytes], Path]:
+    """A deployment of the three demo agencies with fresh signer keys (gas is free); the node's
+    key of each agency first, then its `more_signers` addresses; then `more_agencies`."""
     keys = {code: secrets.token_bytes(32) for code in KINDS}
+    more = more_signers or {}
     spec = NetworkSpec(
-        tuple(
-            AgencySpec(code, f"{code} API test agency", (Account.from_key(key).address,), (KINDS[code],))
-            for code, key in keys.items()
+        (
+            *(
+                AgencySpec(
+                    code,
+                    f"{code} API test agency",
+                    (Account.from_key(key).address, *more.get(code, ())),
+                    (KINDS[code],),
+                )
+                for code, key in keys.items()
+            ),
+            *more_agencies,
         ),
-        threshold=2,
+        threshold=threshold,
     )
     deploy_network(w3, dev_accounts(1)[0], spec, out, compiled=compiled)
     return keys, out

@@ -6,142 +6,21 @@ that lost the last record's id. And the chain's genesis survives restarts."""
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from demo_helpers import AGENCIES, DemoProcess, alive, children, listening, port_base
 
 from node.chain import connect
 from node.deploy import dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.peer import PeerClient
 from node.store import Store
-from node.toolchain import PROJECT_ROOT
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]
-
-SUMMARY = "Sijill demo running; press Ctrl-C to stop."
-AGENCIES = ("REPD", "CSO", "CRA")
-
-
-def _port_base() -> int:
-    """A random base in 20000-40000 with it and the next two ports free."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randint(20_000, 40_000 - 2)
-        if all(_bindable(base + i) for i in range(3)):
-            return base
-    raise AssertionError("no three consecutive free ports between 20000 and 40000")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-class DemoProcess:
-    """`sijill demo` running in the background, its output collected line by line."""
-
-    def __init__(self, data_dir: Path, chain_port: int, api_base: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
-        args = [
-            "--data-dir",
-            str(data_dir),
-            "--chain-port",
-            str(chain_port),
-            "--api-port-base",
-            str(api_base),
-        ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "demo", *args],
-            cwd=PROJECT_ROOT,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for_summary(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while SUMMARY not in self.lines:
-            if self.process.poll() is not None:
-                self._reader.join(5)
-                raise AssertionError(f"demo exited with {self.process.returncode}:\n{self.output}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"no summary within {timeout}s:\n{self.output}")
-            time.sleep(0.2)
-
-    def interrupt(self, timeout: float = 30) -> int:
-        """Ctrl-C; the exit status, which must come within `timeout`."""
-        self.process.send_signal(signal.SIGINT)
-        try:
-            status = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise AssertionError(f"demo still running {timeout}s after SIGINT:\n{self.output}") from None
-        self._reader.join(5)
-        return status
-
-    def stop(self) -> None:
-        """Leave nothing behind whatever happened (a failing test)."""
-        for pid in _children(self.process.pid):
-            os.kill(pid, signal.SIGKILL)
-        self.process.kill()
-        self.process.wait()
 
 
 def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
@@ -189,18 +68,18 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
             shared = requests.get(certificate["bundle"], timeout=10)
             assert shared.status_code == 200, shared.text
             assert not any("national_id" in d["path"] for d in shared.json()["disclosed"])
-        children = _children(demo.process.pid)
-        assert len(children) == 4, children  # anvil and three APIs
+        pids = children(demo.process.pid)
+        assert len(pids) == 4, pids  # anvil and three APIs
         status = demo.interrupt()
     except BaseException:
         demo.stop()
         raise
     assert status == 0, demo.output
     deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in children), demo.output
-    assert not any(_listening(port) for port in (chain_port, *ports))
+    assert not any(alive(pid) for pid in pids), demo.output
+    assert not any(listening(port) for port in (chain_port, *ports))
     assert "Stopped the APIs (REPD, CSO, CRA)" in demo.output and "Stopped the chain" in demo.output
     return {"output": demo.output, "officers": officers, "records": records}
 
@@ -213,7 +92,7 @@ def _audit_actions(node_dir: Path) -> list[str]:
 
 def test_demo_runs_stops_and_resumes(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    chain_port, api_base = free_port(), _port_base()
+    chain_port, api_base = free_port(), port_base()
 
     first = _run_once(data_dir, chain_port, api_base)
     assert "Contracts: deployed" in first["output"]

@@ -190,7 +190,20 @@ def test_cli_errors_are_clear_and_without_traceback(tmp_path: Path) -> None:
 
     missing = _sijill("deploy", "--agencies", str(tmp_path / "nope.json"), cwd=tmp_path)
     assert missing.returncode == 1 and "cannot read the agencies file" in missing.stderr
-    for run in (unreachable, bad_key, bad_agencies, missing):
+
+    # A damaged keystore (it was a KeyError's traceback), then one others may read: one line each.
+    keystore = tmp_path / "deployer.json"
+    keystore.write_text('{"version": 3, "crypto": {}}')
+    keystore.chmod(0o600)
+    args = ("deploy", "--rpc", "http://127.0.0.1:1", "--deployer-key-file", str(keystore))
+    damaged = _sijill(*args, cwd=tmp_path, env={"SIJILL_DEPLOYER_PASSPHRASE": "x"})
+    assert damaged.returncode == 1
+    assert damaged.stderr == f"error: cannot unlock {keystore}: wrong passphrase or damaged keystore\n"
+    keystore.chmod(0o644)
+    readable = _sijill(*args, cwd=tmp_path, env={"SIJILL_DEPLOYER_PASSPHRASE": "x"})
+    assert readable.returncode == 1 and len(readable.stderr.splitlines()) == 1
+    assert "mode 0644, so group or others may read it" in readable.stderr
+    for run in (unreachable, bad_key, bad_agencies, missing, damaged, readable):
         assert "Traceback" not in run.stderr + run.stdout
 
 

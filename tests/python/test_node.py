@@ -21,10 +21,10 @@ from records_examples import numbered_records, write_ndjson
 from web3 import Web3
 
 from ledger.chainview import ChainView
-from ledger.codes import agency_code
+from ledger.codes import agency_code, record_type
 from ledger.merkle import verify_proof
 from ledger.verify import Verdict, verify
-from node.batcher import BatcherSettings
+from node.batcher import ANCHOR_GAS, BatcherSettings
 from node.chainview import Web3ChainView
 from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
@@ -174,9 +174,68 @@ def test_amend_revoke_and_conflicts(
         )
         revoked = verify(node.intake.bundle("title", second.record_id), live, now=now)
         assert revoked.verdict == Verdict.REVOKED and "court order" in revoked.check("status").reason_en
-        with pytest.raises(IntakeError, match="may not record 'marriage'") as forbidden:
+        with pytest.raises(IntakeError, match="may not anchor 'marriage'") as forbidden:
             node.intake.submit("marriage", next(numbered_records("marriage", 1)), actor="o", request_id="r6")
         assert forbidden.value.kind == "forbidden"
+    finally:
+        node.stop()
+
+
+def test_a_batch_mined_after_recover_asked_is_finalised_not_dissolved(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    """The race behind a batch anchored twice under SIGKILL: a process sent batch s and died
+    before marking it sent; its successor's recover() asked the chain about s (not yet mined),
+    the block came, and lining the local log up with the chain's head then found s at or below
+    that head. s is on the chain: it must be finalised, not dissolved and its leaves anchored
+    again in a new batch."""
+    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    try:
+        node.batcher.recover()  # a fresh store starts at the chain's head
+        seq_before = ledger.functions.head(agency_code("REPD")).call()[1]
+        records = list(numbered_records("title", 20, start=700))
+        accepted = []
+        for half in (records[:10], records[10:]):
+            accepted += [
+                node.intake.submit("title", r, actor="o", request_id=f"q{len(accepted) + i}")
+                for i, r in enumerate(half)
+            ]
+            assert node.batcher.close_batch("title", force=True)
+        built = [
+            (entry["root"], node.store.get_json(f"batch/{entry['root']}".encode()))
+            for _, entry in node.store.iter_json(b"log/")
+        ]
+        first_root, first = built[-2]
+        assert first["status"] == "built" and first["seq"] == seq_before + 1
+        # What the killed process did: anchor s, mined, never recorded in the store.
+        call = node.batcher.ledger.functions.anchor(
+            record_type("title"),
+            bytes.fromhex(first_root),
+            first["count"],
+            first["seq"],
+            bytes.fromhex(first["prev"]),
+        )
+        node.batcher.tx.wait(
+            node.batcher.tx.send_call(call, label="anchor before the kill", gas=ANCHOR_GAS), timeout=60
+        )
+        node.batcher._rebase_if_behind()  # the step after recover()'s own question, as it found the chain
+        after = node.store.get_json(f"batch/{first_root}".encode())
+        assert after is not None and after["status"] == "anchored", "a batch on the chain was dissolved"
+        node.batcher.drain(timeout=120)
+        head_seq = ledger.functions.head(agency_code("REPD")).call()[1]
+        assert head_seq - seq_before == 2, "two batches, each anchored once"
+        live = Web3ChainView(w3, network["deployment"], compiled)
+        for item in accepted:
+            report = verify(node.intake.bundle("title", item.record_id), live, now=int(time.time()))
+            assert report.verdict == Verdict.AUTHENTIC, report.to_json()
     finally:
         node.stop()
 
