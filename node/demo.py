@@ -508,6 +508,8 @@ class Demo:
         apis = Table("agency", "record type", "API", "OpenAPI", title="Agency APIs", title_justify="left")
         for agency in self.agencies:
             apis.add_row(agency.code, agency.record_type, agency.api_url, f"{agency.api_url}/openapi.json")
+        for column in apis.columns[2:]:
+            column.no_wrap = True  # whole URLs, to copy, even on a narrow or non-terminal output
         out.print(apis)
         tokens = Table(
             "agency", "role", "token (Authorization: Bearer …)", title="Demo tokens", title_justify="left"
