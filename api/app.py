@@ -1,7 +1,7 @@
 """The FastAPI application over one agency node.
 
 `create_app(node, settings)` wires the routes (officer, bulk, public and auditor, node-to-node,
-operations), the guard middleware (request ids, body limits, JSON depth, metrics), and the
+operations), the guard (request ids, body limits, JSON depth, security headers, metrics), and the
 problem-details handlers. One process serves one agency: LevelDB admits one process per store,
 so the API, the batcher and the indexer share it as threads (see node/service.py).
 """
@@ -20,12 +20,13 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from api.guard import Guard
 from api.idempotency import Idempotency
 from api.metrics import Metrics
 from api.problems import ApiProblem, on_api_problem, on_http_exception, on_unexpected, on_validation_error
-from api.rpcproxy import RpcProxy
+from api.rpcproxy import RpcProxy, cors_allow_list
 from api.security import AuditBuffer, RateLimiter
 from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, ChainView, LeafState, LeafStatusInfo
 from ledger.codes import agency_code
@@ -53,6 +54,7 @@ class ApiSettings:
     public_burst: float = 60.0
     miss_limit: int = 10  # unknown certificate tokens a client may try a minute
     verify_peers: tuple[str, ...] = ()  # other agencies' /rpc URLs the verify page offers to cross-check
+    cors_origins: tuple[str, ...] = ()  # more origins whose pages may read /rpc (api/rpcproxy.py)
 
 
 class CachedChainView:
@@ -146,6 +148,7 @@ class SijillApi:
         self.public_limiter = RateLimiter(settings.public_rate, settings.public_burst)
         self.miss_limiter = RateLimiter(settings.miss_limit / 60.0, float(settings.miss_limit))
         self.rpc_proxy = RpcProxy(node.settings.rpc_url, (self.chain.ledger, self.chain.registry))
+        self.cors_origins = cors_allow_list(settings.public_url, settings.verify_peers, settings.cors_origins)
         self._web: dict[str, bytes] = {}
         self._agency_name: tuple[float, str] | None = None
         self._verify_page: bytes | None = None
@@ -189,6 +192,21 @@ class SijillApi:
         self.audit.close()
 
 
+class GuardedApp(FastAPI):
+    """FastAPI with the guard (api/guard.py) outside everything it builds. Middleware added the
+    usual way sits inside Starlette's last-resort error handler, so a 500 would leave without the
+    request id and the security headers."""
+
+    guard_settings: tuple[int, Metrics] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.guard_settings is None:
+            return stack
+        max_body, metrics = self.guard_settings
+        return Guard(stack, max_body=max_body, metrics=metrics)
+
+
 def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     from api import bulk, citizen, ops, peer_routes, public, records, rpcproxy
 
@@ -199,8 +217,13 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
         yield
         await app.state.sijill.rpc_proxy.close()  # its upstream connections live in this loop
 
-    app = FastAPI(
+    app = GuardedApp(
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts, styles and fonts from CDNs, with an
+        # inline script: nothing of that may run under the API's CSP, and a registry's LAN may not
+        # reach a CDN at all. The schema itself is /openapi.json (and docs/api.md).
+        docs_url=None,
+        redoc_url=None,
         title=f"Sijill node API — {node.settings.agency}",
         version="1",
         description=(
@@ -231,5 +254,5 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     app.state.route_methods = [
         (r.path_regex, r.methods) for rt in routers for r in rt.routes if isinstance(r, APIRoute)
     ]
-    app.add_middleware(Guard, max_body=settings.max_body, metrics=app.state.sijill.metrics)
+    app.guard_settings = (settings.max_body, app.state.sijill.metrics)
     return app

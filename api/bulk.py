@@ -18,6 +18,7 @@ from the first attempt's stops the upload with an `idempotency-key-reused` line.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -215,7 +216,7 @@ def _process_chunk(
     if claim is not None:
         stored = sijill.node.store.get_json(claim.chunk_key(index))
         if stored is not None:
-            if stored["hash"] != digest:
+            if not hmac.compare_digest(str(stored["hash"]).encode(), digest.encode()):
                 answer = _rejected(
                     first,
                     "idempotency-key-reused",

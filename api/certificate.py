@@ -10,8 +10,10 @@ field as "مخفي / hidden" (a hidden field carries only its hash, so no hidden
 page). Arabic comes first (the page is right to left), English beside it. Labels come from
 `api/web/labels.json`, shared with the browser verifier (the label rule is in `api/web/README.md`).
 
-The HTML is self-contained: inline CSS and an inline SVG QR code, no URL of any kind besides the
-verify URL printed as text, fonts by family name only ("Amiri", then any serif). Every value is
+The HTML is self-contained: inline CSS (api/web/certificate.css) and an inline SVG QR code, no
+URL of any kind besides the verify URL printed as text, fonts by family name only ("Amiri", then
+any serif). The page the node serves (`/c/<token>`) links the same CSS from `/web/certificate.css`
+instead, since the API's Content-Security-Policy admits no inline style (api/guard.py). Every value is
 escaped (jinja2 autoescape): values are user data.
 
 Fields are listed in the record's own order (the order of its schema, list items by number), not
@@ -325,89 +327,15 @@ def _utc(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-_CSS = """
-@page { size: A4; margin: 8mm; }
-* { box-sizing: border-box; }
-html { font-family: "Amiri", serif; font-size: 10.5pt; line-height: 1.25; color: #111;
-       -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-body { margin: 0; }
-.en { direction: ltr; unicode-bidi: isolate; }
-span.en, bdi, .chip { display: inline-block; }
-.mono { font-family: "DejaVu Sans Mono", monospace; direction: ltr; unicode-bidi: isolate; }
-.sheet { border: 3pt double #1b2a41; padding: 5mm 8mm 4mm; min-height: 277mm; }
-.masthead { text-align: center; border-bottom: 1.2pt solid #1b2a41; padding-bottom: 2.5mm; }
-.masthead .state { font-size: 10pt; color: #333; }
-.masthead .state .en { font-size: 8pt; letter-spacing: 0.08em; text-transform: uppercase;
-                       margin-right: 3mm; }
-.masthead .agency-ar { font-size: 19pt; font-weight: bold; color: #1b2a41; line-height: 1.25;
-                       margin-top: 1mm; }
-.masthead .agency-en { font-size: 11.5pt; font-weight: bold; color: #1b2a41; direction: ltr; }
-h1 { text-align: center; margin: 3.5mm 0 3mm; font-weight: bold; line-height: 1.2; }
-h1 .ar { display: block; font-size: 16pt; }
-h1 .en { display: block; font-size: 11pt; font-weight: normal; color: #333; }
-table { border-collapse: collapse; width: 100%; }
-.meta td { border: 0.75pt solid #9aa5b4; text-align: center; vertical-align: top; padding: 1mm 1.5mm 1.2mm;
-           width: 25%; }
-.meta .k { font-size: 8.5pt; color: #444; line-height: 1.4; }
-.meta .k .en { display: block; font-size: 7.5pt; }
-.meta .v { font-size: 11pt; font-weight: bold; margin-top: 0.5mm; }
-.meta .s { font-size: 8pt; color: #444; }
-.fields { margin-top: 3.5mm; }
-.fields th { background: #1b2a41; color: #fff; font-weight: bold; font-size: 9.5pt; padding: 0.8mm 2mm;
-             text-align: right; }
-.fields th.lab-en { text-align: left; }
-.fields td { border-bottom: 0.5pt solid #c5ccd6; padding: 0.5mm 2mm 0.3mm; vertical-align: baseline;
-             line-height: 1.28; }
-.fields tr.group td { border-top: 1pt solid #6b7a90; }
-.fields td.lab { width: 31%; font-weight: bold; color: #1b2a41; }
-.fields td.val { width: 42%; font-size: 11pt; }
-.fields td.lab-en { width: 27%; text-align: left; font-size: 9pt; color: #444; }
-.fields td.val .en { font-size: 9.5pt; color: #333; margin-right: 2mm; }
-.fields td.val .code { font-size: 8.5pt; color: #666; margin-right: 2mm; }
-.fields tr.hidden td.val { color: #8a8a8a; background: #f1f1f1; }
-.fields tr.hidden td.val .en { color: #8a8a8a; }
-.notes { font-size: 8.5pt; color: #444; margin-top: 1.5mm; }
-.notes .en { display: block; font-size: 8pt; }
-.verify { padding-top: 3mm; break-inside: avoid; }
-.verify-box { border: 1pt solid #1b2a41; }
-.verify-box td { vertical-align: middle; padding: 2mm 3mm; }
-.verify-box td.code-cell { width: 38mm; text-align: center; padding: 1mm;
-                           border-right: 0.75pt solid #9aa5b4; }
-.verify-box svg.qr { width: 34mm; height: 34mm; display: block; margin: 0 auto; }
-.verify h2 { font-size: 12pt; margin: 0 0 1mm; color: #1b2a41; }
-.verify h2 .en { font-size: 10pt; margin-right: 2mm; }
-.verify p { margin: 0 0 1mm; }
-.verify p.en { font-size: 9.5pt; }
-.verify .url { font-size: 8.5pt; margin: 1mm 0 1.5mm; overflow-wrap: anywhere; text-align: left; }
-.verify .rely { font-size: 8.5pt; color: #333; }
-.hashes { margin-top: 2mm; font-size: 7.5pt; color: #444; }
-.hashes td { padding: 0.2mm 1mm; vertical-align: baseline; }
-.hashes td.k { white-space: nowrap; width: 1%; }
-.hashes .mono { font-size: 6.8pt; text-align: left; }
-@media screen {
-  html { background: #e6e8eb; }
-  body { padding: 8mm 0; }
-  .sheet { width: 210mm; max-width: calc(100% - 16px); margin: 0 auto; background: #fff;
-           box-shadow: 0 1px 6px rgba(0, 0, 0, 0.25); min-height: 0; }
-}
-@media screen and (max-width: 760px) {
-  body { padding: 0; }
-  .sheet { width: auto; max-width: none; margin: 0; padding: 4mm 3mm; border-width: 0; box-shadow: none; }
-  .meta tr, .fields tr { display: flex; flex-wrap: wrap; }
-  .meta td { flex: 1 1 40%; }
-  .fields thead { display: none; }
-  .fields tr { border-bottom: 0.5pt solid #c5ccd6; padding: 1mm 0; }
-  .fields tr.group { border-top: 1pt solid #6b7a90; }
-  .fields td, .fields tr.group td { border: 0; width: auto; padding: 0 1mm; }
-  .fields td.lab { order: 1; flex: 1 1 auto; }
-  .fields td.lab-en { order: 2; }
-  .fields td.val { order: 3; flex: 1 1 100%; }
-  .verify-box tr { display: flex; flex-direction: column; }
-  .verify-box td.code-cell { width: auto; border: 0; }
-  .hashes td { display: block; }
-  .hashes .mono { overflow-wrap: anywhere; }
-}
-"""
+CSS_FILE = Path(__file__).resolve().parent / "web" / "certificate.css"
+
+
+@cache
+def certificate_css() -> str:
+    """The certificate's stylesheet (api/web/certificate.css): inlined in the PDF's HTML, linked
+    from the page the node serves, whose CSP admits no inline style."""
+    return CSS_FILE.read_text(encoding="utf-8")
+
 
 _TEMPLATE = """\
 {%- macro en(text) %}<span class="en" lang="en" dir="ltr">{{ text }}</span>{% endmacro -%}
@@ -419,7 +347,11 @@ _TEMPLATE = """\
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ heading[0] }} / {{ heading[1] }} · {{ b.record_id }}</title>
+{% if stylesheet -%}
+<link rel="stylesheet" href="{{ stylesheet }}">
+{%- else -%}
 <style>{{ css }}</style>
+{%- endif %}
 </head>
 <body>
 <main class="sheet">
@@ -490,8 +422,9 @@ def _template_object() -> Template:
     return environment.from_string(_TEMPLATE)
 
 
-def certificate_html(cert: Certificate) -> str:
-    """The certificate as one self-contained HTML page (A4 when printed)."""
+def certificate_html(cert: Certificate, stylesheet: str | None = None) -> str:
+    """The certificate as one self-contained HTML page (A4 when printed); with `stylesheet`, a
+    URL, the page links its CSS from there instead of carrying it inline."""
     bundle = cert.bundle
     anchor = bundle.anchor
     if anchor is None:  # Certificate checks it; a bundle swapped in by dataclasses.replace is not
@@ -503,7 +436,8 @@ def certificate_html(cert: Certificate) -> str:
         b=bundle,
         c=cert,
         ui=ui,
-        css=Markup(_CSS),
+        css=Markup(certificate_css()),
+        stylesheet=stylesheet,
         heading=(f"{title[0]} — {kind[0]}", f"{title[1]} — {kind[1]}"),
         agency=split_agency_name(cert.agency_name),
         anchored_at=_utc(cert.anchored_at),

@@ -14,10 +14,10 @@ Public routes (no token; the share token in the URL is the only key):
   `Link: <...>; rel="successor-version"` header when the holder linked a newer version.
 - `GET /c/{token}` and `/c/{token}.pdf`: the printable certificate (api/certificate.py).
 
-Guessing tokens gets nowhere: each client address may make `public_rate` requests a second, and
-only `miss_limit` lookups of unknown tokens a minute; past that, every token lookup from that
-address is refused (429) until the allowance refills. The verify page itself never looks a token
-up, so it says nothing about which tokens exist.
+Guessing tokens gets nowhere: each client address may make `public_rate` requests a second to
+the public routes (`limit_public`), and only `miss_limit` lookups of unknown tokens a minute;
+past that, every token lookup from that address is refused (429) until the allowance refills.
+The verify page itself never looks a token up, so it says nothing about which tokens exist.
 """
 
 from __future__ import annotations
@@ -27,39 +27,32 @@ import threading
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.problems import ApiProblem, problem_responses
 from api.records import RecordId, RecordType, intake_problem
-from api.security import WRITERS, Officer, audit_call, require
+from api.security import WRITERS, Officer, audit_call, client_address, limit_public, require, retry_after
 from ledger.bundle import Bundle, BundleError, bundle_to_json, disclose
 from ledger.chainview import ChainUnavailable
 from node.intake import IntakeError
 from node.shares import Share, ShareError, Shares, normalize_token
 
 officer_router = APIRouter(prefix="/v1", tags=["certificates"])
-public_router = APIRouter(tags=["public"])
+public_router = APIRouter(tags=["public"], dependencies=[Depends(limit_public)])
 
 ASSETS = {
     "sijill-verify.js": "text/javascript; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "verify.css": "text/css; charset=utf-8",
+    "certificate.css": "text/css; charset=utf-8",
     "labels.json": "application/json",
 }
 _PDF_LOCK = threading.Lock()  # Pango and fontconfig are not safe to drive from several threads
-PAGE_HEADERS = {
-    # Everything the page loads comes from this node; it may read any chain endpoint it is
-    # pointed at (another agency's /rpc, to cross-check), and nothing may frame it.
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self' http: https:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+# The page and its files hold no personal data (the page fetches the bundle itself): browsers may
+# keep them, asking again each time. Every other header is the guard's (api/guard.py).
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 Token = Annotated[str, Path(min_length=1, max_length=64, description="the share token from the QR code")]
 
 
@@ -259,7 +252,7 @@ def _page(request: Request) -> HTMLResponse:
 @public_router.get(
     "/V/{token}",
     response_class=HTMLResponse,
-    responses=problem_responses(422),
+    responses=problem_responses(422, 429),
     summary="The verify page of a share",
 )
 @public_router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -268,7 +261,10 @@ def verify_share_page(request: Request, token: Token) -> HTMLResponse:
 
 
 @public_router.get(
-    "/verify", response_class=HTMLResponse, summary="The verify page: upload or paste a bundle"
+    "/verify",
+    response_class=HTMLResponse,
+    responses=problem_responses(429),
+    summary="The verify page: upload or paste a bundle",
 )
 def verify_upload_page(request: Request) -> HTMLResponse:
     return _page(request)
@@ -286,15 +282,15 @@ def web_asset(request: Request, name: str) -> Response:
 def _shared(request: Request, token_text: str) -> tuple[Share, str]:
     """The share a token opens, with the client counted against the public limits."""
     sijill = request.app.state.sijill
-    client = request.client.host if request.client else "unknown"
-    wait = max(sijill.public_limiter.take(f"pub:{client}"), sijill.miss_limiter.wait(f"miss:{client}"))
+    client = client_address(request)  # its public allowance is taken already (limit_public)
+    wait = sijill.miss_limiter.wait(f"miss:{client}")
     if wait > 0:
         raise ApiProblem(
             429,
             "rate-limited",
-            "Too many requests, or too many unknown certificate codes, from this address; retry later",
-            "طلبات كثيرة جدًا أو رموز شهادات غير معروفة من هذا العنوان؛ أعد المحاولة لاحقًا",
-            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            "Too many unknown certificate codes from this address; retry later",
+            "رموز شهادات غير معروفة كثيرة جدًا من هذا العنوان؛ أعد المحاولة لاحقًا",
+            headers=retry_after(wait),
         )
     token = normalize_token(token_text)
     share = None if token is None else sijill.shares.find(token)
@@ -350,7 +346,7 @@ def _successor_link(request: Request, share: Share) -> dict[str, str]:
 def shared_bundle(request: Request, token: Token) -> Response:
     share, _ = _shared(request, token)
     bundle = _shared_bundle(request, share)
-    headers = {"Cache-Control": "no-store", **_successor_link(request, share)}
+    headers = _successor_link(request, share)
     if bundle.anchor is None:
         retry = max(1, min(60, bundle.receipt.anchor_by - int(time.time())))
         return JSONResponse(
@@ -384,9 +380,7 @@ def certificate_pdf(request: Request, token: Token) -> Response:
         pdf = render_pdf(cert)
     name = f"sijill-{share.record_type}-{share.record_id}-v{share.version}.pdf"
     return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"},
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
     )
 
 
@@ -400,14 +394,7 @@ def certificate_page(request: Request, token: Token) -> HTMLResponse:
     from api.certificate import certificate_html
 
     cert, _ = _certificate(request, token)
-    return HTMLResponse(
-        certificate_html(cert),
-        headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return HTMLResponse(certificate_html(cert, stylesheet="/web/certificate.css"))
 
 
 def _certificate(request: Request, token_text: str) -> tuple[Any, Share]:

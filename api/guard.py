@@ -1,4 +1,6 @@
-"""The first thing every request meets: a request id, the body limits, and the metrics timer.
+"""The first thing every request meets: a request id, the body limits, the security headers and
+the metrics timer. It wraps everything else, the last-resort 500 handler included (see
+`api.app.create_app`), so that no answer leaves without what it adds.
 
 - Every request gets an id (`X-Request-Id` in the answer, `instance` in problem details, the
   audit trail's `requestId`).
@@ -8,6 +10,13 @@
 - JSON bodies are checked for nesting depth before anything parses them: eth-account's py_ecc
   raises Python's recursion limit to 100,000, so a hostile `[[[[...` would otherwise overflow
   the C stack inside json.loads and kill the process.
+- Every answer carries `SECURITY_HEADERS`: one Content-Security-Policy for the whole API (the
+  verify page's: scripts, styles and images from this node only, no inline script, nothing may
+  frame it; on JSON it is as harmless as it is strict), `X-Content-Type-Options: nosniff` and
+  `Referrer-Policy: no-referrer`. An answer that names no Cache-Control gets `no-store`: officer
+  and auditor answers, shared bundles and certificates hold personal data, and no cache on the
+  way (a shared office proxy, the browser's disk) may keep them. Only what holds none says
+  otherwise: the verify page and its files (`no-cache`: kept, but checked again each time).
 """
 
 from __future__ import annotations
@@ -17,12 +26,34 @@ import os
 import time
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+
 from api.metrics import Metrics
 from api.problems import PROBLEM_JSON, problem_body
 from ledger.canonical import too_deep
 
 MAX_JSON_NESTING = 16
 STREAMED_PATHS = ("/v1/records/bulk",)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        # The verify page reads the chain through this node's /rpc, or through any endpoint the
+        # citizen names to cross-check it (another agency's /rpc; that node's CORS decides).
+        "connect-src 'self' http: https:",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 def new_request_id() -> str:
@@ -37,7 +68,7 @@ class Guard:
         self.max_body = max_body
         self.metrics = metrics
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -51,8 +82,7 @@ class Guard:
             nonlocal status_seen
             if message["type"] == "http.response.start":
                 status_seen = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = _with_headers(list(message.get("headers") or []), request_id)
             await send(message)
 
         try:
@@ -107,7 +137,7 @@ class Guard:
 
     @staticmethod
     async def _refuse(
-        send: Any, scope: dict[str, Any], request_id: str, status: int, kind: str, detail: tuple[str, str]
+        send: Any, scope: Scope, request_id: str, status: int, kind: str, detail: tuple[str, str]
     ) -> None:
         body = json.dumps(
             problem_body(status, kind, detail[0], detail[1], f"{scope.get('path', '')}#{request_id}"),
@@ -125,6 +155,17 @@ class Guard:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_headers(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with the request id and the security headers, which no route can
+    loosen (a route's own are replaced). A route may name its Cache-Control (the verify page
+    does); without one, `no-store`."""
+    ours = {name for name, _ in SECURITY_HEADERS}
+    kept = [(name, value) for name, value in headers if name.lower() not in ours]
+    if not any(name.lower() == b"cache-control" for name, _ in kept):
+        kept.append((b"cache-control", b"no-store"))
+    return [*kept, *SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
 
 
 def _replay(body: bytes, receive: Any) -> Any:

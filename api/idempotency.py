@@ -14,6 +14,7 @@ retried upload replays the chunks already committed and carries on after them.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ class Idempotency:
             entry = self.store.get_json(scope)
             stored = None
             if entry is not None:
-                if entry["fingerprint"] != fingerprint:
+                if not hmac.compare_digest(str(entry["fingerprint"]).encode(), fingerprint.encode()):
                     raise ApiProblem(
                         422,
                         "idempotency-key-reused",

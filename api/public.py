@@ -2,7 +2,8 @@
 
 - `POST /v1/verify`: anyone posts a proof bundle and gets `ledger.verify`'s report, checked
   against this node's index of the chain (batches, leaf states) and the registry (cached for a
-  moment). No token: a bundle carries no secret beyond what its holder chose to disclose.
+  moment). No token: a bundle carries no secret beyond what its holder chose to disclose; each
+  client address has the public allowance (`--public-rate`, api/security.py `limit_public`).
 - `GET /v1/batches`, `GET /v1/batches/{root}`: this agency's batches in log order, each with
   what the chain recorded (block, time, signer), and for auditors each batch's leaves with
   their receipts, so an auditor can recompute every root and hold the node to every promise.
@@ -17,11 +18,11 @@ import time
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from api.problems import ApiProblem, problem_responses
-from api.security import Officer, audit_call, require
+from api.security import Officer, audit_call, limit_public, require
 from ledger.bundle import BundleError, load_bundle
 from ledger.verify import verify
 from node.proofs import unpack_level
@@ -137,7 +138,8 @@ class AuditOut(BaseModel):
     "/verify",
     tags=["verify"],
     response_model=ReportOut,
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 429),
+    dependencies=[Depends(limit_public)],
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _bundle_schema()}}}
     },

@@ -11,22 +11,33 @@ the agency from the chain. A phone on the registry's LAN cannot reach the chain'
 - a request of at most 64 KiB holding at most 50 calls; an answer of at most 4 MiB;
 - per client address, a rate limit (`--public-rate`), shared with the certificate routes.
 
-Each call is checked on its own, so one refused call in a batch does not cost the others. The
-endpoint answers any origin (CORS `*`, no credentials): the chain is public to the network's
-members, and the page can be pointed at another agency's node to cross-check this one.
+Each call is checked on its own, so one refused call in a batch does not cost the others.
+
+CORS: the verify page served by this node reads this /rpc from its own origin, which needs no
+CORS at all. Another agency's page reads it to cross-check that agency's node, and for that the
+browser needs this node's consent: `cors_allow_list` is the origins that get it, this node's own
+public origin (`--public-url`), the origins of its `--verify-peer` endpoints (agencies cross-check
+each other symmetrically: if A offers B's /rpc, B offers A's) and any `--cors-origin`. An allowed
+`Origin` is echoed in Access-Control-Allow-Origin, with `Vary: Origin`; any other origin gets no
+CORS header (its browser keeps the answer from the page) and its preflight a 403. No answer
+allows credentials: nothing here needs cookies or tokens. Only /rpc speaks CORS; every other
+route sends no CORS header, and their preflights are not approved (405).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.security import audit_call
+from api.problems import problem_response
+from api.security import audit_call, client_address, retry_after
 
 router = APIRouter()
 
@@ -38,12 +49,12 @@ MAX_LOG_BLOCKS = 5_000
 MAX_ANSWER = 4 * 1024 * 1024
 UPSTREAM_TIMEOUT = 10.0
 
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST",
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "600",
 }
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _QUANTITY = re.compile(r"0x(0|[1-9a-f][0-9a-f]*)")
 _HASH = re.compile(r"0x[0-9a-f]{64}")
 _DATA = re.compile(r"0x(?:[0-9a-f]{2})*")
@@ -57,9 +68,66 @@ class Refused(Exception):
         self.message = message
 
 
+def origin_of(url: str) -> str | None:
+    """The origin of an http(s) URL as a browser writes it in `Origin` (lower-case scheme and
+    host, no default port, no path), or None when `url` has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not host or parts.username or parts.password:
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def cors_origin_problem(origin: str) -> str | None:
+    """What is wrong with a `--cors-origin`, or None: it must be an origin, not a page's URL."""
+    parts = urlsplit(origin.strip())
+    if origin_of(origin) is None or parts.path not in ("", "/") or parts.query or parts.fragment:
+        return (
+            f"{origin!r} is not an origin such as https://registry.example.gov.eg:8601 (scheme, host, port)"
+        )
+    return None
+
+
+def cors_allow_list(
+    public_url: str | None, verify_peers: Iterable[str], extra: Iterable[str]
+) -> frozenset[str]:
+    """The origins whose pages may read this node's /rpc (see the module docstring)."""
+    urls = [*([public_url] if public_url else []), *verify_peers, *extra]
+    return frozenset(o for o in map(origin_of, urls) if o is not None)
+
+
+def _cors(request: Request) -> dict[str, str]:
+    """The CORS headers of an answer of /rpc: the request's Origin echoed if it is allowed. The
+    allow-list holds origins as browsers write them, so an exact match is the whole test."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin in request.app.state.sijill.cors_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
 @router.options("/rpc", include_in_schema=False)
-async def rpc_preflight() -> Response:
-    return Response(status_code=204, headers=CORS)
+async def rpc_preflight(request: Request) -> Response:
+    cors = _cors(request)
+    if "Access-Control-Allow-Origin" in cors:
+        return Response(status_code=204, headers={**cors, **PREFLIGHT})
+    if "origin" not in request.headers:  # not a CORS preflight: what the path takes
+        return Response(status_code=204, headers={"Allow": "OPTIONS, POST", **cors})
+    origin = request.headers["origin"][:200]
+    return problem_response(
+        request,
+        403,
+        "forbidden",
+        f"Pages from {origin} may not read this node's /rpc: its operator allows an origin with "
+        "--cors-origin (an agency's --verify-peer endpoints are allowed already)",
+        "لا يُسمح للصفحات من هذا المصدر بقراءة /rpc في هذه العقدة؛ يضيفه مشغل العقدة بالخيار --cors-origin",
+        headers=cors,
+    )
 
 
 _RPC_ERROR: dict[str, Any] = {"content": {"application/json": {}}}
@@ -78,30 +146,31 @@ _RPC_ERROR: dict[str, Any] = {"content": {"application/json": {}}}
 )
 async def rpc(request: Request) -> Response:
     sijill = request.app.state.sijill
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
+    cors = _cors(request)
     wait = sijill.public_limiter.take(f"rpc:{client}")
     if wait > 0:
         return _answer(
             _error(None, -32005, "rate limited: too many requests from this address; retry later"),
             429,
-            {"Retry-After": str(max(1, int(wait + 0.999)))},
+            {**cors, **retry_after(wait)},
         )
     body = await request.body()
     if len(body) > MAX_REQUEST:
-        return _answer(_error(None, -32600, f"request larger than {MAX_REQUEST} bytes"), 413)
+        return _answer(_error(None, -32600, f"request larger than {MAX_REQUEST} bytes"), 413, cors)
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _answer(_error(None, -32700, "parse error: the body is not JSON"), 400)
+        return _answer(_error(None, -32700, "parse error: the body is not JSON"), 400, cors)
     batch = isinstance(document, list)
     calls = document if batch else [document]
     if batch and not 1 <= len(calls) <= MAX_CALLS:
-        return _answer(_error(None, -32600, f"a batch holds 1 to {MAX_CALLS} calls"), 400)
+        return _answer(_error(None, -32600, f"a batch holds 1 to {MAX_CALLS} calls"), 400, cors)
     proxy: RpcProxy = sijill.rpc_proxy
     answers = await proxy.answer(calls)
     if any(a.get("error", {}).get("code") == -32601 for a in answers):
         audit_call(request, f"client:{client}", "rpc.refused", "/rpc", methods=_methods(calls))
-    return _answer(answers if batch else answers[0], 200)
+    return _answer(answers if batch else answers[0], 200, cors)
 
 
 class RpcProxy:
@@ -281,5 +350,5 @@ def _methods(calls: list[Any]) -> list[str]:
     return sorted({str(c.get("method"))[:64] for c in calls if isinstance(c, dict)})
 
 
-def _answer(document: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(document, status_code=status, headers={**CORS, **(headers or {})})
+def _answer(document: Any, status: int, headers: dict[str, str]) -> Response:
+    return JSONResponse(document, status_code=status, headers=headers)

@@ -6,6 +6,10 @@ token is one answer, 401, that says what to send but never which tokens exist. A
 without the role a route needs is 403, naming the role. Each token may make `rate` requests a
 second on average, in bursts of up to `burst`; beyond that 429 with Retry-After.
 
+Public routes (the verify page and its files, shared bundles, certificates, public verify; /rpc
+has its own bucket, api/rpcproxy.py) take no token: `limit_public` counts them per client
+address instead (`--public-rate`), apart from any officer token's allowance.
+
 Every authenticated call is written to the node's audit trail. Changes (create, amend,
 revoke) are audited by intake in the same write batch as the change itself; reads and refusals
 go through `AuditBuffer`, which commits them in groups (one write every 50 ms at most) so that
@@ -24,7 +28,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiProblem
-from node.store import Store, hash_token
+from node.store import TOKEN_ID_LENGTH, Store, hash_token
 
 ROLES = ("officer", "supervisor", "auditor")
 WRITERS = ("officer", "supervisor")
@@ -146,6 +150,30 @@ class AuditBuffer:
         self.flush()
 
 
+def retry_after(wait: float) -> dict[str, str]:
+    """The Retry-After header of a 429: whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, int(wait + 0.999)))}
+
+
+def client_address(request: Request) -> str:
+    """The address public limits are counted by."""
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_public(request: Request) -> None:
+    """A dependency of every public route: one request from this client address's allowance."""
+    sijill = request.app.state.sijill
+    wait = sijill.public_limiter.take(f"pub:{client_address(request)}")
+    if wait > 0:
+        raise ApiProblem(
+            429,
+            "rate-limited",
+            f"More than {sijill.settings.public_rate:g} requests a second from this address; retry later",
+            "طلبات كثيرة جدًا من هذا العنوان؛ أعد المحاولة لاحقًا",
+            headers=retry_after(wait),
+        )
+
+
 def audit_call(request: Request, actor: str, action: str, subject: str, **details: Any) -> None:
     """Put one call in the audit trail's read buffer (changes are audited by intake instead)."""
     request.app.state.sijill.audit.add(
@@ -175,7 +203,9 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
             "الرمز غير صالح: غير معروف أو منتهي الصلاحية أو ملغى",
             headers={"WWW-Authenticate": 'Bearer realm="sijill", error="invalid_token"'},
         )
-    officer = Officer(hash_token(token)[:16], str(found.get("name", "")), str(found["role"]), found["agency"])
+    officer = Officer(
+        hash_token(token)[:TOKEN_ID_LENGTH], str(found.get("name", "")), str(found["role"]), found["agency"]
+    )
     wait = app.limiter.take(officer.token_id)
     if wait > 0:
         raise ApiProblem(
@@ -183,7 +213,7 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
             "rate-limited",
             f"More than {app.settings.rate_limit:g} requests a second with this token; retry later",
             "تجاوزت عدد الطلبات المسموح به في الثانية لهذا الرمز؛ أعد المحاولة لاحقًا",
-            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            headers=retry_after(wait),
         )
     return officer
 

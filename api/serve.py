@@ -51,7 +51,18 @@ def serve_command(
     ] = 10,
     verify_peer: Annotated[
         list[str] | None,
-        typer.Option(help="Another agency's /rpc URL the verify page offers for a cross-check (repeat)."),
+        typer.Option(
+            help="Another agency's /rpc URL the verify page offers for a cross-check (repeat); "
+            "pages from its origin may read this node's /rpc."
+        ),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="SIJILL_CORS_ORIGIN",
+            help="Another origin whose pages may read this node's /rpc, e.g. https://portal.example.gov.eg "
+            "(repeat; in the environment, separated by spaces).",
+        ),
     ] = None,
 ) -> None:
     """Serve an agency node's API (officers, auditors, verification, node-to-node) until stopped.
@@ -63,9 +74,16 @@ def serve_command(
 
     from api.app import ApiSettings, create_app
     from api.citizen import public_url_problem
+    from api.rpcproxy import cors_origin_problem, origin_of
 
     if public_url is not None and (problem := public_url_problem(public_url)) is not None:
         raise typer.BadParameter(problem, param_hint="--public-url")
+    for peer in verify_peer or ():
+        if origin_of(peer) is None:
+            raise typer.BadParameter(f"{peer!r} is not an http(s) URL of a /rpc", param_hint="--verify-peer")
+    for origin in cors_origin or ():
+        if (problem := cors_origin_problem(origin)) is not None:
+            raise typer.BadParameter(problem, param_hint="--cors-origin")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if peer_policy is None and (data_dir / "peer-policy.json").exists():
@@ -81,6 +99,7 @@ def serve_command(
         public_burst=max(1.0, public_rate * 3),
         miss_limit=miss_limit,
         verify_peers=tuple(verify_peer or ()),
+        cors_origins=tuple(cors_origin or ()),
     )
     node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file)
     app = create_app(node, settings)
@@ -99,7 +118,9 @@ def serve_command(
         timeout_graceful_shutdown=10,
     )
     server = _server_class()(config)
-    print(f"serving {agency} on http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
+    print(
+        f"serving {agency} on http://{host}:{port} (OpenAPI: http://{host}:{port}/openapi.json)", flush=True
+    )
     try:
         server.run()
     finally:

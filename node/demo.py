@@ -505,9 +505,11 @@ class Demo:
         for name, entry in self.deployment["contracts"].items():
             contracts.add_row(name, entry["address"])
         out.print(contracts)
-        apis = Table("agency", "record type", "API", "docs", title="Agency APIs", title_justify="left")
+        apis = Table("agency", "record type", "API", "OpenAPI", title="Agency APIs", title_justify="left")
         for agency in self.agencies:
-            apis.add_row(agency.code, agency.record_type, agency.api_url, f"{agency.api_url}/docs")
+            apis.add_row(agency.code, agency.record_type, agency.api_url, f"{agency.api_url}/openapi.json")
+        for column in apis.columns[2:]:
+            column.no_wrap = True  # whole URLs, to copy, even on a narrow or non-terminal output
         out.print(apis)
         tokens = Table(
             "agency", "role", "token (Authorization: Bearer …)", title="Demo tokens", title_justify="left"

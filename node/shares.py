@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -128,7 +129,7 @@ class Shares:
     def withdraw(self, wb: WriteBatch, record_type: str, record_id: str, share_id: str, now: int) -> Share:
         """Withdraw a share of this record by its id; withdrawing twice keeps the first time."""
         for digest, share in self._of_record(record_type, record_id):
-            if share.share_id == share_id:
+            if hmac.compare_digest(share.share_id.encode(), share_id.encode()):
                 if share.withdrawn_at is None:
                     share = replace(share, withdrawn_at=now)
                     self._write(wb, digest, share)

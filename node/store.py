@@ -30,6 +30,7 @@ hash-chained: each entry carries the SHA-256 of the previous entry's canonical J
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -88,8 +89,12 @@ def kek_id(kek: bytes) -> str:
 
 
 def hash_token(token: str) -> str:
-    """What is stored of an officer token: its SHA-256, hex."""
+    """What is stored of an officer token: its SHA-256, hex. Its first `TOKEN_ID_LENGTH` digits
+    are the token's id, which names the officer in the audit trail and in `sijill officer list`."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+TOKEN_ID_LENGTH = 16
 
 
 def verify_audit_chain(entries: Iterable[dict[str, Any]], *, head: str | None = None) -> int:
@@ -424,8 +429,9 @@ class Store:
             raise StoreError(f"an officer token must be at least {MIN_TOKEN_LENGTH} random characters")
         digest = hash_token(token)
         key = make_key("token", digest)
-        if self._db.get(key) is not None:
-            raise StoreError(f"token {digest[:16]} is already registered; issue a fresh token")
+        # The id names the officer everywhere (audit trail, rate limit, idempotency keys): unique.
+        if any(True for _ in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH]))):
+            raise StoreError(f"token {digest[:TOKEN_ID_LENGTH]} is already registered; issue a fresh token")
         entry = {"officer": officer, "expiresAt": expires_at, "revoked": False}
         self._put(wb, key, _dump(entry))
         return digest
@@ -433,9 +439,17 @@ class Store:
     def find_token(self, token: str, *, now: int) -> dict[str, Any] | None:
         """The officer a token belongs to, or None if unknown, revoked or expired at `now`.
 
-        The look-up is by hash, so it leaks nothing useful through timing: no constant-time
-        comparison is needed."""
-        entry = self._read_json(make_key("token", hash_token(token)))
+        The entry is looked up by the token's id (the first digits of its SHA-256) and taken only
+        if its whole stored hash equals the token's, compared in constant time. Nothing the store
+        compares is the token itself: how long a look-up takes depends at most on how many leading
+        digits of the presented token's hash some stored hash shares, and that says nothing about
+        any token (working back from a hash to a token is a SHA-256 preimage). docs/api.md says
+        the same for every secret the API takes."""
+        digest = hash_token(token)
+        entry = None
+        for key, value in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH])):
+            if hmac.compare_digest(key, make_key("token", digest)):
+                entry = _load(key, value)
         if entry is None or entry["revoked"]:
             return None
         if entry["expiresAt"] is not None and now >= entry["expiresAt"]:
@@ -463,7 +477,8 @@ class Store:
         `expiresAt`, `revoked`. Never the token itself: the store does not have it."""
         tokens = []
         for key, value in self.iter_prefix(b"token/"):
-            tokens.append({"tokenId": key.decode().removeprefix("token/")[:16], **_load(key, value)})
+            token_id = key.decode().removeprefix("token/")[:TOKEN_ID_LENGTH]
+            tokens.append({"tokenId": token_id, **_load(key, value)})
         return tokens
 
     # -- audit trail --------------------------------------------------------------------------
@@ -574,7 +589,7 @@ class Store:
         doc = self._read_json(_DATAKEY_KEY)
         if not isinstance(doc, dict) or doc.get("format") != _DATAKEY_FORMAT:
             raise StoreError(f"the store at {self.path} has no usable data key (meta/datakey)")
-        if doc.get("kekId") != kek_id(self._kek):
+        if not hmac.compare_digest(str(doc.get("kekId")).encode(), kek_id(self._kek).encode()):
             raise StoreError(
                 f"the key-encryption key does not match this store (expected kek id {doc.get('kekId')})"
             )

@@ -6,11 +6,11 @@ Usage: .venv/bin/python scripts/bench_api.py [--seconds 10] [--rates 200,500] [-
        .venv/bin/python scripts/bench_api.py --quick      # 3 s per phase, 10,000 bulk records
        [--driver raw|httpx] [--connections 64] [--concurrency 32] [--serve-log PATH]
 
-Starts its own anvil, a fresh deployment and one `sijill serve` for REPD (no per-token rate
-limit, batches close after 1 s) in a temporary directory. Every load comes from a separate
-process (asyncio on uvloop over keep-alive HTTP/1.1 connections; a lean hand-written client by
-default, `--driver httpx` for httpx.AsyncClient, which costs milliseconds of CPU a request and
-so becomes the limit on a small machine):
+Starts its own anvil, a fresh deployment and one `sijill serve` for REPD (no per-token or public
+rate limit: every load comes from one address; batches close after 1 s) in a temporary
+directory. Every load comes from a separate process (asyncio on uvloop over keep-alive HTTP/1.1
+connections; a lean hand-written client by default, `--driver httpx` for httpx.AsyncClient,
+which costs milliseconds of CPU a request and so becomes the limit on a small machine):
 
 - create: `POST /v1/records` at a fixed arrival rate (open loop). Each request is sent at its
   planned time whatever became of the earlier ones, and its latency counts from that planned
@@ -557,11 +557,16 @@ def main() -> None:
             "connections": args.connections,
             "concurrency": args.concurrency,
             "driver": args.driver,
-            "serve": {"rate_limit": 0, "max_age": 1.0, "batch_size": 20000},
+            "serve": {"rate_limit": 0, "public_rate": 0, "max_age": 1.0, "batch_size": 20000},
         },
     }
     phase_timeout = warmup + seconds + 120
-    with repd_server(console, "--rate-limit", "0", "--max-age", "1.0") as (server, root, _, after):
+    with repd_server(console, "--rate-limit", "0", "--public-rate", "0", "--max-age", "1.0") as (
+        server,
+        root,
+        _,
+        after,
+    ):
         sampler = CpuSampler(server.process.pid)
         sampler.start()
         token = server.tokens["officer"]

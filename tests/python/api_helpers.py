@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,9 +109,16 @@ def init_node(
 
 
 def start_server(
-    data_dir: Path, code: str, key: bytes, tokens: dict[str, str], rpc: str, deployment: Path, *extra: str
+    data_dir: Path,
+    code: str,
+    key: bytes,
+    tokens: dict[str, str],
+    rpc: str,
+    deployment: Path,
+    *extra: str,
+    port: int | None = None,
 ) -> Server:
-    port = free_port()
+    port = port or free_port()
     log = data_dir / "serve.log"
     args = [
         sys.executable,
@@ -169,15 +176,25 @@ def servers(
     root: Path,
     rpc: str,
     policies: dict[str, dict[str, Any]] | None = None,
-    extra: dict[str, tuple[str, ...]] | None = None,
+    extra: Mapping[str, tuple[str, ...]]
+    | Callable[[dict[str, str]], Mapping[str, tuple[str, ...]]]
+    | None = None,
 ) -> Iterator[dict[str, Server]]:
+    """REPD, CSO and CRA serving a fresh deployment. `extra` is each node's further flags, or a
+    function of every node's URL that gives them (for flags that name another node, such as
+    `--verify-peer`): the ports are chosen before any node starts."""
     keys, deployment = deploy_fresh(w3, compiled, root / "deployment.json")
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(keys):  # three free ports, not one free port thrice
+        ports = {code: free_port() for code in keys}
+    if callable(extra):
+        extra = extra({code: f"http://127.0.0.1:{port}" for code, port in ports.items()})
     started: dict[str, Server] = {}
     try:
         for code, key in keys.items():
             data_dir, tokens = init_node(root, code, key, (policies or {}).get(code))
             started[code] = start_server(
-                data_dir, code, key, tokens, rpc, deployment, *(extra or {}).get(code, ())
+                data_dir, code, key, tokens, rpc, deployment, *(extra or {}).get(code, ()), port=ports[code]
             )
             started[code].extra["deployment"] = deployment
         yield started

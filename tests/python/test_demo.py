@@ -58,7 +58,7 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
         assert {d.path for d in shown.disclosed} >= {"/title_number", "/owners/0/name"}
         assert not any("national_id" in d.path for d in shown.disclosed)
         assert f"http://127.0.0.1:{chain_port}" in demo.output
-        assert f"http://127.0.0.1:{api_base}/docs" in demo.output
+        assert f"http://127.0.0.1:{api_base}/openapi.json" in demo.output
         # Each record has a certificate whose QR code opens its verify page and disclosed bundle.
         for record in records["records"]:
             certificate = record["certificate"]

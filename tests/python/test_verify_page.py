@@ -83,13 +83,18 @@ def nodes(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Server]]:
     root = tmp_path_factory.mktemp("verify-page")
+
     # REPD offers the other chain's endpoint for cross-checks, and lets one address make 100 public
     # requests a second (every phone of these cases is 127.0.0.1, four at a time; a real one makes
     # about ten a page). CSO anchors nothing (its batches wait an hour): its record stays pending.
-    extra = {
-        "REPD": ("--verify-peer", other_chain, "--public-rate", "100"),
-        "CSO": ("--max-age", "3600"),
-    }
+    # CSO offers REPD's /rpc, as agencies offer each other's (node/demo.py), and so lets pages from
+    # REPD read its own /rpc: the cross-checks through CSO need that (CORS, api/rpcproxy.py).
+    def extra(urls: dict[str, str]) -> dict[str, tuple[str, ...]]:
+        return {
+            "REPD": ("--verify-peer", other_chain, "--public-rate", "100"),
+            "CSO": ("--max-age", "3600", "--verify-peer", f"{urls['REPD']}/rpc"),
+        }
+
     with servers(w3, compiled, root, devchain.rpc_url, extra=extra) as started:
         yield started
 
