@@ -150,6 +150,7 @@ class Soak:
             anvil_restart=not args.no_anvil_restart,
         )
         self.done: Counter[str] = Counter()  # faults carried out
+        self.slowed: dict[str, list[float]] = {a.code: [] for a in self.agencies}  # delays in force
 
     def stamp(self) -> str:
         return f"[{time.monotonic() - self.began:6.1f}s]"
@@ -272,7 +273,8 @@ class Soak:
                 log(f"{self.stamp()}   {fault.agencies[0]} was not running: not killed")
         elif fault.kind == "slow":
             for code in fault.agencies:
-                self.proxies[code].slow = fault.delay
+                self.slowed[code].append(fault.delay)
+                self.proxies[code].slow = max(self.slowed[code])  # periods may overlap
             self.done["slow"] += 1
         else:
             self.chain.stop()
@@ -281,8 +283,9 @@ class Soak:
     def _end(self, fault: Fault) -> None:
         if fault.kind == "slow":
             for code in fault.agencies:
-                self.proxies[code].slow = 0.0
-            log(f"{self.stamp()} slow RPC over for {', '.join(fault.agencies)}")
+                self.slowed[code].remove(fault.delay)
+                self.proxies[code].slow = max(self.slowed[code], default=0.0)
+            log(f"{self.stamp()} slow-RPC period over for {', '.join(fault.agencies)}")
         elif not self.chain.up:
             self.chain.start()
             log(f"{self.stamp()} anvil started again on {self.chain.rpc_url}")
@@ -292,7 +295,8 @@ class Soak:
     def settle(self) -> list[str]:
         """Heal every fault, let the officers finish, and wait until everything is anchored.
         What is still unsettled after `--settle-timeout` (nothing when settled)."""
-        for proxy in self.proxies.values():
+        for code, proxy in self.proxies.items():
+            self.slowed[code].clear()
             proxy.slow = 0.0
         if not self.chain.up:
             self.chain.start()

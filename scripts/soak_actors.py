@@ -190,13 +190,12 @@ class NodeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
-        self.kills_survived = 0  # kills after which the node answered again
+        self.kills_survived = 0  # kills after which the node answered again (one still starting, too)
         self.failed_starts = 0  # exits because the chain was away at start-up (expected)
         self._lock = threading.Lock()
         self._quit = threading.Event()
         self._held_until = 0.0
         self._ended = False  # the current process's end is accounted for (killed, or reported)
-        self._recovering = False  # killed, not yet answering again
         self._thread: threading.Thread | None = None
 
     @property
@@ -239,9 +238,7 @@ class NodeProcess:
         while time.monotonic() < deadline and process.poll() is None and not self._quit.is_set():
             if answers(self.url + "/healthz"):
                 with self._lock:
-                    if self._recovering:
-                        self.kills_survived += 1
-                        self._recovering = False
+                    self.kills_survived = self.kills  # every kill so far, the last one included
                 return
             time.sleep(0.2)
         if process.poll() is None and not self._quit.is_set():
@@ -270,7 +267,7 @@ class NodeProcess:
             process = self.process
             if process is None or process.poll() is not None:
                 return False
-            self._ended, self._recovering = True, True
+            self._ended = True
             self._held_until = time.monotonic() + hold
             process.send_signal(signal.SIGKILL)
             process.wait()
