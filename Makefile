@@ -16,8 +16,11 @@ API_PORT ?= 8601
 # workers on two cores cut the run by more than half. Each worker starts its own anvil; a
 # file's tests stay on one worker (--dist loadfile), so module fixtures are made once.
 PYTEST_WORKERS ?= 3
+# The soak (scripts/soak.py, docs/soak.md): seconds of intake under faults; a seed to repeat a run.
+SOAK_SECONDS ?= 300
+SOAK_SEED ?=
 
-.PHONY: run test setup setup-test lint test-contracts test-js test-python audit-deps coverage clean
+.PHONY: run test setup setup-test lint test-contracts test-js test-python audit-deps soak coverage clean
 
 run: setup
 	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
@@ -66,6 +69,11 @@ test-js: setup
 test-python: setup-test
 	npx hardhat compile --quiet
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# Not part of `make test`: minutes of intake while nodes are killed, anvil restarts and the RPC
+# slows down, then proof against the chain that nothing accepted was lost or anchored twice.
+soak: setup
+	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # npm audit and pip-audit (in a throwaway build/audit/venv) over the pins: what each reported,
 # audited and not audited counted apart, in build/audit/. Exit 2: some packages not audited.

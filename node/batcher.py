@@ -18,7 +18,9 @@ Proofs are stored compactly: the levels of each batch tree once (`tree/<root>`, 
 leaf), and per leaf its root and index (`proof/<leaf>`); a proof is read out of the levels.
 
 Amendments and revocations (`op/<seq>`) are sent as bulk `supersede` / `revoke` calls (up to
-1,024 leaves each) once every leaf they name is anchored, with the same persisted states.
+1,024 leaves each) once every leaf they name is anchored, with the same persisted states. One
+that changes the successor of an earlier, unfinished supersession waits for it (the contract
+takes only a current successor), and one whose transaction was lost is sent again.
 
 What the registry would refuse is not sent (node/authority.py): leaves of a record type the
 agency may no longer anchor stay in their queue, and while the agency is suspended (or the
@@ -102,7 +104,7 @@ class Batcher:
     # ------------------------------------------------------------------------- the loop
 
     def run(self, poll: float = 0.2) -> None:
-        """Work until `stop()`: close, send, finalise; chain errors are retried, never fatal."""
+        """Work until `stop()`: close, send, finalise; errors are retried, never fatal."""
         recovered = False
         while not self._stop.is_set():
             try:
@@ -115,6 +117,12 @@ class Batcher:
             except (ChainError, ContractRevert) as exc:
                 self.last_error = str(exc)
                 log.warning("chain unavailable or refused, retrying: %s", exc)
+                self._stop.wait(2.0)
+            except Exception as exc:
+                # Never end the thread: intake would go on signing receipts that nothing anchors,
+                # with nothing to show for it. The error stays in health() and /readyz.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("batcher step failed, retrying")
                 self._stop.wait(2.0)
             self._wake.wait(poll)
             self._wake.clear()
@@ -485,13 +493,24 @@ class Batcher:
 
     def send_ops(self) -> None:
         """Send queued revocations and supersessions whose leaves are all anchored, in bulk
-        (none while the registry refuses the agency: they wait)."""
+        (none while the registry refuses the agency: they wait).
+
+        An operation on a leaf that an earlier, unfinished supersession names as its successor
+        waits until that supersession is on the chain: the contract takes only a current leaf
+        as a successor, so a record amended (v1 by v2) and then revoked (v2), or amended twice,
+        must reach the chain in that order, whatever the grouping by kind and reason and
+        whichever transaction is mined first."""
         ready: dict[tuple[str, int], list[tuple[bytes, dict[str, Any]]]] = {}
+        successors: set[str] = set()  # of the supersessions not yet done, in queue order so far
         for key, op in self.store.iter_json(b"op/"):
             if op["status"] == "sent":
-                self._settle_op(key, op)
+                op = self._settle_op(key, op)
+            if op["status"] == "done":
                 continue
-            if op["status"] != "queued":
+            held = op["leaf"] in successors
+            if op["kind"] == "supersede":
+                successors.add(op["successor"])
+            if op["status"] != "queued" or held:
                 continue
             leaves = [op["leaf"]] + ([op["successor"]] if op["kind"] == "supersede" else [])
             if all(self.store.get(b"proof/" + leaf.encode()) is not None for leaf in leaves):
@@ -514,20 +533,38 @@ class Batcher:
                     tx_hash = sent.tx_hash_hex
                 else:
                     tx_hash = None
+                sent_at = self._clock()
                 with self.store.write_batch() as wb:
                     for key, op in group:
+                        status = "sent" if tx_hash else "done"
                         self.store.put_json(
-                            wb, key, {**op, "status": "sent" if tx_hash else "done", "tx": tx_hash}
+                            wb, key, {**op, "status": status, "tx": tx_hash, "sentAt": sent_at}
                         )
 
-    def _settle_op(self, key: bytes, op: dict[str, Any]) -> None:
+    def _settle_op(self, key: bytes, op: dict[str, Any]) -> dict[str, Any]:
+        """A sent operation done on the chain is done; one whose transaction was mined without
+        effect, or was lost (not mined, and the node no longer holds it, `receipt_timeout` after
+        sending: a pool emptied by a restart, a process killed before it could resend), is
+        queued again. The operation as it is now."""
         if self._op_done_on_chain(op):
-            self.store.put_json(None, key, {**op, "status": "done"})
+            settled = {**op, "status": "done"}
         elif op.get("tx") and self.tx.find_receipt(op["tx"]) is not None:
-            self.store.put_json(None, key, {**op, "status": "queued"})  # mined but not effective: retry
+            settled = {**op, "status": "queued"}  # mined but not effective: retry
+        elif self._clock() - op.get("sentAt", 0) > self.settings.receipt_timeout and not self._in_pool(op):
+            log.warning(
+                "the %s of leaf %s was lost before it was mined: sending it again", op["kind"], op["leaf"]
+            )
+            settled = {**op, "status": "queued"}
+        else:
+            return op
+        self.store.put_json(None, key, settled)
+        return settled
 
     def _op_done_on_chain(self, op: dict[str, Any]) -> bool:
-        state = self.ledger.functions.leafStatus(self._agency_word, bytes.fromhex(op["leaf"])).call()[0]
+        try:
+            state = self.ledger.functions.leafStatus(self._agency_word, bytes.fromhex(op["leaf"])).call()[0]
+        except Exception as exc:  # transport errors: the caller retries later
+            raise ChainError(f"cannot read leaf {op['leaf']} from the chain: {type(exc).__name__}") from None
         return bool(state == (2 if op["kind"] == "revoke" else 1))
 
 

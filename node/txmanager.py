@@ -41,8 +41,10 @@ that account's stream of transactions and keeps three promises:
 
 - A dropped transaction comes back. While `wait` polls for a receipt it also checks that
   the node still holds the transaction; missing for `resubmit_after` seconds, the same raw
-  transaction is broadcast again. If the account's mined nonce passes ours without our
-  receipt, another transaction took the nonce: `ChainError`, and the caller decides.
+  transaction is broadcast again. A `send` that has waited that long for a free slot does the
+  same for every in-flight transaction the node lost (a caller polling `find_receipt` never
+  waits). If the account's mined nonce passes ours without our receipt, another transaction
+  took the nonce: `ChainError`, and the caller decides.
 
 Fees follow the chain (see node/chain.py): legacy gas price 0 on a free-gas chain (Besu's
 zero base fee, anvil --base-fee 0), EIP-1559 fees when there is a base fee, or a forced
@@ -472,7 +474,13 @@ class TxManager:
     # -- slots, nonces, fees, transport ---------------------------------------------------------
 
     def _reserve_slot(self, label: str) -> None:
+        """Wait for a free slot: mining frees them. A transaction the node lost (a pool emptied
+        by a restart) is never mined unless it is sent again, and a caller that never `wait`s
+        (the batcher) would not resend it: so after `resubmit_after` seconds of waiting, and
+        again every `resubmit_after`, the in-flight transactions the node no longer holds are
+        broadcast again, or lost ones could hold every slot for ever."""
         deadline = time.monotonic() + self.settings.in_flight_timeout
+        resend_at = time.monotonic() + self.settings.resubmit_after
         while True:
             with self._slots:
                 if len(self._in_flight) + self._reserved < self.settings.max_in_flight:
@@ -485,7 +493,11 @@ class TxManager:
                         f"in flight after {self.settings.in_flight_timeout:g}s; is the chain mining?"
                     )
                 self._slots.wait(min(remaining, self.settings.poll_interval))
-            self._forget_mined()  # mined transactions free their slots, waited for or not
+            if time.monotonic() >= resend_at:
+                self.resend_missing()  # forgets the mined ones first
+                resend_at = time.monotonic() + self.settings.resubmit_after
+            else:
+                self._forget_mined()  # mined transactions free their slots, waited for or not
 
     def _forget_mined(self) -> None:
         mined = self._mined_nonce()

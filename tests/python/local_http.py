@@ -1,12 +1,23 @@
-"""A local HTTP server on a free loopback port for the tests that stand between the node and a
-chain (a forwarder recording calls, one injecting faults, one answering like Besu's PERM API)."""
+"""Local HTTP servers on free loopback ports that stand between the node and a chain: the
+server itself (`LocalServer`, also behind a forwarder recording calls and one answering like
+Besu's PERM API) and `FaultyRpc`, a JSON-RPC proxy that misbehaves when told, used by the
+transaction manager's tests and by the soak (scripts/soak.py) to slow the node's chain down."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import requests
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+
+SEND = "eth_sendRawTransaction"
 
 
 class LocalServer:
@@ -28,3 +39,102 @@ class LocalServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FaultyRpc:
+    """A JSON-RPC proxy on a free local port that can be told to misbehave.
+
+    It forwards each request to `upstream` and, when told, drops the connection, answers 502,
+    answers late (after the client gave up, while the node did get the request), swallows
+    `eth_sendRawTransaction` (answers success and forwards nothing: a transaction the pool
+    lost), or answers a chosen JSON-RPC error, with or without forwarding the request first.
+    `slow` seconds are added before every call is forwarded (a congested link or an overloaded
+    node), and an upstream that does not answer gets 502, as from a gateway in front of it.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.calls: Counter[str] = Counter()
+        self.delay = 1.0
+        self.slow = 0.0
+        self.swallow_sends = False
+        self._faults: list[tuple[str | None, str, dict[str, Any] | None]] = []
+        self._lock = threading.Lock()
+        self._server = LocalServer(self._handle)
+        self.url = self._server.url
+
+    def inject(
+        self, action: str, method: str | None = None, times: int = 1, error: tuple[int, str] | None = None
+    ) -> None:
+        """Misbehave (`drop`, `502`, `late`, `swallow`) on the next `times` calls of `method`; or
+        answer the JSON-RPC `error` (code, message): `error` forwards nothing, `forward-error`
+        forwards the request and answers the error instead of the node's answer."""
+        answer = {"code": error[0], "message": error[1]} if error is not None else None
+        with self._lock:
+            self._faults += [(method, action, answer)] * times
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _take_fault(self, method: str) -> tuple[str | None, dict[str, Any] | None]:
+        with self._lock:
+            self.calls[method] += 1
+            for i, (wanted, action, error) in enumerate(self._faults):
+                if wanted in (None, method):
+                    del self._faults[i]
+                    return action, error
+            if self.swallow_sends and method == SEND:
+                return "swallow", None
+            return None, None
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers["Content-Length"]))
+        request = json.loads(body)
+        single: dict[str, Any] = request if isinstance(request, dict) else {"method": "batch", "id": None}
+        action, error = self._take_fault(single.get("method", ""))
+        refusal = json.dumps({"jsonrpc": "2.0", "id": single.get("id"), "error": error}).encode()
+        try:
+            if action == "drop":
+                handler.close_connection = True  # no status line, nothing: the client sees a reset
+                return
+            if action == "502":
+                self._reply(handler, 502, b"bad gateway")
+                return
+            if action == "swallow":
+                # What a node that accepted and then lost the transaction would say.
+                tx_hash = "0x" + keccak(HexBytes(single["params"][0])).hex()
+                answer = {"jsonrpc": "2.0", "id": single["id"], "result": tx_hash}
+                self._reply(handler, 200, json.dumps(answer).encode())
+                return
+            if action == "error":
+                self._reply(handler, 200, refusal)
+                return
+            if self.slow > 0:
+                time.sleep(self.slow)
+            try:
+                upstream = requests.post(
+                    self.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10
+                )
+            except requests.RequestException:
+                self._reply(handler, 502, b"bad gateway: the node does not answer")
+                return
+            if action == "late":
+                time.sleep(self.delay)  # the node has it; the client has given up by now
+            if action == "forward-error":
+                self._reply(handler, 200, refusal)  # the node has it, and says so
+                return
+            self._reply(handler, upstream.status_code, upstream.content)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)

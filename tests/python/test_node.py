@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from records_examples import numbered_records, write_ndjson
+from local_http import FaultyRpc
+from records_examples import commercial_example, marriage_example, numbered_records, write_ndjson
 from web3 import Web3
 
 from ledger.chainview import ChainView
@@ -238,6 +239,127 @@ def test_a_batch_mined_after_recover_asked_is_finalised_not_dissolved(
             assert report.verdict == Verdict.AUTHENTIC, report.to_json()
     finally:
         node.stop()
+
+
+def test_an_amended_then_revoked_record_reaches_the_chain_in_that_order(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    compiled: dict[str, CompiledContract],
+    w3: Web3,
+) -> None:
+    """v1 superseded by v2, then v2 revoked: the supersession goes first, though the revocation
+    (grouped with an earlier one of the same reason) would be sent first. Found by the soak: the
+    contract refused the supersession of v1 by a revoked v2 (InvalidSuccessor) for ever, and
+    every supersession grouped with it."""
+    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    live = Web3ChainView(w3, network["deployment"], compiled)
+    try:
+        record = node.intake.submit(
+            "title", next(numbered_records("title", 1, start=700)), actor="o", request_id="r"
+        )
+        node.batcher.drain(timeout=120)
+        # Queued first and anchored in the same batch as v2, so all three are ready at once.
+        other = node.intake.submit(
+            "title", next(numbered_records("title", 1, start=702)), actor="o", request_id="r0"
+        )
+        node.intake.revoke("title", other.record_id, expected_version=1, reason=3, actor="s", request_id="r1")
+        changed = dict(next(numbered_records("title", 1, start=701)), area_m2="131")
+        v2 = node.intake.amend(
+            "title", record.record_id, expected_version=1, data=changed, reason=1, actor="s", request_id="r2"
+        )
+        node.intake.revoke(
+            "title", record.record_id, expected_version=2, reason=3, actor="s", request_id="r3"
+        )
+        node.batcher.drain(timeout=90)
+        now = int(time.time())
+        old = verify(node.intake.bundle("title", record.record_id, 1), live, now=now)
+        assert old.verdict == Verdict.SUPERSEDED
+        assert old.check("status").details["successor"] == "0x" + v2.leaf.hex()
+        assert (
+            verify(node.intake.bundle("title", record.record_id, 2), live, now=now).verdict == Verdict.REVOKED
+        )
+        assert verify(node.intake.bundle("title", other.record_id), live, now=now).verdict == Verdict.REVOKED
+    finally:
+        node.stop()
+
+
+def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The revocation's transaction is accepted and then lost (a pool emptied by a chain restart)
+    and the node restarts, so nothing remembers to resend it: once `receipt_timeout` has passed
+    without the transaction being mined or held, the revocation is sent again. It used to stay
+    `sent` for ever."""
+    proxy = FaultyRpc(devchain.rpc_url)
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    node = _node(data_dir, "CRA", network, proxy.url, receipt_timeout=1.0)
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="r1")
+        node.batcher.drain(timeout=120)
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=2, actor="s", request_id="r2"
+        )
+        sends = proxy.calls["eth_sendRawTransaction"]
+        proxy.swallow_sends = True
+        node.batcher.step()
+        assert [op["status"] for _, op in node.store.iter_json(b"op/")] == ["sent"]
+    finally:
+        node.stop()
+    proxy.swallow_sends = False
+    again = _node(data_dir, "CRA", network, proxy.url, receipt_timeout=1.0)
+    try:
+        again.batcher.drain(timeout=60)
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 2
+        assert proxy.calls["eth_sendRawTransaction"] == sends + 2, "swallowed once, sent again once"
+    finally:
+        again.stop()
+        proxy.close()
+
+
+def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """A 502 from the chain while the batcher reads a leaf's status (a proxy in front of a
+    restarting chain) is retried like any chain error: it once ended the batcher thread, and the
+    node took records and revocations that nothing would ever anchor, /healthz still ok."""
+    proxy = FaultyRpc(devchain.rpc_url)
+    node = _node(_init_node(tmp_path, "CSO", network["keys"]["CSO"]), "CSO", network, proxy.url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    try:
+        accepted = node.intake.submit("marriage", marriage_example(), actor="o", request_id="r1")
+        node.batcher.drain(timeout=120)
+        node.start()
+        time.sleep(1.0)  # recovered and idle: the faults below reach the revocation's status reads
+        # More 502s in a row than web3's provider retries by itself (six attempts).
+        proxy.inject("502", "eth_call", times=8)
+        node.intake.revoke(
+            "marriage", accepted.record_id, expected_version=1, reason=3, actor="s", request_id="r2"
+        )
+        deadline = time.monotonic() + 60
+        while ledger.functions.leafStatus(agency_code("CSO"), accepted.leaf).call()[0] != 2:
+            assert time.monotonic() < deadline, f"revocation not anchored; batcher: {node.batcher.last_error}"
+            time.sleep(0.5)
+        assert proxy.calls["eth_call"] >= 9, "the faults were met"
+        assert all(thread.is_alive() for thread in node._threads)
+    finally:
+        node.stop()
+        proxy.close()
 
 
 def test_a_node_refuses_a_key_the_registry_does_not_know(

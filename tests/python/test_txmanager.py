@@ -1,9 +1,9 @@
 """TxManager against the real anvil node, with a real HTTP proxy in front of it for faults.
 
-The proxy (`FaultyRpc`) forwards JSON-RPC to anvil and, when told, misbehaves the way networks
-and pools do: it drops the connection, answers 502, answers late (after the client gave up,
-while the node did get the request), swallows `eth_sendRawTransaction` (answers success and
-forwards nothing: a transaction the pool lost), or answers a chosen JSON-RPC error, with or
+The proxy (`local_http.FaultyRpc`) forwards JSON-RPC to anvil and, when told, misbehaves the
+way networks and pools do: it drops the connection, answers 502, answers late (after the client
+gave up, while the node did get the request), swallows `eth_sendRawTransaction` (answers success
+and forwards nothing: a transaction the pool lost), or answers a chosen JSON-RPC error, with or
 without forwarding the request first: how Besu refuses a transaction (its exact messages).
 Every test uses a fresh account: gas is free, so an account with no ether can send, and no
 test disturbs another's nonces.
@@ -11,23 +11,18 @@ test disturbs another's nonces.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from local_http import LocalServer
+from local_http import SEND, FaultyRpc
 from web3 import Web3
 from web3.types import TxParams
 
@@ -48,91 +43,7 @@ from node.txmanager import (
 
 pytestmark = pytest.mark.chain
 
-SEND = "eth_sendRawTransaction"
 FAST = TxSettings(backoff_initial=0.02, backoff_max=0.1, poll_interval=0.1, resubmit_after=0.5)
-
-
-class FaultyRpc:
-    """A JSON-RPC proxy on a free local port that can be told to misbehave."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.calls: Counter[str] = Counter()
-        self.delay = 1.0
-        self.swallow_sends = False
-        self._faults: list[tuple[str | None, str, dict[str, Any] | None]] = []
-        self._lock = threading.Lock()
-        self._server = LocalServer(self._handle)
-        self.url = self._server.url
-
-    def inject(
-        self, action: str, method: str | None = None, times: int = 1, error: tuple[int, str] | None = None
-    ) -> None:
-        """Misbehave (`drop`, `502`, `late`, `swallow`) on the next `times` calls of `method`; or
-        answer the JSON-RPC `error` (code, message): `error` forwards nothing, `forward-error`
-        forwards the request and answers the error instead of the node's answer."""
-        answer = {"code": error[0], "message": error[1]} if error is not None else None
-        with self._lock:
-            self._faults += [(method, action, answer)] * times
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def close(self) -> None:
-        self._server.close()
-
-    def _take_fault(self, method: str) -> tuple[str | None, dict[str, Any] | None]:
-        with self._lock:
-            self.calls[method] += 1
-            for i, (wanted, action, error) in enumerate(self._faults):
-                if wanted in (None, method):
-                    del self._faults[i]
-                    return action, error
-            if self.swallow_sends and method == SEND:
-                return "swallow", None
-            return None, None
-
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        body = handler.rfile.read(int(handler.headers["Content-Length"]))
-        request = json.loads(body)
-        action, error = self._take_fault(request.get("method", ""))
-        refusal = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()
-        try:
-            if action == "drop":
-                handler.close_connection = True  # no status line, nothing: the client sees a reset
-                return
-            if action == "502":
-                self._reply(handler, 502, b"bad gateway")
-                return
-            if action == "swallow":
-                # What a node that accepted and then lost the transaction would say.
-                tx_hash = "0x" + keccak(HexBytes(request["params"][0])).hex()
-                answer = {"jsonrpc": "2.0", "id": request["id"], "result": tx_hash}
-                self._reply(handler, 200, json.dumps(answer).encode())
-                return
-            if action == "error":
-                self._reply(handler, 200, refusal)
-                return
-            upstream = requests.post(
-                self.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10
-            )
-            if action == "late":
-                time.sleep(self.delay)  # the node has it; the client has given up by now
-            if action == "forward-error":
-                self._reply(handler, 200, refusal)  # the node has it, and says so
-                return
-            self._reply(handler, upstream.status_code, upstream.content)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(content)))
-        handler.end_headers()
-        handler.wfile.write(content)
 
 
 @pytest.fixture
@@ -357,6 +268,29 @@ def test_max_in_flight_blocks_sends(
     assert mined_nonce(w3, account) > unwaited[0].nonce  # it had to wait for a block
     assert [p.nonce for p in (*unwaited, third)] == [2, 3, 4]
     assert patient.wait(third)["status"] == 1
+
+
+def test_a_send_waiting_behind_lost_transactions_resends_them(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    """Every slot is held by a transaction the pool lost (an anvil restart) and nobody waits
+    for them (the batcher only polls receipts): the next send resends them and goes ahead.
+    Found by the soak: it used to wait `in_flight_timeout`, fail, and do so again for ever, and
+    a node took records that it never anchored again."""
+    manager = manager_via(proxy, account, decoder, max_in_flight=2, in_flight_timeout=15)
+    proxy.swallow_sends = True
+    lost = [manager.send(ping(account), gas=30_000, label=f"lost {i}") for i in range(2)]
+    proxy.swallow_sends = False
+    started = time.monotonic()
+    after = manager.send(ping(account), gas=30_000, label="after")
+    assert time.monotonic() - started < 10, "the lost ones were resent, not waited out"
+    # Two lost (the second send resent the first into the same void), two resent, one new.
+    assert proxy.calls[SEND] == 6
+    assert manager.wait(after, timeout=20)["status"] == 1
+    for pending in lost:
+        receipt = manager.find_receipt(pending.tx_hash)
+        assert receipt is not None and receipt["status"] == 1
+    assert mined_nonce(w3, account) == 3
 
 
 def test_threads_share_one_nonce_sequence(
