@@ -210,7 +210,9 @@ class Soak:
         """Real tokens in the node's store before it starts, as `sijill officer add` issues them."""
         names = [f"officer-{i + 1}" for i in range(self.args.officers)] + ["supervisor", "auditor"]
         tokens = {}
-        with open_node_store(self.work / agency.code.lower()) as store:
+        node_dir = self.work / agency.code.lower()
+        # Its own dev KEK, named: a SIJILL_KEK in the caller's environment is not this node's.
+        with open_node_store(node_dir, node_dir / "dev-kek") as store:
             for name in names:
                 issued = issue_token(
                     store,

@@ -75,9 +75,16 @@ def _init_node(root: Path, code: str, key: bytes) -> Path:
 
 
 def _node(data_dir: Path, code: str, network: dict[str, Any], rpc: str, **batcher: Any) -> AgencyNode:
-    os.environ.update(ENV)
+    # Secrets by settings, not os.environ: the worker runs other test files (and the soak
+    # script) after this one, and a SIJILL_KEK left behind would be taken for their nodes' KEK.
+    passphrase = data_dir / "passphrase"
+    if not passphrase.exists():
+        passphrase.touch(mode=0o600)
+        passphrase.write_text(PASSPHRASE + "\n")
     settings = NodeSettings(
         data_dir=data_dir,
+        passphrase_file=passphrase,
+        kek_hex=KEK,
         deployment=network["path"],
         rpc_url=rpc,
         agency=code,
