@@ -77,10 +77,10 @@ from soak_proofs import Proofs  # noqa: E402
 from ledger.codes import agency_code  # noqa: E402
 from node.chain import connect  # noqa: E402
 from node.demo import DemoAgency, demo_agencies, sijill_command  # noqa: E402
-from node.deploy import demo_network, deploy_network, dev_accounts  # noqa: E402
+from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts  # noqa: E402
 from node.devchain import DevChainConfig, free_port  # noqa: E402
 from node.officer_cli import issue_token, open_node_store  # noqa: E402
-from node.toolchain import compile_contracts  # noqa: E402
+from node.toolchain import CompiledContract, compile_contracts  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +136,7 @@ class Soak:
         chain = Chain(DevChainConfig(port=free_port(), block_time=1.0, data_dir=work / "chain"))
         self.shared = Shared(Tally(), chain, work / "chain" / "deployment.json")
         self.chain, self.tally = chain, self.shared.tally
+        self.compiled: dict[str, CompiledContract] = {}
         self.deployment: dict[str, Any] = {}
         self.nodes: dict[str, NodeProcess] = {}
         self.proxies: dict[str, FaultyRpc] = {}
@@ -162,12 +163,9 @@ class Soak:
         self.chain.start()
         deployer, *signers = dev_accounts(4)
         spec = demo_network([s.address for s in signers])
+        self.compiled = compile_contracts()
         self.deployment = deploy_network(
-            connect(self.chain.rpc_url),
-            deployer,
-            spec,
-            self.shared.deployment_file,
-            compiled=compile_contracts(),
+            connect(self.chain.rpc_url), deployer, spec, self.shared.deployment_file, compiled=self.compiled
         ).deployment
         log(
             f"{self.stamp()} anvil at {self.chain.rpc_url}, "
@@ -311,9 +309,7 @@ class Soak:
             for officer in self.officers:
                 officer.join(30)
         log(f"{self.stamp()} intake stopped, {self.tally.accepted_count()} accepted; waiting for the anchors")
-        w3 = connect(self.chain.rpc_url)
-        address = self.deployment["contracts"]["RecordLedger"]["address"]
-        ledger = w3.eth.contract(address=address, abi=compile_contracts()["RecordLedger"].abi)
+        ledger = self.ledger()
         changed: set[str] = set()  # leaves seen superseded or revoked on the chain
         while True:
             problems = [p for node in self.nodes.values() for p in self._unsettled(node)]
@@ -365,12 +361,17 @@ class Soak:
                     )
         return missing
 
+    def ledger(self) -> Any:
+        """The RecordLedger on the chain itself, not through a node's proxy."""
+        return bound_contracts(connect(self.chain.rpc_url), self.deployment, self.compiled)["RecordLedger"]
+
     # -- proofs and the end ---------------------------------------------------------------------
 
     def prove(self) -> tuple[list[str], Counter[str]]:
         proofs = Proofs(
             self.work,
             self.chain.rpc_url,  # the chain itself, not a node's proxy
+            self.ledger(),
             self.deployment,
             self.shared.deployment_file,
             self.agencies,

@@ -30,10 +30,8 @@ from soak_actors import Record, Tally, child_env, log
 
 from ledger.codes import agency_code, decode_code
 from ledger.merkle import build_tree
-from node.chain import connect
 from node.demo import DemoAgency, sijill_command
 from node.export import ExportBatch, read_batches, read_receipts
-from node.toolchain import compile_contracts
 
 ZERO_ROOT = "00" * 32
 BATCH_ANCHORED = "BatchAnchored(bytes32,bytes32,bytes32,uint64,uint32,bytes32,address)"
@@ -50,11 +48,12 @@ class ChainBatch:
 
 @dataclass
 class Proofs:
-    """What the proofs are held against: the chain (not a node's proxy), the deployment, the
-    agencies' APIs and tokens, and what the officers were told."""
+    """What the proofs are held against: the chain (not a node's proxy) and its RecordLedger,
+    the deployment, the agencies' APIs and tokens, and what the officers were told."""
 
     work: Path
     rpc_url: str
+    ledger: Any
     deployment: dict[str, Any]
     deployment_file: Path
     agencies: tuple[DemoAgency, ...]
@@ -69,11 +68,8 @@ class Proofs:
         log(f"[{time.monotonic() - began:6.1f}s]   exported {', '.join(sorted(exports))}")
         with concurrent.futures.ThreadPoolExecutor(len(exports) or 1) as pool:
             audits = pool.map(self.audit, sorted(exports.items()))
-            w3 = connect(self.rpc_url)
-            address = self.deployment["contracts"]["RecordLedger"]["address"]
-            ledger = w3.eth.contract(address=address, abi=compile_contracts()["RecordLedger"].abi)
             for code, export in sorted(exports.items()):
-                failures += self.log_against_export(code, self.chain_log(code, w3, ledger), export, figures)
+                failures += self.log_against_export(code, self.chain_log(code), export, figures)
             log(f"[{time.monotonic() - began:6.1f}s]   chain logs checked against the exports")
             failures += self.bundles(figures)
             log(f"[{time.monotonic() - began:6.1f}s]   bundles verified")
@@ -109,13 +105,13 @@ class Proofs:
             if outcome is None
         }
 
-    def chain_log(self, code: str, w3: Any, ledger: Any) -> tuple[dict[int, ChainBatch], list[str]]:
+    def chain_log(self, code: str) -> tuple[dict[int, ChainBatch], list[str]]:
         """The agency's batches as the chain has them, by seq, and what is wrong with the log."""
         word = agency_code(code)
-        event = ledger.events.BatchAnchored()
+        w3, event = self.ledger.w3, self.ledger.events.BatchAnchored()
         logs = w3.eth.get_logs(
             {
-                "address": ledger.address,
+                "address": self.ledger.address,
                 "fromBlock": self.deployment["block"],
                 "toBlock": "latest",
                 "topics": [w3.keccak(text=BATCH_ANCHORED), "0x" + word.hex()],
@@ -135,7 +131,7 @@ class Proofs:
                 int(args["count"]),
                 decode_code(args["recordType"]),
             )
-        head_root, head_seq = ledger.functions.head(word).call()
+        head_root, head_seq = self.ledger.functions.head(word).call()
         if sorted(batches) != list(range(1, head_seq + 1)):
             problems.append(
                 f"{code}: the chain's log is not seq 1..{head_seq} without a gap: {sorted(batches)[:20]}"
