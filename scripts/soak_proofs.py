@@ -31,10 +31,7 @@ from soak_actors import Record, Tally, child_env, log
 from ledger.codes import agency_code, decode_code
 from ledger.merkle import build_tree
 from node.demo import DemoAgency, sijill_command
-from node.export import ExportBatch, read_batches, read_receipts
-
-ZERO_ROOT = "00" * 32
-BATCH_ANCHORED = "BatchAnchored(bytes32,bytes32,bytes32,uint64,uint32,bytes32,address)"
+from node.export import ZERO_ROOT, ExportBatch, read_batches, read_receipts
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +105,13 @@ class Proofs:
     def chain_log(self, code: str) -> tuple[dict[int, ChainBatch], list[str]]:
         """The agency's batches as the chain has them, by seq, and what is wrong with the log."""
         word = agency_code(code)
-        w3, event = self.ledger.w3, self.ledger.events.BatchAnchored()
-        logs = w3.eth.get_logs(
-            {
-                "address": self.ledger.address,
-                "fromBlock": self.deployment["block"],
-                "toBlock": "latest",
-                "topics": [w3.keccak(text=BATCH_ANCHORED), "0x" + word.hex()],
-            }
+        logs = self.ledger.events.BatchAnchored.get_logs(
+            argument_filters={"agency": word}, from_block=self.deployment["block"], to_block="latest"
         )
         problems: list[str] = []
         batches: dict[int, ChainBatch] = {}
         for entry in logs:
-            args = event.process_log(entry)["args"]
+            args = entry["args"]
             seq = int(args["seq"])
             if seq in batches:
                 problems.append(f"{code}: seq {seq} anchored twice on the chain")
@@ -137,7 +128,7 @@ class Proofs:
                 f"{code}: the chain's log is not seq 1..{head_seq} without a gap: {sorted(batches)[:20]}"
             )
         for seq, batch in batches.items():
-            if batch.prev != (batches[seq - 1].root if seq - 1 in batches else ZERO_ROOT):
+            if batch.prev != (batches[seq - 1].root if seq - 1 in batches else ZERO_ROOT.hex()):
                 problems.append(f"{code}: on the chain, batch {seq} does not link to batch {seq - 1}")
         if head_seq and (head_seq not in batches or batches[head_seq].root != bytes(head_root).hex()):
             problems.append(f"{code}: head(agency) is not the last batch anchored")
