@@ -378,7 +378,7 @@ class Soak:
             self.tokens,
             self.tally,
         )
-        return proofs.run(self.began)
+        return proofs.run(self.stamp)
 
     def tear_down(self) -> list[str]:
         """Stop the nodes (each must exit 0 on SIGTERM), the proxies and the chain."""

@@ -21,6 +21,7 @@ import json
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,21 +58,22 @@ class Proofs:
     tokens: dict[str, dict[str, str]]
     tally: Tally
 
-    def run(self, began: float) -> tuple[list[str], Counter[str]]:
-        """Every proof; (failures, figures). Audits run while the bundles are checked."""
+    def run(self, stamp: Callable[[], str]) -> tuple[list[str], Counter[str]]:
+        """Every proof; (failures, figures). Audits run while the bundles are checked; `stamp`
+        begins each progress line."""
         failures: list[str] = []
         figures: Counter[str] = Counter()
         exports = self.exports(failures)
-        log(f"[{time.monotonic() - began:6.1f}s]   exported {', '.join(sorted(exports))}")
+        log(f"{stamp()}   exported {', '.join(sorted(exports))}")
         with concurrent.futures.ThreadPoolExecutor(len(exports) or 1) as pool:
             audits = pool.map(self.audit, sorted(exports.items()))
             for code, export in sorted(exports.items()):
                 failures += self.log_against_export(code, self.chain_log(code), export, figures)
-            log(f"[{time.monotonic() - began:6.1f}s]   chain logs checked against the exports")
+            log(f"{stamp()}   chain logs checked against the exports")
             failures += self.bundles(figures)
-            log(f"[{time.monotonic() - began:6.1f}s]   bundles verified")
+            log(f"{stamp()}   bundles verified")
             failures += [f for f in audits if f is not None]
-        log(f"[{time.monotonic() - began:6.1f}s]   audits done")
+        log(f"{stamp()}   audits done")
         return failures, figures
 
     # -- 1 and 2 ------------------------------------------------------------------------------------
