@@ -68,7 +68,7 @@ class Proofs:
         with concurrent.futures.ThreadPoolExecutor(len(exports) or 1) as pool:
             audits = pool.map(self.audit, sorted(exports.items()))
             for code, export in sorted(exports.items()):
-                failures += self.log_against_export(code, self.chain_log(code), export, figures)
+                failures += self.log_against_export(code, export, figures)
             log(f"{stamp()}   chain logs checked against the exports")
             failures += self.bundles(figures)
             log(f"{stamp()}   bundles verified")
@@ -138,15 +138,9 @@ class Proofs:
             problems.append(f"{code}: a root anchored twice on the chain")
         return batches, problems
 
-    def log_against_export(
-        self,
-        code: str,
-        chain: tuple[dict[int, ChainBatch], list[str]],
-        export: Path,
-        figures: Counter[str],
-    ) -> list[str]:
+    def log_against_export(self, code: str, export: Path, figures: Counter[str]) -> list[str]:
         """Proofs 1 and 2 for one agency."""
-        on_chain, failures = chain
+        on_chain, failures = self.chain_log(code)
         exported = {b.seq: b for b in read_batches(export)}
         if set(exported) != set(on_chain):
             failures.append(
