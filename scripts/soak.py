@@ -274,7 +274,7 @@ class Soak:
         elif fault.kind == "slow":
             for code in fault.agencies:
                 self.slowed[code].append(fault.delay)
-                self.proxies[code].slow = max(self.slowed[code])  # periods may overlap
+                self._apply_delay(code)
             self.done["slow"] += 1
         else:
             self.chain.stop()
@@ -284,9 +284,17 @@ class Soak:
         if fault.kind == "slow":
             for code in fault.agencies:
                 self.slowed[code].remove(fault.delay)
-                self.proxies[code].slow = max(self.slowed[code], default=0.0)
+                self._apply_delay(code)
             log(f"{self.stamp()} slow-RPC period over for {', '.join(fault.agencies)}")
-        elif not self.chain.up:
+        else:
+            self._start_chain_again()
+
+    def _apply_delay(self, code: str) -> None:
+        """The node's chain calls wait the longest delay in force (periods may overlap)."""
+        self.proxies[code].slow = max(self.slowed[code], default=0.0)
+
+    def _start_chain_again(self) -> None:
+        if not self.chain.up:
             self.chain.start()
             log(f"{self.stamp()} anvil started again on {self.chain.rpc_url}")
 
@@ -295,12 +303,10 @@ class Soak:
     def settle(self) -> list[str]:
         """Heal every fault, let the officers finish, and wait until everything is anchored.
         What is still unsettled after `--settle-timeout` (nothing when settled)."""
-        for code, proxy in self.proxies.items():
-            self.slowed[code].clear()
-            proxy.slow = 0.0
-        if not self.chain.up:
-            self.chain.start()
-            log(f"{self.stamp()} anvil started again on {self.chain.rpc_url}")
+        for code, slowed in self.slowed.items():
+            slowed.clear()
+            self._apply_delay(code)
+        self._start_chain_again()
         deadline = time.monotonic() + self.args.settle_timeout
         for officer in self.officers:
             officer.join(max(0.0, deadline - time.monotonic()))
