@@ -360,9 +360,12 @@ class Officer(threading.Thread):
         finally:
             self.client.close()
 
-    def _send(self, path: str, body: bytes, *, ndjson: bool = False) -> httpx.Response | None:
+    def _send(
+        self, what: str, path: str, body: bytes, status: int, *, ndjson: bool = False
+    ) -> httpx.Response | None:
         """POST until the node answers, with the same Idempotency-Key and the same bytes each
-        time; None if told to give up first (a failure of the run)."""
+        time: the answer when it has `status`. None when it has another (a failure of the run,
+        reported as `what`), or if told to give up first (a failure too)."""
         headers = {
             "Idempotency-Key": f"{self.name}-{next(self._keys)}",
             "Content-Type": "application/x-ndjson" if ndjson else "application/json",
@@ -386,10 +389,10 @@ class Officer(threading.Thread):
                 continue
             if answer.headers.get("Idempotent-Replayed") == "true":
                 self.tally.count("replayed")
+            if answer.status_code != status:
+                self.tally.fail(f"{self.name}: {what} answered {answer.status_code}: {answer.text[:300]}")
+                return None
             return answer
-
-    def _unexpected(self, what: str, answer: httpx.Response) -> None:
-        self.tally.fail(f"{self.name}: {what} answered {answer.status_code}: {answer.text[:300]}")
 
     def _new_record(self) -> dict[str, Any]:
         kind = self.agency.record_type
@@ -398,13 +401,9 @@ class Officer(threading.Thread):
     def create(self) -> None:
         record = self._new_record()
         body = json.dumps({"recordType": self.agency.record_type, "record": record}, ensure_ascii=False)
-        answer = self._send("/v1/records", body.encode())
-        if answer is None:
-            return
-        if answer.status_code != 201:
-            self._unexpected("create", answer)
-            return
-        self.tally.accepted(self.agency.code, answer.json(), record, "creates")
+        answer = self._send("create", "/v1/records", body.encode(), 201)
+        if answer is not None:
+            self.tally.accepted(self.agency.code, answer.json(), record, "creates")
 
     def bulk(self) -> None:
         """An NDJSON upload of 3-40 records, every other one with a line that must be refused."""
@@ -414,11 +413,9 @@ class Officer(threading.Thread):
         bad = self.rng.randrange(len(lines) + 1) if self.rng.random() < 0.5 else None
         if bad is not None:
             lines.insert(bad, json.dumps({"recordType": kind, "record": {}}))
-        answer = self._send("/v1/records/bulk", ("\n".join(lines) + "\n").encode(), ndjson=True)
+        body = ("\n".join(lines) + "\n").encode()
+        answer = self._send("bulk upload", "/v1/records/bulk", body, 200, ndjson=True)
         if answer is None:
-            return
-        if answer.status_code != 200:
-            self._unexpected("bulk upload", answer)
             return
         *results, summary = [json.loads(line) for line in answer.text.splitlines() if line.strip()]
         by_line = {r["line"]: r for r in results}
@@ -450,13 +447,10 @@ class Officer(threading.Thread):
         record = _amended(target.record_type, target.record, version)
         body = {"amends": version, "reason": self.rng.choice(REASONS), "record": record}
         path = f"/v1/records/{target.record_type}/{target.record_id}/versions"
-        answer = self._send(path, json.dumps(body, ensure_ascii=False).encode())
-        if answer is None:
-            return
-        if answer.status_code != 201:
-            self._unexpected(f"amend of {target.record_id} v{version}", answer)
-            return
-        self.tally.amended(target, answer.json(), record)
+        what = f"amend of {target.record_id} v{version}"
+        answer = self._send(what, path, json.dumps(body, ensure_ascii=False).encode(), 201)
+        if answer is not None:
+            self.tally.amended(target, answer.json(), record)
 
     def revoke(self) -> None:
         target = self.tally.pick(self.agency.code, self.rng)
@@ -465,13 +459,9 @@ class Officer(threading.Thread):
             return
         version = len(target.leaves)
         body = json.dumps({"version": version, "reason": self.rng.choice(REASONS)}).encode()
-        answer = self._send(f"/v1/records/{target.record_type}/{target.record_id}/revocation", body)
-        if answer is None:
-            return
-        if answer.status_code != 200:
-            self._unexpected(f"revocation of {target.record_id} v{version}", answer)
-            return
-        self.tally.revoked(target)
+        path = f"/v1/records/{target.record_type}/{target.record_id}/revocation"
+        if self._send(f"revocation of {target.record_id} v{version}", path, body, 200) is not None:
+            self.tally.revoked(target)
 
 
 def _problem_type(answer: httpx.Response) -> str:
