@@ -372,7 +372,6 @@ class Officer(threading.Thread):
         }
         while True:
             if self.shared.give_up.is_set():
-                self.tally.count("unanswered")
                 self.tally.fail(f"{self.name}: POST {path} ({headers['Idempotency-Key']}) never answered")
                 return None
             try:
