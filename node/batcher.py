@@ -73,8 +73,8 @@ class Batcher:
         agency: str,
         ledger: Any,
         tx: Any,
+        authority: Authority,
         settings: BatcherSettings = BatcherSettings(),
-        authority: Authority | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -83,7 +83,7 @@ class Batcher:
         self.ledger = ledger
         self.tx = tx
         self.settings = settings
-        self.authority = authority  # None: send everything, the chain decides
+        self.authority = authority
         self._clock = clock
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -137,16 +137,23 @@ class Batcher:
     def step(self) -> None:
         """One round: close ready batches, send built ones, finalise sent ones, send ops."""
         with self._work:
-            if self.authority is not None:
-                self.authority.refresh()
-            for kind in self._queued_types():
-                while self.close_batch(kind, force=False):
-                    pass
-            self.send_built()
-            self.finish_sent()
-            self.requeue_refused()
-            self.send_ops()
-            self.report_holds()
+            self._round(force=False)
+
+    def _round(self, *, force: bool) -> bool:
+        """A round of `step`, closing every queue's batch now if `force`; False when `force`
+        found nothing left to do (`drain` is done)."""
+        self.authority.refresh()
+        for kind in self._queued_types():
+            while self.close_batch(kind, force=force):
+                pass
+        if force and not self.unfinished():
+            return False
+        self.send_built()
+        self.finish_sent()
+        self.requeue_refused()
+        self.send_ops()
+        self.report_holds()
+        return True
 
     def drain(self, timeout: float = 600.0) -> None:
         """Anchor everything queued now, whatever the size and age limits (tests, shutdown)."""
@@ -158,18 +165,8 @@ class Batcher:
                     if not recovered:
                         self.recover()
                         recovered = True
-                    if self.authority is not None:
-                        self.authority.refresh()
-                    for kind in self._queued_types():
-                        while self.close_batch(kind, force=True):
-                            pass
-                    if not self.unfinished():
+                    if not self._round(force=True):
                         break
-                    self.send_built()
-                    self.finish_sent()
-                    self.requeue_refused()
-                    self.send_ops()
-                    self.report_holds()
                 self.last_error = None
             except (ChainError, ContractRevert) as exc:  # the chain is away: wait for it
                 self.last_error = str(exc)
@@ -223,9 +220,7 @@ class Batcher:
     def send_built(self) -> None:
         """Send `anchor` for built batches, in log order, keeping a few in flight."""
         in_flight = 0
-        for root, batch in self._open_log():
-            if batch is None or batch["status"] == "anchored":
-                continue
+        for _, root, batch in self._unanchored():
             if batch["status"] == "sent":
                 in_flight += 1
                 continue
@@ -254,8 +249,8 @@ class Batcher:
 
     def finish_sent(self) -> None:
         """Finalise sent batches whose transaction is mined; resend those the chain lost."""
-        for root, batch in self._open_log():
-            if batch is None or batch["status"] != "sent":
+        for _, root, batch in self._unanchored():
+            if batch["status"] != "sent":
                 continue
             receipt = self.tx.find_receipt(batch["tx"])
             if receipt is None:
@@ -272,12 +267,11 @@ class Batcher:
                 # log moved past this batch, rebase; otherwise send it again.
                 log.warning("anchor of batch %s reverted; checking the chain's log", batch["seq"])
                 self._mark(root, batch, "built")
-                if self.authority is not None:  # the registry may have changed: ask it now
-                    self.authority.refresh(force=True)
+                self.authority.refresh(force=True)  # the registry may have changed: ask it now
                 self._rebase_if_behind()
                 return
 
-    def _open_log(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    def _open_log(self) -> Iterator[tuple[bytes, str, dict[str, Any] | None]]:
         """(root, batch) of the log from its first batch not yet anchored on, in log order.
 
         The leading run of anchored batches is skipped once and for all (`_log_from` moves past
@@ -290,16 +284,20 @@ class Batcher:
                 self._log_from = key + b"\x00"  # the least key after this one
                 continue
             leading = False
-            yield root, batch
+            yield key, root, batch
+
+    def _unanchored(self) -> Iterator[tuple[bytes, str, dict[str, Any]]]:
+        """(log key, root, batch) of each batch not yet anchored, in log order."""
+        for key, root, batch in self._open_log():
+            if batch is not None and batch["status"] != "anchored":
+                yield key, root, batch
 
     def recover(self) -> None:
         """After a restart: settle every batch that is not anchored against the chain, and line
         the local log up with the chain's (a fresh store for an agency with history starts at
         the chain's head)."""
-        for _, entry in self.store.iter_json(b"log/"):
-            root = entry["root"]
-            batch = self.store.get_json(f"batch/{root}".encode())
-            if batch is not None and batch["status"] != "anchored" and self._on_chain(root):
+        for _, root, batch in self._unanchored():
+            if self._on_chain(root):
                 self._finalise(root, batch, tx_hash=batch.get("tx"))
         self._rebase_if_behind()
 
@@ -309,11 +307,7 @@ class Batcher:
         chain_root, chain_seq = self._chain_head()
         local = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
         stale: list[tuple[bytes, str, dict[str, Any]]] = []
-        for key, entry in self.store.iter_json(b"log/", start=self._log_from):
-            root = entry["root"]
-            batch = self.store.get_json(f"batch/{root}".encode())
-            if batch is None or batch["status"] == "anchored":
-                continue
+        for key, root, batch in self._unanchored():
             if stale:
                 stale.append((key, root, batch))  # it names a stale batch as its predecessor
             elif batch["seq"] <= chain_seq:
@@ -338,13 +332,9 @@ class Batcher:
         sent may still be mined; one mined and reverted never will). Their leaves go back to
         their queues: the allowed types' are batched anew after the chain's head, the refused
         type's wait. While the whole agency is refused nothing could go ahead: nothing is done."""
-        if self.authority is None or self.authority.standing.agency_refusal is not None:
+        if self.authority.standing.agency_refusal is not None:
             return
-        open_batches = []
-        for key, entry in self.store.iter_json(b"log/", start=self._log_from):
-            batch = self.store.get_json(f"batch/{entry['root']}".encode())
-            if batch is not None and batch["status"] != "anchored":
-                open_batches.append((key, entry["root"], batch))
+        open_batches = list(self._unanchored())
         refusal = self._refusal(open_batches[0][2]["type"]) if open_batches else None
         if refusal is None:
             return
@@ -379,31 +369,31 @@ class Batcher:
     # ------------------------------------------------------------------------- what waits
 
     def _refusal(self, kind: str) -> Refusal | None:
-        return None if self.authority is None else self.authority.refusal(kind)
+        return self.authority.refusal(kind)
 
     def report_holds(self) -> None:
         """Set `holds` (and `held_leaves`) to what waits because the registry refuses it now,
         and log each hold when it starts and when it ends."""
         holds: dict[str, tuple[int, str]] = {}  # record type, or "*" for everything -> (leaves, text)
         ops = 0
-        refusal = None if self.authority is None else self.authority.standing.agency_refusal
+        refusal = self.authority.standing.agency_refusal
         if refusal is not None:
             leaves = sum(1 for _ in self.store.iter_prefix(b"queue/", limit=COUNT_LIMIT))
-            leaves += sum(batch["count"] for _, batch in self._open_log() if batch is not None)
+            leaves += sum(batch["count"] for _, _, batch in self._unanchored())
             ops = sum(1 for _, op in self.store.iter_json(b"op/") if op["status"] == "queued")
             holds["*"] = (
                 leaves,
                 f"{_leaves(leaves)} and {ops} revocation{'' if ops == 1 else 's'} or "
                 f"supersession{'' if ops == 1 else 's'} wait: {refusal.message_en}",
             )
-        elif self.authority is not None:
+        else:
             waiting: dict[str, int] = {}
             for kind in self._queued_types():
                 if self._refusal(kind) is not None:
                     prefix = f"queue/{kind}/".encode()
                     waiting[kind] = sum(1 for _ in self.store.iter_prefix(prefix, limit=COUNT_LIMIT))
-            for _, batch in self._open_log():
-                if batch is not None and self._refusal(batch["type"]) is not None:
+            for _, _, batch in self._unanchored():
+                if self._refusal(batch["type"]) is not None:
                     waiting[batch["type"]] = waiting.get(batch["type"], 0) + batch["count"]
             for kind, count in sorted(waiting.items()):
                 why = self._refusal(kind)
@@ -515,7 +505,7 @@ class Batcher:
             leaves = [op["leaf"]] + ([op["successor"]] if op["kind"] == "supersede" else [])
             if all(self.store.get(b"proof/" + leaf.encode()) is not None for leaf in leaves):
                 ready.setdefault((op["kind"], op["reason"]), []).append((key, op))
-        if self.authority is not None and self.authority.standing.agency_refusal is not None:
+        if self.authority.standing.agency_refusal is not None:
             return
         for (kind, reason), ops in ready.items():
             for start in range(0, len(ops), MAX_LEAVES_PER_CALL):
