@@ -141,8 +141,9 @@ def test_findings_in_dependencies_alone_are_left_out(slither: SlitherRun) -> Non
 
 def test_every_high_or_medium_finding_is_triaged(slither: SlitherRun) -> None:
     findings = [finding_name(f) for f in slither.detectors]
+    entries = json.loads(TRIAGE.read_text())["accepted"]
     counts = Counter(f.impact for f in findings)
-    accepted = Counter(e["impact"] for e in json.loads(TRIAGE.read_text())["accepted"])
+    accepted = Counter(e["impact"] for e in entries)
     print(
         "\nslither findings on contracts/: "
         + ", ".join(
@@ -152,7 +153,7 @@ def test_every_high_or_medium_finding_is_triaged(slither: SlitherRun) -> None:
         )
         + f" (full report: {REPORT.relative_to(PROJECT_ROOT)})"
     )
-    missing = untriaged(findings, json.loads(TRIAGE.read_text())["accepted"])
+    missing = untriaged(findings, entries)
     described = {finding_name(f): f["description"].strip() for f in slither.detectors}
     assert not missing, (
         f"{len(missing)} high or medium slither finding(s) not in {TRIAGE.relative_to(PROJECT_ROOT)}; "
