@@ -49,7 +49,7 @@ def _visible(request: Request, identity: Any, record_type: str, record_id: str) 
     not even whether an id exists."""
     sijill = request.app.state.sijill
     actor = f"peer:{identity.agency}:{identity.signer}"
-    if sijill.peer_policy.visible_paths(identity.agency, record_type, []) is None:
+    if not sijill.peer_policy.may_see(identity.agency, record_type):
         audit_call(request, actor, "peer.forbidden", f"{record_type}/{record_id}", fields=0)
         raise ApiProblem(
             403,

@@ -490,6 +490,10 @@ class PeerPolicy:
         """A policy from its JSON document; `NodeError` naming the first thing wrong."""
         return cls(obj)
 
+    def may_see(self, peer: str, record_type: str) -> bool:
+        """Whether `peer` may see any record of `record_type` (asked before the store is)."""
+        return record_type in self._rules.get(peer, {})
+
     def visible_paths(self, peer: str, record_type: str, paths: Iterable[str]) -> list[str] | None:
         """None if `peer` may not see records of `record_type` at all; else those of `paths` that
         are equal to or under one of its allowed prefixes, in the order given."""

@@ -600,6 +600,11 @@ def test_policy_prefixes_match_whole_segments() -> None:
     )
     assert policy.visible_paths("CRA", "marriage", PATHS) is None
     assert policy.visible_paths("NID", "title", PATHS) is None
+    assert [policy.may_see(*who) for who in (("CRA", "title"), ("CRA", "marriage"), ("NID", "title"))] == [
+        True,
+        False,
+        False,
+    ], "may_see is whether visible_paths is not None"
     assert PeerPolicy.from_json({"CSO": {"title": ["/own"]}}).visible_paths("CSO", "title", PATHS) == []
     assert PeerPolicy.from_json({"CSO": {"title": ["/owners/0"]}}).visible_paths("CSO", "title", PATHS) == [
         "/owners/0/name"
