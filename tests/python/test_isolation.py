@@ -74,6 +74,7 @@ import pytest
 from api_helpers import (
     ENV,
     KEK,
+    KINDS,
     PASSPHRASE,
     ROLES,
     Server,
@@ -86,7 +87,7 @@ from api_helpers import (
 from eth_account import Account
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
-from records_examples import commercial_example, marriage_example, title_example
+from records_examples import EXAMPLES, commercial_example, marriage_example
 from web3 import Web3
 
 from ledger.codes import agency_code, record_type
@@ -115,12 +116,6 @@ from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 
-EXAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
-    "title": title_example,
-    "marriage": marriage_example,
-    "commercial": commercial_example,
-}
-KINDS = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
 # REPD shows CSO the title number and each owner's name (not their national IDs); CRA nothing.
 POLICY = {"CSO": {"title": ["/title_number", "/owners/*/name"]}}
 GRANTED = {"/title_number", "/owners/0/name", "/owners/1/name", "/owners/2/name"}
