@@ -16,7 +16,9 @@ from pathlib import Path
 from node.toolchain import PROJECT_ROOT
 
 SUMMARY = "Sijill demo running; press Ctrl-C to stop."
-AGENCIES = ("REPD", "CSO", "CRA")
+#: The demo's agencies, in its order, and the record type each anchors.
+KINDS = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
+AGENCIES = tuple(KINDS)
 
 
 def port_base() -> int:

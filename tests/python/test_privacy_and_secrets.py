@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from demo_helpers import AGENCIES, DemoProcess, clean_env, listening, port_base
+from demo_helpers import AGENCIES, KINDS, DemoProcess, clean_env, listening, port_base
 from eth_account import Account
 from hexbytes import HexBytes
 from privacy_scan import (
@@ -54,7 +54,6 @@ from node.txmanager import TxManager
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]
 
-KINDS = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
 PER_TYPE = 24  # records created in bulk per type
 AMENDED = 6  # of them amended once (superseded on-chain), the first two of those twice
 REVOKED = 4  # of the others revoked
