@@ -32,11 +32,10 @@ from web3 import Web3
 from api.citizen import ASSETS
 from node.errors import StoreError
 from node.store import Store
-from node.toolchain import CompiledContract
+from node.toolchain import PROJECT_ROOT, CompiledContract
 
 pytestmark = pytest.mark.chain
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_BODY = 4096
 MAX_LINE = 2048
 PUBLIC_URL = "http://repd.registry.example:8601"
@@ -625,8 +624,8 @@ def test_secrets_are_compared_only_through_compare_digest() -> None:
     found = set()
     calls_compare_digest = set()
     for package in ("api", "node"):
-        for path in sorted((ROOT / package).rglob("*.py")):
-            name = str(path.relative_to(ROOT))
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(PROJECT_ROOT))
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if isinstance(node, ast.FunctionDef) and any(
