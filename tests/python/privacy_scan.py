@@ -105,10 +105,10 @@ def _decode_call(
 ) -> tuple[str, Any] | None:
     """(label, arguments) of a call to a known contract or a creation of one; None otherwise."""
     if to is None:
-        for name, contract in compiled.items():
-            if data.startswith(contract.bytecode):
-                constructor = next(item for item in contract.abi if item["type"] == "constructor")
-                values = abi_decode(get_abi_input_types(constructor), data[len(contract.bytecode) :])
+        for name, built in compiled.items():
+            if data.startswith(built.bytecode):
+                constructor = next(item for item in built.abi if item["type"] == "constructor")
+                values = abi_decode(get_abi_input_types(constructor), data[len(built.bytecode) :])
                 names = [i["name"] or str(n) for n, i in enumerate(constructor["inputs"])]
                 return f"new {name}", dict(zip(names, values, strict=True))
         return None
