@@ -203,6 +203,20 @@ def servers(
             stop_server(server)
 
 
+def expect_problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    """The RFC 9457 problem an answer carries: of `status` and `kind`, with its title and detail
+    in English and Arabic and the request's instance."""
+    where = (response.request.method, str(response.request.url), response.text)
+    assert response.status_code == status, where
+    assert response.headers["content-type"].startswith("application/problem+json"), where
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"/problems/{kind}", body
+    assert body["status"] == status, body
+    assert body["title"] and body["titleAr"] and body["detail"] and body["detailAr"], body
+    assert body["instance"].startswith("/"), body
+    return body
+
+
 def wait_anchored(client: httpx.Client, path: str, timeout: float = 60.0) -> httpx.Response:
     """GET `path` (a bundle) until it answers 200."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import Server, servers, wait_anchored
+from api_helpers import Server, expect_problem, servers, wait_anchored
 from eth_account import Account
 from records_examples import commercial_example, marriage_example, title_example
 from web3 import Web3
@@ -52,17 +52,6 @@ def api(
 
 def _create(client: httpx.Client, record_type: str, record: dict[str, Any], **headers: str) -> httpx.Response:
     return client.post("/v1/records", json={"recordType": record_type, "record": record}, headers=headers)
-
-
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"/problems/{kind}"
-    assert body["status"] == status
-    assert body["title"] and body["titleAr"] and body["detail"] and body["detailAr"]
-    assert body["instance"].startswith("/")
-    return body
 
 
 # ----------------------------------------------------------------------------- officers
@@ -131,7 +120,7 @@ def test_receipts_of_leaves_not_yet_batched_are_listed_for_auditors(api: dict[st
     cra = api["CRA"]  # its batches wait an hour: the new record stays queued
     with cra.client("officer") as officer:
         created = _create(officer, "commercial", commercial_example()).json()
-        _problem(officer.get("/v1/receipts"), 403, "forbidden")
+        expect_problem(officer.get("/v1/receipts"), 403, "forbidden")
     with cra.client("auditor") as auditor:
         listed, after = [], None
         while True:  # one receipt a page, to walk the cursor
@@ -157,12 +146,12 @@ def test_amend_and_revoke_need_a_supervisor_and_the_current_version(api: dict[st
         amended = title_example()
         amended["area_m2"] = "130"
         change = {"amends": 1, "reason": 1, "record": amended}
-        _problem(officer.post(path + "/versions", json=change), 403, "forbidden")
+        expect_problem(officer.post(path + "/versions", json=change), 403, "forbidden")
 
         second = supervisor.post(path + "/versions", json=change)
         assert second.status_code == 201, second.text
         assert second.json()["version"] == 2 and second.json()["recordId"] == body["recordId"]
-        stale = _problem(supervisor.post(path + "/versions", json=change), 409, "conflict")
+        stale = expect_problem(supervisor.post(path + "/versions", json=change), 409, "conflict")
         assert "version 2" in stale["detail"]
 
         history = officer.get(path + "/history").json()
@@ -171,11 +160,15 @@ def test_amend_and_revoke_need_a_supervisor_and_the_current_version(api: dict[st
         first = officer.get(path, params={"version": 1}).json()
         assert first["supersededBy"] == 2 and first["record"]["area_m2"] == "125.5"
 
-        _problem(officer.post(path + "/revocation", json={"version": 2, "reason": 3}), 403, "forbidden")
-        _problem(supervisor.post(path + "/revocation", json={"version": 1, "reason": 3}), 409, "conflict")
+        expect_problem(officer.post(path + "/revocation", json={"version": 2, "reason": 3}), 403, "forbidden")
+        expect_problem(
+            supervisor.post(path + "/revocation", json={"version": 1, "reason": 3}), 409, "conflict"
+        )
         revoked = supervisor.post(path + "/revocation", json={"version": 2, "reason": 3})
         assert revoked.status_code == 200 and revoked.json()["status"] == "revocation-queued"
-        _problem(supervisor.post(path + "/revocation", json={"version": 2, "reason": 3}), 409, "conflict")
+        expect_problem(
+            supervisor.post(path + "/revocation", json={"version": 2, "reason": 3}), 409, "conflict"
+        )
         assert officer.get(path).json()["revoked"] is True
 
         bundle = wait_anchored(officer, path + "/bundle")
@@ -194,25 +187,25 @@ def test_role_and_agency_rules(api: dict[str, Server]) -> None:
     with repd.client("officer") as officer:
         record_path = _create(officer, "title", title_example()).json()["links"]["self"]
     with repd.client("auditor") as auditor:
-        _problem(_create(auditor, "title", title_example()), 403, "forbidden")
-        _problem(auditor.get(record_path), 403, "forbidden")  # auditors never see personal data
+        expect_problem(_create(auditor, "title", title_example()), 403, "forbidden")
+        expect_problem(auditor.get(record_path), 403, "forbidden")  # auditors never see personal data
         assert auditor.get("/v1/batches").status_code == 200
     with repd.client(None) as anonymous:
-        missing = _problem(anonymous.get(record_path), 401, "unauthenticated")
+        missing = expect_problem(anonymous.get(record_path), 401, "unauthenticated")
         assert "Bearer" in missing["detail"]
         assert anonymous.get(record_path).headers["www-authenticate"].startswith("Bearer")
     # An officer of another agency: its token is unknown here, and says no more than a bad one.
     with httpx.Client(
         base_url=repd.url, headers={"Authorization": f"Bearer {cso.tokens['officer']}"}
     ) as other:
-        foreign = _problem(other.get(record_path), 401, "unauthenticated")
-        _problem(_create(other, "title", title_example()), 401, "unauthenticated")
+        foreign = expect_problem(other.get(record_path), 401, "unauthenticated")
+        expect_problem(_create(other, "title", title_example()), 401, "unauthenticated")
     with httpx.Client(base_url=repd.url, headers={"Authorization": "Bearer " + "x" * 43}) as made_up:
-        assert _problem(made_up.get(record_path), 401, "unauthenticated")["detail"] == foreign["detail"]
+        assert expect_problem(made_up.get(record_path), 401, "unauthenticated")["detail"] == foreign["detail"]
     with repd.client("officer") as officer:
-        wrong_type = _problem(_create(officer, "marriage", marriage_example()), 403, "forbidden")
+        wrong_type = expect_problem(_create(officer, "marriage", marriage_example()), 403, "forbidden")
         assert "marriage" in wrong_type["detail"]
-        _problem(officer.get("/v1/records/marriage/01ABCDEFGHJKMNPQRSTVWXYZ00"), 404, "not-found")
+        expect_problem(officer.get("/v1/records/marriage/01ABCDEFGHJKMNPQRSTVWXYZ00"), 404, "not-found")
 
 
 def test_revoked_and_expired_tokens_are_refused_like_unknown_ones(api: dict[str, Server]) -> None:
@@ -220,9 +213,9 @@ def test_revoked_and_expired_tokens_are_refused_like_unknown_ones(api: dict[str,
     details = set()
     for role in ("expired", "revoked"):
         with repd.client(role) as client:
-            details.add(_problem(client.get("/v1/batches"), 401, "unauthenticated")["detail"])
+            details.add(expect_problem(client.get("/v1/batches"), 401, "unauthenticated")["detail"])
     with httpx.Client(base_url=repd.url, headers={"Authorization": "Bearer " + "y" * 43}) as unknown:
-        details.add(_problem(unknown.get("/v1/batches"), 401, "unauthenticated")["detail"])
+        details.add(expect_problem(unknown.get("/v1/batches"), 401, "unauthenticated")["detail"])
     assert len(details) == 1  # nothing tells which tokens exist
 
 
@@ -239,11 +232,14 @@ def test_idempotency_key_returns_the_first_answer(api: dict[str, Server]) -> Non
         assert again.headers["idempotent-replayed"] == "true"
         changed = title_example()
         changed["unit_number"] = "13"
-        _problem(
+        expect_problem(
             _create(officer, "title", changed, **{"Idempotency-Key": key}), 422, "idempotency-key-reused"
         )
         bad_key = _create(officer, "title", title_example(), **{"Idempotency-Key": "bad key"})
-        assert _problem(bad_key, 422, "request-invalid")["errors"][0]["pointer"] == "/header/Idempotency-Key"
+        assert (
+            expect_problem(bad_key, 422, "request-invalid")["errors"][0]["pointer"]
+            == "/header/Idempotency-Key"
+        )
         other = _create(officer, "title", title_example(), **{"Idempotency-Key": secrets.token_hex(8)})
         assert other.json()["recordId"] != first.json()["recordId"]
 
@@ -325,7 +321,7 @@ def test_bulk_retry_with_the_same_key_replays_and_creates_nothing(api: dict[str,
 
 def test_bulk_refuses_the_wrong_media_type_and_answers_long_lines(api: dict[str, Server]) -> None:
     with api["REPD"].client("officer") as officer:
-        _problem(officer.post("/v1/records/bulk", json=[]), 415, "unsupported-media-type")
+        expect_problem(officer.post("/v1/records/bulk", json=[]), 415, "unsupported-media-type")
         long_line = json.dumps({"recordType": "title", "record": {"x": "y" * 70_000}})
         good = json.dumps({"recordType": "title", "record": title_example()}, ensure_ascii=False)
         deep = "[" * 3000 + "]" * 3000
@@ -367,26 +363,26 @@ def test_node_to_node_is_authenticated_by_the_registry(api: dict[str, Server]) -
 
     # CRA's signer is genuine but REPD's policy gives CRA nothing.
     with PeerClient(repd.url, agency="CRA", audience="REPD", account_key=cra.key) as client:
-        _problem(client.get(record), 403, "forbidden")
+        expect_problem(client.get(record), 403, "forbidden")
 
     with httpx.Client(base_url=repd.url) as raw:
         # A key the registry does not know, claiming to be CSO.
         forged = sign_request(
             secrets.token_bytes(32), method="GET", path=record, audience="REPD", agency="CSO"
         )
-        _problem(raw.get(record, headers=forged), 401, "peer-not-a-signer")
+        expect_problem(raw.get(record, headers=forged), 401, "peer-not-a-signer")
         # A genuine CSO request replayed.
         headers = sign_request(cso.key, method="GET", path=record, audience="REPD", agency="CSO")
         assert raw.get(record, headers=headers).status_code == 200
-        _problem(raw.get(record, headers=headers), 401, "peer-replay")
+        expect_problem(raw.get(record, headers=headers), 401, "peer-replay")
         # A genuine signature over another path.
         other = sign_request(cso.key, method="GET", path=record + "/bundle", audience="REPD", agency="CSO")
-        _problem(raw.get(record, headers=other), 401, "peer-signature-invalid")
+        expect_problem(raw.get(record, headers=other), 401, "peer-signature-invalid")
         # No headers at all.
-        _problem(raw.get(record), 401, "peer-headers-missing")
+        expect_problem(raw.get(record), 401, "peer-headers-missing")
         # A CSO key claiming to be CRA.
         claimed = sign_request(cso.key, method="GET", path=record, audience="REPD", agency="CRA")
-        _problem(raw.get(record, headers=claimed), 403, "peer-agency-mismatch")
+        expect_problem(raw.get(record, headers=claimed), 403, "peer-agency-mismatch")
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -398,36 +394,38 @@ def test_bad_input_gets_problem_details_never_a_500(api: dict[str, Server]) -> N
         invalid = title_example()
         invalid["owners"][0]["national_id"] = "123"
         del invalid["governorate"]
-        problem = _problem(_create(officer, "title", invalid), 422, "record-invalid")
+        problem = expect_problem(_create(officer, "title", invalid), 422, "record-invalid")
         pointers = {e["pointer"] for e in problem["errors"]}
         assert "/record/owners/0/national_id" in pointers and "/record/governorate" in pointers
         assert all(e["detailAr"] and e["rule"] for e in problem["errors"])
 
-        _problem(
+        expect_problem(
             officer.post("/v1/records", content=b"{not json", headers={"Content-Type": "application/json"}),
             400,
             "invalid-json",
         )
         deep = b'{"recordType": "title", "record": ' + b"[" * 5000 + b"]" * 5000 + b"}"
-        _problem(
+        expect_problem(
             officer.post("/v1/records", content=deep, headers={"Content-Type": "application/json"}),
             400,
             "invalid-json",
         )
-        shape = _problem(officer.post("/v1/records", json={"recordType": 5}), 422, "request-invalid")
+        shape = expect_problem(officer.post("/v1/records", json={"recordType": 5}), 422, "request-invalid")
         assert {e["pointer"] for e in shape["errors"]} >= {"/recordType", "/record"}
         huge = b'{"recordType": "title", "record": {"x": "' + b"a" * (2 << 20) + b'"}}'
-        _problem(
+        expect_problem(
             officer.post("/v1/records", content=huge, headers={"Content-Type": "application/json"}),
             413,
             "too-large",
         )
-        _problem(officer.get("/v1/records/title/bad%20id"), 422, "request-invalid")
-        _problem(officer.get("/v1/nothing-here"), 404, "not-found")
-        _problem(officer.delete("/v1/records"), 405, "method-not-allowed")
-        _problem(officer.post("/v1/verify", content=b'{"format": "sijill-bundle/9"}'), 422, "bundle-invalid")
+        expect_problem(officer.get("/v1/records/title/bad%20id"), 422, "request-invalid")
+        expect_problem(officer.get("/v1/nothing-here"), 404, "not-found")
+        expect_problem(officer.delete("/v1/records"), 405, "method-not-allowed")
+        expect_problem(
+            officer.post("/v1/verify", content=b'{"format": "sijill-bundle/9"}'), 422, "bundle-invalid"
+        )
         revoke = officer.post("/v1/records/title/01ABC/revocation", json={"version": 0, "reason": 70000})
-        _problem(revoke, 403, "forbidden")  # the role is checked before the body
+        expect_problem(revoke, 403, "forbidden")  # the role is checked before the body
 
 
 def test_rate_limit_answers_429_with_retry_after(api: dict[str, Server]) -> None:
@@ -436,7 +434,7 @@ def test_rate_limit_answers_429_with_retry_after(api: dict[str, Server]) -> None
         limited = [r for r in statuses if r.status_code == 429]
         assert limited, [r.status_code for r in statuses]
         assert int(limited[0].headers["retry-after"]) >= 1
-        _problem(limited[0], 429, "rate-limited")
+        expect_problem(limited[0], 429, "rate-limited")
     time.sleep(2.5)
     with api["CRA"].client("officer") as officer:
         assert _create(officer, "commercial", commercial_example()).status_code == 201
@@ -480,13 +478,13 @@ def test_auditor_can_recompute_every_batch(api: dict[str, Server]) -> None:
                 )
                 signature = bytes.fromhex(leaf["signature"][2:])
                 assert recover_receipt_signer(receipt, domain, signature) == leaf["signer"]
-        _problem(auditor.get("/v1/batches/0x" + "00" * 32), 404, "not-found")
+        expect_problem(auditor.get("/v1/batches/0x" + "00" * 32), 404, "not-found")
         trail = auditor.get("/v1/audit", params={"limit": 10_000}).json()
         actions = {e["action"] for e in trail["entries"]}
         assert {"record.create", "record.read", "auth.refused"} <= actions or {"record.create"} <= actions
         assert verify_audit_chain(trail["entries"]) == len(trail["entries"])
     with cso.client("officer") as officer:
-        _problem(officer.get("/v1/audit"), 403, "forbidden")
+        expect_problem(officer.get("/v1/audit"), 403, "forbidden")
 
 
 def test_health_readiness_and_metrics(api: dict[str, Server]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import Server, servers, wait_anchored
+from api_helpers import Server, expect_problem, servers, wait_anchored
 from records_examples import commercial_example, title_example
 from web3 import Web3
 
@@ -74,13 +74,6 @@ def _verdict_becomes(public: httpx.Client, bundle: bytes, verdict: str, timeout:
     return False
 
 
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"/problems/{kind}" and body["detail"] and body["detailAr"]
-    return body
-
-
 # ----------------------------------------------------------------------------- shares
 
 
@@ -123,10 +116,10 @@ def test_shares_are_listed_without_tokens_and_can_be_withdrawn(api: dict[str, Se
         assert withdrawn.status_code == 200 and withdrawn.json()["withdrawnAt"] is not None
         again = officer.delete(f"{path}/{first['shareId']}")
         assert again.json()["withdrawnAt"] == withdrawn.json()["withdrawnAt"]  # the first time stays
-        _problem(public.get(f"/v1/shared/{first['token']}"), 410, "share-withdrawn")
-        _problem(public.get(f"/c/{first['token']}.pdf"), 410, "share-withdrawn")
+        expect_problem(public.get(f"/v1/shared/{first['token']}"), 410, "share-withdrawn")
+        expect_problem(public.get(f"/c/{first['token']}.pdf"), 410, "share-withdrawn")
         assert public.get(f"/v1/shared/{second['token']}").status_code == 200  # the other one stands
-        _problem(officer.delete(f"{path}/{'0' * 16}"), 404, "not-found")
+        expect_problem(officer.delete(f"{path}/{'0' * 16}"), 404, "not-found")
 
 
 def test_share_requests_are_checked(api: dict[str, Server]) -> None:
@@ -134,15 +127,15 @@ def test_share_requests_are_checked(api: dict[str, Server]) -> None:
     record_id = _anchored_title(repd)
     path = f"/v1/records/title/{record_id}/shares"
     with repd.client("officer") as officer, repd.client("auditor") as auditor:
-        _problem(officer.post(path, json={"fields": ["/no_such_field"]}), 422, "request-invalid")
-        _problem(officer.post(path, json={"fields": "all"}), 422, "request-invalid")
-        _problem(officer.post(path, json={"version": 7}), 404, "not-found")
-        _problem(officer.post("/v1/records/title/NO-SUCH-ID/shares", json={}), 404, "not-found")
-        _problem(auditor.post(path, json={}), 403, "forbidden")  # auditors see no personal data
-        wrong = _problem(officer.put(path, json={}), 405, "method-not-allowed")
+        expect_problem(officer.post(path, json={"fields": ["/no_such_field"]}), 422, "request-invalid")
+        expect_problem(officer.post(path, json={"fields": "all"}), 422, "request-invalid")
+        expect_problem(officer.post(path, json={"version": 7}), 404, "not-found")
+        expect_problem(officer.post("/v1/records/title/NO-SUCH-ID/shares", json={}), 404, "not-found")
+        expect_problem(auditor.post(path, json={}), 403, "forbidden")  # auditors see no personal data
+        wrong = expect_problem(officer.put(path, json={}), 405, "method-not-allowed")
         assert wrong  # the Allow header names both routes of the path, not only the first one
         assert officer.put(path, json={}).headers["allow"] == "GET, POST"
-        _problem(httpx.post(repd.url + path, json={}), 401, "unauthenticated")
+        expect_problem(httpx.post(repd.url + path, json={}), 401, "unauthenticated")
 
 
 def test_an_older_share_points_to_the_current_version_only_when_asked(api: dict[str, Server]) -> None:
@@ -183,7 +176,7 @@ def test_a_revoked_record_gets_no_new_certificate(api: dict[str, Server]) -> Non
             f"/v1/records/title/{record_id}/revocation", json={"version": 1, "reason": 2}
         )
         assert revoked.status_code == 200, revoked.text
-        _problem(supervisor.post(f"/v1/records/title/{record_id}/shares", json={}), 409, "conflict")
+        expect_problem(supervisor.post(f"/v1/records/title/{record_id}/shares", json={}), 409, "conflict")
     # The share made before still opens the bundle: the verify page then says "revoked".
     assert httpx.get(f"{repd.url}/v1/shared/{share['token']}").status_code == 200
 
@@ -201,7 +194,7 @@ def test_a_pending_record_answers_202_and_prints_no_certificate_yet(api: dict[st
         assert pending.status_code == 202 and pending.json()["status"] == "pending"
         assert 1 <= int(pending.headers["retry-after"]) <= 60
         assert "Nile Trading" not in pending.text
-        problem = _problem(public.get(f"/c/{share['token']}"), 409, "not-anchored")
+        problem = expect_problem(public.get(f"/c/{share['token']}"), 409, "not-anchored")
         assert "not anchored" in problem["detail"]
 
 
@@ -228,7 +221,7 @@ def test_guessing_codes_finds_nothing_and_is_cut_off(api: dict[str, Server]) -> 
         assert 200 not in statuses
         assert statuses[:5] == [404] * 5 and set(statuses[5:]) == {429}
         # Once cut off, even a real code is refused from that address until the allowance refills.
-        _problem(public.get(f"/v1/shared/{real['token']}"), 429, "rate-limited")
+        expect_problem(public.get(f"/v1/shared/{real['token']}"), 429, "rate-limited")
 
 
 def _marriage() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import Server, servers, wait_anchored
+from api_helpers import Server, expect_problem, servers, wait_anchored
 from records_examples import commercial_example, title_example
 from web3 import Web3
 
@@ -78,14 +78,6 @@ def public(server: Server, **kwargs: Any) -> httpx.Client:
     """A client without a token, from a loopback address no other test uses."""
     transport = httpx.HTTPTransport(local_address=next(_addresses))
     return httpx.Client(base_url=server.url, transport=transport, timeout=60, **kwargs)
-
-
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"/problems/{kind}" and body["detail"] and body["detailAr"]
-    return body
 
 
 def _title(officer: httpx.Client) -> str:
@@ -297,7 +289,7 @@ def test_rpc_answers_cors_only_to_the_allowed_origins(api: dict[str, Server]) ->
             answer = _rpc_from(client, origin)
             assert answer.status_code == 200 and "access-control-allow-origin" not in answer.headers, origin
             assert "Origin" in answer.headers["vary"], origin
-            problem = _problem(_preflight(client, "/rpc", origin), 403, "forbidden")
+            problem = expect_problem(_preflight(client, "/rpc", origin), 403, "forbidden")
             assert "--cors-origin" in problem["detail"]
         answers = [_rpc_from(client, o) for o in allowed + refused]
     # Symmetric: CSO offers REPD's /rpc, so REPD's pages may read CSO's, and no one else's may.
@@ -346,7 +338,7 @@ def test_no_other_route_speaks_cors(api: dict[str, Server], repd_share: tuple[st
     for answer in answers + preflights:
         assert not [h for h in answer.headers if h.lower().startswith("access-control-")], answer.request.url
     for preflight in preflights:  # not approved: no route takes OPTIONS but /rpc
-        _problem(preflight, 405, "method-not-allowed")
+        expect_problem(preflight, 405, "method-not-allowed")
 
 
 def test_cors_origins_come_from_flags_environment_and_config_and_are_checked(tmp_path: Path) -> None:
@@ -428,7 +420,7 @@ def test_every_route_with_a_body_refuses_one_over_max_body(api: dict[str, Server
                 answer = supervisor.request(
                     method, _fill(path), content=content, headers={"Content-Type": "application/json"}
                 )
-                problem = _problem(answer, 413, "too-large")
+                problem = expect_problem(answer, 413, "too-large")
                 assert f"{MAX_BODY} bytes" in problem["detail"] and "--max-body" in problem["detail"]
         # A record right at the limit (padded with JSON white space) is taken, and is intact.
         body = json.dumps({"recordType": "title", "record": title_example()}, ensure_ascii=False).encode()
@@ -521,7 +513,7 @@ def test_every_public_route_is_rate_limited_per_client(api: dict[str, Server]) -
             if path == "/rpc":
                 assert limited.json()["error"]["code"] == -32005
             else:
-                _problem(limited, 429, "rate-limited")
+                expect_problem(limited, 429, "rate-limited")
             # Another address still gets through: the limit is per client.
             assert second.request(method, path, **kwargs).status_code == statuses[0], path
 
@@ -535,7 +527,7 @@ def test_an_officer_token_has_its_own_limit(api: dict[str, Server]) -> None:
         statuses = [anyone.get("/v1/batches", headers=headers).status_code for _ in range(8)]
         assert statuses[0] == 200 and 429 in statuses, statuses
         limited = anyone.get("/v1/batches", headers=headers)
-        problem = _problem(limited, 429, "rate-limited")
+        problem = expect_problem(limited, 429, "rate-limited")
         assert "with this token" in problem["detail"] and int(limited.headers["retry-after"]) >= 1
         # Another token is not held back by this one.
         other = {"Authorization": f"Bearer {cra.tokens['supervisor']}"}

@@ -79,6 +79,7 @@ from api_helpers import (
     ROLES,
     Server,
     deploy_fresh,
+    expect_problem,
     init_node,
     start_server,
     stop_server,
@@ -170,15 +171,6 @@ class Net:
         """One council decision on an agency (REPD proposes; at 1 of 3 that executes it)."""
         action = (kind, agency_code(agency), ZERO_ADDRESS, ZERO32, 0, "")
         self.council.transact(self.registry.functions.propose(action))
-
-
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, (response.request.method, response.request.url, response.text)
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"/problems/{kind}", body
-    assert body["detail"] and body["detailAr"], body
-    return body
 
 
 def _make_target(server: Server) -> Target:
@@ -424,11 +416,12 @@ def test_a_foreign_token_is_refused_on_every_officer_route(net: Net) -> None:
         with httpx.Client(base_url=b.url, timeout=30) as client:
             for route in routes:
                 for token in foreign:
-                    _problem(client.request(**_request(route, target, token)), 401, "unauthenticated")
+                    expect_problem(client.request(**_request(route, target, token)), 401, "unauthenticated")
                 if code_b == "REPD":  # a token REPD's store holds, issued for an officer of CSO
                     misissued = client.request(**_request(route, target, net.misissued))
                     assert (
-                        "belongs to agency CSO, not REPD" in _problem(misissued, 403, "forbidden")["detail"]
+                        "belongs to agency CSO, not REPD"
+                        in expect_problem(misissued, 403, "forbidden")["detail"]
                     )
         assert _state(b, target) == before, f"something at {code_b} changed"
         outsiders = [e for e in _audit_since(b, mark) if e["actor"] not in _own_actors(b)]
@@ -454,9 +447,11 @@ def test_ids_of_another_agency_reach_nothing_at_ones_own_node(net: Net) -> None:
                             request["headers"]["Authorization"] = f"Bearer {a.tokens[role]}"
                             response = client.request(**request)
                             if response.status_code == 403:
-                                assert "needs the role" in _problem(response, 403, "forbidden")["detail"]
+                                assert (
+                                    "needs the role" in expect_problem(response, 403, "forbidden")["detail"]
+                                )
                             else:
-                                _problem(response, 404, "not-found")
+                                expect_problem(response, 404, "not-found")
         assert _state(a, net.targets[code_a]) == before
 
 
@@ -485,7 +480,7 @@ def test_share_tokens_open_only_their_agencys_records(net: Net) -> None:
                         assert response.status_code == 200 and response.content == generic
                         assert elsewhere.get(path.replace("/V/", "/v/")).content == generic
                     else:
-                        _problem(response, 404, "not-found")
+                        expect_problem(response, 404, "not-found")
 
 
 # ----------------------------------------------------------------------------- node to node
@@ -519,7 +514,7 @@ def test_a_peer_sees_exactly_what_the_policy_grants(net: Net) -> None:
 
         # CRA is granted nothing: refused alike for a record that exists and for one that does not.
         for path in (record, record + "/bundle", "/v1/peer/records/title/01ABCDEFGHJKMNPQRSTVWXYZ00"):
-            refused = _problem(
+            refused = expect_problem(
                 client.get(path, headers=_signed(net.keys["CRA"], "GET", path, agency="CRA")),
                 403,
                 "forbidden",
@@ -527,7 +522,7 @@ def test_a_peer_sees_exactly_what_the_policy_grants(net: Net) -> None:
             assert "CRA may not see title records of REPD" in refused["detail"]
         # CSO is granted titles only: REPD's other types are as closed to it.
         path = f"/v1/peer/records/marriage/{title.record_id}"
-        _problem(
+        expect_problem(
             client.get(path, headers=_signed(net.keys["CSO"], "GET", path, agency="CSO")), 403, "forbidden"
         )
 
@@ -553,14 +548,14 @@ def test_no_write_route_takes_a_signed_request(net: Net) -> None:
                 **_signed(net.keys["CSO"], route.method, request["url"], agency="CSO", body=body),
             }
             response = client.request(route.method, request["url"], content=body, headers=headers)
-            _problem(response, 401, "unauthenticated")
+            expect_problem(response, 401, "unauthenticated")
         # The peer paths themselves take no other method than GET.
         path = f"/v1/peer/records/title/{target.record_id}"
         for method in ("POST", "PUT", "DELETE"):
             response = client.request(
                 method, path, headers=_signed(net.keys["CSO"], method, path, agency="CSO")
             )
-            _problem(response, 405, "method-not-allowed")
+            expect_problem(response, 405, "method-not-allowed")
     assert _state(repd, target) == before
 
 
@@ -589,7 +584,7 @@ def test_a_peer_cannot_pass_as_another(net: Net) -> None:
     with httpx.Client(base_url=repd.url) as client:
         for (signer, claims, audience), (status, kind) in IMPOSTORS:
             headers = _signed(keys[signer], "GET", path, agency=claims, audience=audience)
-            assert _problem(client.get(path, headers=headers), status, kind), (signer, claims, audience)
+            assert expect_problem(client.get(path, headers=headers), status, kind), (signer, claims, audience)
     refusals = [e for e in _audit_since(repd, mark) if e["actor"] not in _own_actors(repd)]
     assert [e["action"] for e in refusals] == ["peer.refused"] * len(IMPOSTORS), "none came to the record"
 
@@ -632,7 +627,7 @@ def test_intake_refuses_a_type_the_agency_may_not_anchor(net: Net) -> None:
     with repd.client("officer") as officer, repd.client("supervisor") as supervisor:
         for kind, record in (("marriage", marriage_example()), ("court-order", {})):  # CSO's, MOJ's
             created = officer.post("/v1/records", json={"recordType": kind, "record": record})
-            refused = _problem(created, 403, "forbidden")
+            refused = expect_problem(created, 403, "forbidden")
             assert f"agency REPD may not anchor {kind!r} records" in refused["detail"]
         lines = [("marriage", marriage_example()), ("commercial", commercial_example())]
         bulk = officer.post(
@@ -649,7 +644,7 @@ def test_intake_refuses_a_type_the_agency_may_not_anchor(net: Net) -> None:
         # An amendment naming another agency's record and type finds no record here.
         amend = {"amends": 1, "reason": 1, "record": marriage_example()}
         path = f"/v1/records/marriage/{net.targets['CSO'].record_id}/versions"
-        _problem(supervisor.post(path, json=amend), 404, "not-found")
+        expect_problem(supervisor.post(path, json=amend), 404, "not-found")
     assert _state(repd, net.targets["REPD"]) == before, "nothing stored"
 
 
@@ -899,7 +894,7 @@ def test_a_suspended_agencys_node_holds_and_resumes(net: Net) -> None:
         assert any("agency CRA is suspended in the registry" in p for p in ready.json()["problems"])
         with cra.client("officer") as officer, cra.client("supervisor") as supervisor:
             record = {"recordType": "commercial", "record": commercial_example()}
-            refused = _problem(officer.post("/v1/records", json=record), 403, "forbidden")
+            refused = expect_problem(officer.post("/v1/records", json=record), 403, "forbidden")
             assert (
                 "agency CRA is suspended in the registry" in refused["detail"]
                 and "موقوفة" in refused["detailAr"]
