@@ -288,7 +288,7 @@ class Demo:
             *sijill_command("node", "init"),
             *("--data-dir", str(node_dir), "--agency", agency.code, "--dev-account", str(agency.dev_account)),
         ]
-        done = subprocess.run(init, env=_child_env(), capture_output=True, text=True, check=False)
+        done = subprocess.run(init, env=child_env(), capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
             raise NodeError(
@@ -363,7 +363,7 @@ class Demo:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_child_env(),
+                env=child_env(),
                 start_new_session=True,  # Ctrl-C reaches the demo only, which stops the APIs in order
             )
 
@@ -592,7 +592,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
+    """The environment of the `sijill` processes the demo (and the soak) starts: dev nodes read
+    their secrets from their directories, none from the caller's shell."""
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_VARIABLES}
     env["PYTHONUNBUFFERED"] = "1"
     return env

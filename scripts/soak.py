@@ -69,14 +69,13 @@ from soak_actors import (  # noqa: E402
     Officer,
     Shared,
     Tally,
-    child_env,
     log,
 )
 from soak_proofs import Proofs  # noqa: E402
 
 from ledger.codes import agency_code  # noqa: E402
 from node.chain import connect  # noqa: E402
-from node.demo import DemoAgency, demo_agencies, sijill_command  # noqa: E402
+from node.demo import DemoAgency, child_env, demo_agencies, sijill_command  # noqa: E402
 from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts  # noqa: E402
 from node.devchain import DevChainConfig, free_port  # noqa: E402
 from node.officer_cli import issue_token, open_node_store  # noqa: E402

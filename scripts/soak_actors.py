@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import signal
 import subprocess
@@ -21,7 +20,7 @@ import httpx
 from local_http import FaultyRpc
 from records_examples import numbered_records
 
-from node.demo import DemoAgency, sijill_command
+from node.demo import DemoAgency, child_env, sijill_command
 from node.devchain import DevChain, DevChainConfig
 
 BATCH_SIZE = 400
@@ -302,14 +301,6 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def child_env() -> dict[str, str]:
-    """The environment of the `sijill` processes: the dev nodes read their secrets from their
-    directories, none from the shell."""
-    env = {k: v for k, v in os.environ.items() if k not in ("SIJILL_KEK", "SIJILL_SIGNER_PASSPHRASE")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def tail_of(path: Path, size: int = 2000) -> str:

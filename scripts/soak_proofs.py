@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from soak_actors import Record, Tally, child_env, log
+from soak_actors import Record, Tally, log
 
 from ledger.codes import agency_code, decode_code
 from ledger.merkle import build_tree
-from node.demo import DemoAgency, sijill_command
+from node.demo import DemoAgency, child_env, sijill_command
 from node.export import ZERO_ROOT, ExportBatch, read_batches, read_receipts
 
 
