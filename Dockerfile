@@ -45,7 +45,8 @@ RUN pip install --no-cache-dir -c constraints.txt -e . \
  && useradd --uid 1000 --create-home sijill \
  && chown -R sijill:sijill /app/build
 # uid 1000, like Besu's image; compose runs agency nodes as ${SIJILL_UID:-1000} (the owner of
-# their data directories) and the init containers as root (they chown for Besu and exit to sleep).
+# their data directories) and the init containers as root (they chown for Besu and unlock its
+# key, then sleep as uid 1000 through setpriv, which util-linux in this image provides).
 USER sijill
 ENTRYPOINT ["sijill"]
 CMD ["--help"]

@@ -673,7 +673,8 @@ def compose_document(
             f"chown {BESU_UID}:{BESU_UID} /data /permissions /permissions/permissions_config.toml",
             f"sijill network unlock-key /network/{v.name} --out {BESU_KEY} --owner {BESU_UID}:{BESU_UID}"
             + (" --passphrase-file /run/secrets/network_passphrase" if encrypted else ""),
-            "exec sleep infinity",
+            # Root only for the chown and the key; the holder then sleeps as Besu's user.
+            f"exec setpriv --reuid={BESU_UID} --regid={BESU_UID} --clear-groups sleep infinity",
         ]
         init: dict[str, Any] = {
             "image": options.sijill_image,
@@ -715,6 +716,9 @@ def compose_document(
                 "BESU_RPC_WS_HOST": v.host,
                 "BESU_GRAPHQL_HTTP_HOST": v.host,
             },
+            # The image's own entrypoint (besu-entry.sh) starts as root and drops to uid 1000;
+            # this one replaces it, so the service names the user itself, or the JVM runs as root.
+            "user": f"{BESU_UID}:{BESU_UID}",
             "entrypoint": ["/bin/bash", "-c"],
             "command": [
                 f"until [ -s {BESU_KEY} ]; do echo 'waiting for the node key'; sleep 1; done; "

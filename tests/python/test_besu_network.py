@@ -417,6 +417,30 @@ def test_thirty_validators_every_file_parses_and_cross_references(
     assert "network_passphrase" not in files["compose"]["secrets"]  # plain keys: nothing to unlock
 
 
+def test_no_long_running_process_of_the_compose_file_runs_as_root(network4: Path, network30: Path) -> None:
+    """Every service names its user. Besu's image starts as root and its entrypoint script drops
+    to uid 1000; the generated services replace that entrypoint, so they must say 1000 themselves.
+    The init containers need root for a chown and the key, then sleep as Besu's user."""
+    for out in (network4, network30):
+        services = _load(out)["compose"]["services"]
+        manifest = _load(out)["manifest"]
+        validators = {v["name"] for v in manifest["validators"]}
+        agencies = {a["service"] for a in manifest["agencies"]}
+        assert set(services) == validators | agencies | {f"init-{name}" for name in validators}
+        for name, service in services.items():
+            assert "user" in service, f"{name} names no user: it would run as its image's (root for Besu)"
+            if name in validators:
+                assert service["user"] == "1000:1000", name
+                assert service["entrypoint"] == ["/bin/bash", "-c"]
+                assert service["command"][0].rstrip().endswith("--config-file=/config/config.toml")
+            elif name in agencies:
+                assert service["user"] == "${SIJILL_UID:-1000}:${SIJILL_GID:-1000}", name
+            else:
+                assert service["user"] == "0:0", name
+                last = service["command"][0].split(" && ")[-1]
+                assert last == "exec setpriv --reuid=1000 --regid=1000 --clear-groups sleep infinity", name
+
+
 def test_the_keys_are_encrypted_with_the_default_work(network4: Path) -> None:
     assert besu_network.KEYSTORE_KDF_ITERATIONS is None  # eth-keyfile's scrypt n = 262144
     keystore = json.loads((network4 / "validator-1" / "key.json").read_text())
