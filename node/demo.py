@@ -504,21 +504,18 @@ class Demo:
         contracts = Table("contract", "address", title="Contracts", title_justify="left")
         for name, entry in self.deployment["contracts"].items():
             contracts.add_row(name, entry["address"])
-        out.print(contracts)
+        _print_whole(contracts)
         apis = Table("agency", "record type", "API", "OpenAPI", title="Agency APIs", title_justify="left")
         for agency in self.agencies:
             apis.add_row(agency.code, agency.record_type, agency.api_url, f"{agency.api_url}/openapi.json")
-        for column in apis.columns[2:]:
-            column.no_wrap = True  # whole URLs, to copy, even on a narrow or non-terminal output
-        out.print(apis)
+        _print_whole(apis)
         tokens = Table(
             "agency", "role", "token (Authorization: Bearer …)", title="Demo tokens", title_justify="left"
         )
-        tokens.columns[2].no_wrap = True
         for agency in self.agencies:
             for role, entry in self.officers[agency.code].items():
                 tokens.add_row(agency.code, role, entry["token"])
-        out.print(tokens)
+        _print_whole(tokens)
         records = Table(
             "agency", "type", "record id", "version", "state", title="Demo records", title_justify="left"
         )
@@ -527,7 +524,7 @@ class Demo:
             records.add_row(
                 record["agency"], record["recordType"], record["recordId"], str(record["version"]), state
             )
-        out.print(records)
+        _print_whole(records)
         out.print("[bold]Certificates[/] (scan or open the verify page; the PDF carries its QR code):")
         for record in self.records:
             if "certificate" in record:
@@ -604,6 +601,24 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _print_whole(table: Table) -> None:
+    """Print a table with no cell wrapped or cut to "marri…", however narrow the output.
+
+    Rich fits a table to the console's width, which is 80 columns when the output is not a
+    terminal (`make run | tee`, a log): it shortens cells to fit. The summary's cells are
+    things to copy (URLs, tokens, ids, record types), so the table is drawn at its natural width
+    instead and a narrow terminal wraps the lines, keeping every character."""
+    for column in table.columns:
+        column.no_wrap = True
+    natural = out.measure(table, options=out.options.update_width(10_000)).maximum
+    width = out.width
+    out.width = max(width, natural)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 def _bundle_path(record: dict[str, Any]) -> str:

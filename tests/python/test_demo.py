@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from demo_helpers import AGENCIES, DemoProcess, alive, children, listening, port_base
+from demo_helpers import AGENCIES, KINDS, DemoProcess, alive, children, listening, port_base
 
 from node.chain import connect
 from node.deploy import dev_accounts
@@ -59,6 +59,14 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
         assert not any("national_id" in d.path for d in shown.disclosed)
         assert f"http://127.0.0.1:{chain_port}" in demo.output
         assert f"http://127.0.0.1:{api_base}/openapi.json" in demo.output
+        # The summary's tables keep every cell whole on a piped output (80 columns by default).
+        lines = demo.output.splitlines()
+        for code, port in zip(AGENCIES, ports, strict=True):
+            row = next(line for line in lines if f"http://127.0.0.1:{port}/openapi.json" in line)
+            assert f" {code} " in row and f" {KINDS[code]} " in row, row
+        for record in records["records"]:
+            row = next(line for line in lines if record["recordId"] in line and "│" in line)
+            assert f" {record['recordType']} " in row and "…" not in row, row
         # Each record has a certificate whose QR code opens its verify page and disclosed bundle.
         for record in records["records"]:
             certificate = record["certificate"]
