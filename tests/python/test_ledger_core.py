@@ -146,6 +146,7 @@ def test_the_refused_table_covers_this_pythons_format_controls_private_use_and_s
     }
     # ... and every entry is one intake refuses too, sorted and without overlaps.
     assert all(refused_character(chr(c)) is not None for c in REFUSED_CODE_POINTS)
+    assert not any(is_canonical_text(f"a{chr(c)}") for c in REFUSED_CODE_POINTS)
     bounds = [(first, last) for first, last, _ in REFUSED_RANGES]
     assert all(a[1] < b[0] for a, b in itertools.pairwise(bounds))
 
