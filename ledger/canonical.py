@@ -21,14 +21,42 @@ was written. Two layers:
    no floating-point numbers: decimals (areas, capital) are canonical decimal strings and shares
    are fractions, so no value depends on binary floating point.
 
-`is_canonical_text` lets a verifier insist that a disclosed value is already canonical, so that
-no two different byte strings can verify as the same field.
+Text normalisation never refuses anything; the characters it cannot make harmless are refused
+instead (`refused_character`), at intake and by every verifier. They are characters that make
+text look different from what is stored, or that have no meaning outside one system:
+- bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they
+  reorder what is shown, so a name or a number displays differently from what was anchored
+  ("Trojan Source", CVE-2021-42574). The direction *marks* above are removed instead: they
+  only nudge neutral characters, and editors insert them on their own;
+- every other format character (Unicode category Cf) and every other default-ignorable code
+  point (drawn as nothing: soft hyphen U+00AD, word joiner and the invisible operators
+  U+2060-U+2064, variation selectors, the combining grapheme joiner U+034F, Hangul fillers,
+  tags U+E0000-U+E0FFF...), and the visible format marks no registry value needs (Arabic
+  number signs U+0600-U+0605 and U+0890-U+0891, end of ayah U+06DD and U+08E2, interlinear
+  annotation U+FFF9-U+FFFB...). A name that differs from another only by an invisible
+  character would hash differently and look the same; a clerk retypes it instead;
+- control characters (Cc) that white-space folding does not turn into a space;
+- lone surrogates (Cs), private-use characters (Co) and noncharacters: no two systems agree on
+  what they show, or they are not characters at all.
+
+These classes are written out below (`REFUSED_RANGES`), as of Unicode 17.0, so that every
+verifier refuses the same code points whatever its own Unicode version; a test checks them
+against this Python's database, and the JavaScript verifier has the same table.
+Intake also refuses code points unassigned in its Unicode database (`unicodedata`, 14.0.0 in
+Python 3.11): what NFC does to them is not fixed until they are assigned. A verifier does not
+refuse those, since which code points are assigned depends on its own version.
+
+`is_canonical_text` lets a verifier insist that a disclosed value is already canonical (normalised,
+and none of the characters above), so that no two different byte strings can verify as the same
+field and no disclosed value displays as something other than what it is.
 """
 
+import bisect
 import json
 import re
 import unicodedata
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import rfc8785
 
@@ -58,8 +86,122 @@ def normalize_text(text: str) -> str:
 
 
 def is_canonical_text(text: str) -> bool:
-    """Whether `text` is already in canonical form."""
-    return normalize_text(text) == text
+    """Whether `text` is already in canonical form: normalised, and holding no character of
+    `REFUSED_RANGES` (unassigned code points are not refused here: see the module docstring)."""
+    return normalize_text(text) == text and not _holds_refused(text)
+
+
+# ------------------------------------------------------------------------ refused characters
+
+RefusedKind = Literal["control", "bidi", "format", "surrogate", "private-use", "noncharacter", "unassigned"]
+
+#: The code points canonical text may not hold, as (first, last, kind), sorted; see the module
+#: docstring. Format and default-ignorable code points are those of Unicode 17.0 (U+13439-U+1343F
+#: were assigned in 15.0, after this Python's database; intake refuses them as unassigned anyway).
+REFUSED_RANGES: tuple[tuple[int, int, RefusedKind], ...] = tuple(
+    sorted(
+        [
+            (0x0000, 0x0008, "control"),  # U+0009-U+000D are white space: folded to a space
+            (0x000E, 0x001B, "control"),  # U+001C-U+001F are white space too (Python's str.isspace)
+            (0x007F, 0x0084, "control"),
+            (0x0086, 0x009F, "control"),  # U+0085 (next line) is white space
+            (0x00AD, 0x00AD, "format"),  # soft hyphen
+            (0x034F, 0x034F, "format"),  # combining grapheme joiner
+            (0x0600, 0x0605, "format"),  # Arabic number signs (span the digits that follow)
+            (0x06DD, 0x06DD, "format"),  # Arabic end of ayah
+            (0x070F, 0x070F, "format"),  # Syriac abbreviation mark
+            (0x0890, 0x0891, "format"),  # Arabic pound and piastre marks above
+            (0x08E2, 0x08E2, "format"),  # Arabic disputed end of ayah
+            (0x115F, 0x1160, "format"),  # Hangul choseong and jungseong fillers
+            (0x17B4, 0x17B5, "format"),  # Khmer inherent vowels
+            (0x180B, 0x180F, "format"),  # Mongolian free variation selectors, vowel separator
+            (0x202A, 0x202E, "bidi"),  # LRE, RLE, PDF, LRO, RLO
+            (0x2060, 0x2065, "format"),  # word joiner, invisible operators, (reserved, ignorable)
+            (0x2066, 0x2069, "bidi"),  # LRI, RLI, FSI, PDI
+            (0x206A, 0x206F, "format"),  # deprecated: symmetric swapping, Arabic shaping, digit shapes
+            (0x3164, 0x3164, "format"),  # Hangul filler
+            (0xD800, 0xDFFF, "surrogate"),
+            (0xE000, 0xF8FF, "private-use"),
+            (0xFDD0, 0xFDEF, "noncharacter"),
+            (0xFE00, 0xFE0F, "format"),  # variation selectors
+            (0xFFA0, 0xFFA0, "format"),  # halfwidth Hangul filler
+            (0xFFF0, 0xFFF8, "format"),  # reserved, default-ignorable
+            (0xFFF9, 0xFFFB, "format"),  # interlinear annotation anchor, separator, terminator
+            (0x110BD, 0x110BD, "format"),  # Kaithi number sign
+            (0x110CD, 0x110CD, "format"),  # Kaithi number sign above
+            (0x13430, 0x1343F, "format"),  # Egyptian hieroglyph format controls
+            (0x1BCA0, 0x1BCA3, "format"),  # shorthand format controls
+            (0x1D173, 0x1D17A, "format"),  # musical symbol beams, ties, slurs, phrases
+            (0xE0000, 0xE0FFF, "format"),  # tags, variation selectors supplement, reserved
+            (0xF0000, 0xFFFFD, "private-use"),
+            (0x100000, 0x10FFFD, "private-use"),
+            # The last two code points of every plane.
+            *((plane << 16 | 0xFFFE, plane << 16 | 0xFFFF, "noncharacter") for plane in range(17)),
+        ]
+    )
+)
+_REFUSED_FIRSTS = [first for first, _, _ in REFUSED_RANGES]
+
+
+def _character_class(code_points: list[int]) -> re.Pattern[str]:
+    """A regular expression matching any of `code_points` (sorted), written as ranges."""
+    ranges: list[list[int]] = []
+    for c in code_points:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
+_REFUSED = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b, _ in REFUSED_RANGES) + "]")
+# The few code points of the table that str.isprintable() passes (default-ignorable marks and
+# letters: variation selectors, Hangul fillers...). Every other one is a control, format,
+# surrogate, private-use or unassigned code point, which str.isprintable() fails (white space
+# too, but normalised text has none but U+0020). Text that is printable and holds none of these
+# holds nothing of the table: the fast path, ten times faster than searching for the table.
+_PRINTABLE_REFUSED = _character_class(
+    [c for a, b, kind in REFUSED_RANGES if kind == "format" for c in range(a, b + 1) if chr(c).isprintable()]
+)
+
+
+def _holds_refused(text: str) -> bool:
+    if text.isprintable() and _PRINTABLE_REFUSED.search(text) is None:
+        return False
+    return _REFUSED.search(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedCharacter:
+    """A character that canonical text may not hold, and which class of them it is."""
+
+    code_point: int
+    kind: RefusedKind
+
+    @property
+    def label(self) -> str:
+        """The code point as Unicode writes it: `U+202E`."""
+        return f"U+{self.code_point:04X}"
+
+
+def refused_character(text: str) -> RefusedCharacter | None:
+    """The first character of `text` that intake refuses, or None (see the module docstring).
+
+    That is a character of `REFUSED_RANGES`, or a code point unassigned in this Python's
+    Unicode database (`unicodedata.unidata_version`)."""
+    # Fast path, taken by nearly all text: printable (str.isprintable is false only for white
+    # space other than U+0020 and for categories Cc, Cf, Cs, Co and Cn, unassigned included),
+    # and none of the table's printable code points.
+    if text.isprintable() and _PRINTABLE_REFUSED.search(text) is None:
+        return None
+    for character in text:
+        code_point = ord(character)
+        index = bisect.bisect_right(_REFUSED_FIRSTS, code_point) - 1
+        if index >= 0 and code_point <= REFUSED_RANGES[index][1]:
+            return RefusedCharacter(code_point, REFUSED_RANGES[index][2])
+        if unicodedata.category(character) == "Cn":
+            return RefusedCharacter(code_point, "unassigned")
+    return None
 
 
 def canonical_json(value: Any) -> bytes:

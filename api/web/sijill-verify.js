@@ -432,9 +432,63 @@ export function normalizeText(text) {
   return collapsed.slice(start, end);
 }
 
-/** Whether text is already canonical: a verifier refuses anything else, never normalises. */
+// The code points canonical text may not hold, [first, last] (ledger/canonical.py REFUSED_RANGES,
+// which says why): controls that are not white space, bidirectional embeddings, overrides and
+// isolates, every other format and default-ignorable code point of Unicode 17.0, surrogates,
+// private use and noncharacters. Written out, not \p{Cf}, so that every browser refuses the same
+// code points whatever its Unicode version; tests/js/canonical.test.mjs compares it with Python's.
+export const REFUSED_RANGES = Object.freeze(
+  [
+    [0x0000, 0x0008],
+    [0x000e, 0x001b],
+    [0x007f, 0x0084],
+    [0x0086, 0x009f],
+    [0x00ad, 0x00ad],
+    [0x034f, 0x034f],
+    [0x0600, 0x0605],
+    [0x06dd, 0x06dd],
+    [0x070f, 0x070f],
+    [0x0890, 0x0891],
+    [0x08e2, 0x08e2],
+    [0x115f, 0x1160],
+    [0x17b4, 0x17b5],
+    [0x180b, 0x180f],
+    [0x202a, 0x202e],
+    [0x2060, 0x2065],
+    [0x2066, 0x2069],
+    [0x206a, 0x206f],
+    [0x3164, 0x3164],
+    [0xd800, 0xdfff],
+    [0xe000, 0xf8ff],
+    [0xfdd0, 0xfdef],
+    [0xfe00, 0xfe0f],
+    [0xffa0, 0xffa0],
+    [0xfff0, 0xfff8],
+    [0xfff9, 0xfffb],
+    [0x110bd, 0x110bd],
+    [0x110cd, 0x110cd],
+    [0x13430, 0x1343f],
+    [0x1bca0, 0x1bca3],
+    [0x1d173, 0x1d17a],
+    [0xe0000, 0xe0fff],
+    [0xf0000, 0xffffd],
+    [0x100000, 0x10fffd],
+    // The last two code points of every plane.
+    ...Array.from({ length: 17 }, (_, plane) => [plane * 0x10000 + 0xfffe, plane * 0x10000 + 0xffff]),
+  ]
+    .sort((a, b) => a[0] - b[0])
+    .map((range) => Object.freeze(range))
+);
+// With the u flag a surrogate pair is one code point, so [\u{d800}-\u{dfff}] matches lone halves only.
+const REFUSED = new RegExp(
+  `[${REFUSED_RANGES.map(([a, b]) => `\\u{${a.toString(16)}}-\\u{${b.toString(16)}}`).join("")}]`,
+  "u"
+);
+
+/** Whether text is already canonical: normalised, and none of REFUSED_RANGES. A verifier refuses
+ * anything else, never normalises. */
 export function isCanonicalText(text) {
-  return normalizeText(text) === text;
+  return normalizeText(text) === text && !REFUSED.test(text);
 }
 
 const MAX_EXACT = 2 ** 53 - 1;

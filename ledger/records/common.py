@@ -20,7 +20,10 @@ its own: a value is accepted only in the JSON type written here, then put in can
 
 Every string is normalised (`ledger.canonical.normalize_text`: NFC, tatweel and invisible marks
 removed, Arabic-Indic digits to ASCII, white space collapsed) before it is checked, so what is
-stored and hashed is the canonical text. Control characters and lone surrogates are rejected.
+stored and hashed is the canonical text. Then, before any rule of its type, a string holding a
+character canonical text may not hold (`ledger.canonical.refused_character`: direction
+overrides and isolates, other format and invisible characters, controls, surrogates, private-use,
+noncharacters, unassigned code points) is rejected, rule `characters`, naming the code point.
 
 Decimals are JSON strings only, never JSON numbers: one rule, and no float ever touches a value.
 Their canonical form has no sign, exponent or leading zeros, and no trailing zeros or point after
@@ -51,7 +54,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from ledger.canonical import normalize_text
+from ledger.canonical import RefusedKind, normalize_text, refused_character
 from ledger.national_id import BORN_ABROAD, GOVERNORATES, InvalidNationalId, NationalId, parse_national_id
 from ledger.records.problems import FieldProblem, field_error
 
@@ -72,8 +75,33 @@ _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _FRACTION = re.compile(r"([0-9]+) ?/ ?([0-9]+)")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISIC_CLASS = re.compile(r"[0-9]{4}")
-# Control characters (Unicode category Cc) and lone surrogates (Cs), which no JSON text should carry.
-_BAD_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What each class of refused character is, in English and Arabic (ledger/canonical.py says why
+# each is refused).
+_REFUSED_KINDS: Mapping[RefusedKind, tuple[str, str]] = {
+    "control": ("a control character", "محرف تحكم"),
+    "bidi": (
+        "a bidirectional embedding, override or isolate: it makes text display in another order "
+        "than it is stored",
+        "محرف تحكم في اتجاه الكتابة (تضمين أو تجاوز أو عزل) يجعل النص يظهر بترتيب غير الذي حُفظ به",
+    ),
+    "format": (
+        "a format or invisible character: it changes how text looks, or is not seen at all",
+        "محرف تنسيق أو محرف غير مرئي يغيّر شكل النص أو لا يظهر أصلًا",
+    ),
+    "surrogate": (
+        "half of a UTF-16 surrogate pair, not a character",
+        "نصف زوج بديل في ترميز UTF-16 وليس محرفًا",
+    ),
+    "private-use": (
+        "a private-use character, with no agreed meaning outside the system that made it",
+        "محرف للاستخدام الخاص لا معنى متفقًا عليه له خارج النظام الذي أنتجه",
+    ),
+    "noncharacter": ("a Unicode noncharacter", "رمز محجوز في يونيكود لا يمثل محرفًا"),
+    "unassigned": (
+        f"a code point not assigned in Unicode {unicodedata.unidata_version}",
+        f"رمز غير مُعرَّف في يونيكود {unicodedata.unidata_version}",
+    ),
+}
 
 T = TypeVar("T")
 
@@ -101,7 +129,19 @@ def today_of(info: ValidationInfo) -> date:
 def _string(value: Any, expected_en: str, expected_ar: str) -> str:
     if not isinstance(value, str):
         field_error("type", f"must be {expected_en}", f"نوع القيمة غير صحيح: يجب أن تكون {expected_ar}")
-    return normalize_text(value)
+    text = normalize_text(value)
+    refused = refused_character(text)
+    if refused is not None:
+        # The code point and its Unicode name describe a character class, not the value: no
+        # personal data goes into the message.
+        name = unicodedata.name(chr(refused.code_point), "")
+        what_en, what_ar = _REFUSED_KINDS[refused.kind]
+        field_error(
+            "characters",
+            f"contains {refused.label}{' ' + name if name else ''}, {what_en}; remove it",
+            f"يحتوي النص على المحرف {refused.label}، وهو {what_ar}؛ احذفه",
+        )
+    return text
 
 
 def _text(value: Any, max_length: int) -> str:
@@ -113,12 +153,6 @@ def _text(value: Any, max_length: int) -> str:
             "max-length",
             f"is {len(text)} characters long; at most {max_length} are allowed",
             f"النص أطول من المسموح: الحد الأقصى {max_length} حرفًا",
-        )
-    if _BAD_CHARACTERS.search(text):
-        field_error(
-            "characters",
-            "contains control characters or invalid code points",
-            "يحتوي النص على محارف تحكم أو رموز غير صالحة",
         )
     return text
 

@@ -14,6 +14,7 @@ import {
   NotCanonical,
   normalizeText,
   PYTHON_WHITESPACE,
+  REFUSED_RANGES,
   toHex,
   utf8,
 } from "../../api/web/sijill-verify.js";
@@ -30,6 +31,62 @@ test("canonical.json: every text and JCS vector, byte for byte", () => {
   }
   for (const { value, jcs } of v.jcs) assert.equal(toHex(canonicalJson(value)), jcs, JSON.stringify(value));
 });
+
+const fromLabel = (label) => parseInt(label.slice(2), 16);
+const refusedCodePoints = () =>
+  new Set(REFUSED_RANGES.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)));
+// A code point as a one-code-point string (a lone surrogate half for U+D800-U+DFFF).
+const charOf = (c) => (c >= 0xd800 && c <= 0xdfff ? String.fromCharCode(c) : String.fromCodePoint(c));
+// Format, default-ignorable, control, surrogate, private-use and noncharacter code points.
+const SPECIAL = /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cc}\p{Cs}\p{Co}\p{Noncharacter_Code_Point}]/u;
+
+test("characters.json: the refused table is the published one; refused text is never canonical", () => {
+  const v = vector("characters.json");
+  assert.deepEqual(
+    REFUSED_RANGES.map(([a, b]) => [a, b]),
+    v.refusedRanges.map((r) => [fromLabel(r.first), fromLabel(r.last)])
+  );
+  for (const { text, codePoint } of v.refused) {
+    assert.equal(normalizeText(text), text, JSON.stringify(text));
+    assert.equal(isCanonicalText(text), false, JSON.stringify(text));
+    assert.ok(codepoints(text).includes(fromLabel(codePoint)), codePoint);
+  }
+  for (const text of v.accepted) assert.equal(isCanonicalText(text), true, JSON.stringify(text));
+  // The issue's example: a name with RIGHT-TO-LEFT OVERRIDE in it.
+  assert.equal(isCanonicalText("محمد\u202eعبد الله"), false);
+  assert.equal(isCanonicalText("محمد عبد الله"), true);
+});
+
+test("the refused table holds every special code point of this runtime's Unicode but normalised ones", () => {
+  const refused = refusedCodePoints();
+  const normalised = new Set([...PYTHON_WHITESPACE].map((c) => c.codePointAt(0)));
+  for (const c of [0x0640, 0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0xfeff, 0x061c]) normalised.add(c);
+  const missing = [];
+  for (let c = 0; c < 0x110000; c++) {
+    if (SPECIAL.test(charOf(c)) && !normalised.has(c) && !refused.has(c)) missing.push(c.toString(16));
+  }
+  // A newer Unicode than 17.0 may add some: review them, then add them here and in ledger/canonical.py.
+  assert.deepEqual(missing, [], `Unicode ${process.versions.unicode}`);
+  for (const c of normalised) assert.equal(refused.has(c), false, c.toString(16));
+});
+
+test(
+  "isCanonicalText agrees with Python at both ends of every refused range, astral planes included",
+  { skip: NEEDS_PYTHON },
+  () => {
+    const texts = [];
+    for (const [first, last] of REFUSED_RANGES) {
+      for (const c of [first - 1, first, last, last + 1]) {
+        if (c < 0 || c > 0x10ffff) continue;
+        texts.push(`a${charOf(c)}b`, `محمد${charOf(c)}`);
+      }
+    }
+    const answers = oracle(texts.map((text) => ({ op: "normalize", text })));
+    texts.forEach((text, i) => {
+      assert.deepEqual([normalizeText(text), isCanonicalText(text)], answers[i].ok, JSON.stringify(text));
+    });
+  }
+);
 
 test("the whitespace class is Python's str.isspace() set (fixture)", () => {
   assert.deepEqual(codepoints(PYTHON_WHITESPACE), fixture("python-whitespace.json").codepoints);

@@ -93,7 +93,9 @@ def answer(request: dict[str, Any]) -> Any:
     if op == "verify":
         chain = MemoryChain.from_json(request["chain"])
         view = DownChain(request["down"], chain) if "down" in request else chain
-        document = request["text"] if "text" in request else request["doc"]
+        document = request.get("text", request.get("doc"))
+        if "bytes" in request:
+            document = unhex(request["bytes"])
         return verify(document, view, now=request["now"]).to_json()
     raise ValueError(f"unknown op {op!r}")
 

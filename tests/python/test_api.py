@@ -428,6 +428,57 @@ def test_bad_input_gets_problem_details_never_a_500(api: dict[str, Server]) -> N
         expect_problem(revoke, 403, "forbidden")  # the role is checked before the body
 
 
+def _only_problem(errors: list[dict[str, Any]], pointer: str, label: str, name: str) -> None:
+    """`errors` is one `characters` problem at `pointer`, naming the code point in both languages."""
+    assert [(e["pointer"], e["rule"]) for e in errors] == [(pointer, "characters")], errors
+    assert f"{label} {name}" in errors[0]["detail"] and f"المحرف {label}" in errors[0]["detailAr"], errors
+
+
+def test_refused_characters_get_the_same_422_on_every_intake_path(api: dict[str, Server]) -> None:
+    """Issue 15: a direction override (or an isolate, or an invisible character) in any field is
+    refused by create, bulk and amend alike, naming the field and the code point; nothing is
+    stored."""
+    repd = api["REPD"]
+    with repd.client("officer") as officer, repd.client("supervisor") as supervisor:
+        spoofed = title_example()
+        spoofed["owners"][0]["name"] = "محمد\u202eعبد الله"
+        problem = expect_problem(_create(officer, "title", spoofed), 422, "record-invalid")
+        _only_problem(problem["errors"], "/record/owners/0/name", "U+202E", "RIGHT-TO-LEFT OVERRIDE")
+        assert "U+202E" in problem["detail"]
+        # The same as JSON text with the character itself (UTF-8) rather than an escape.
+        raw = json.dumps({"recordType": "title", "record": spoofed}, ensure_ascii=False).encode()
+        again = officer.post("/v1/records", content=raw, headers={"Content-Type": "application/json"})
+        _only_problem(
+            expect_problem(again, 422, "record-invalid")["errors"],
+            "/record/owners/0/name",
+            "U+202E",
+            "RIGHT-TO-LEFT OVERRIDE",
+        )
+
+        lines = [
+            {"recordType": "title", "record": title_example()},
+            {"recordType": "title", "record": dict(title_example(), title_number="2024/\u2067781\u2069")},
+            {"recordType": "title", "record": dict(title_example(), district="حي\u00adشرق")},
+        ]
+        body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+        answers = [
+            json.loads(line)
+            for line in officer.post(
+                "/v1/records/bulk", content=body, headers={"Content-Type": "application/x-ndjson"}
+            ).text.splitlines()
+        ]
+        assert [a.get("status") for a in answers[:3]] == ["accepted", "rejected", "rejected"]
+        _only_problem(answers[1]["errors"], "/record/title_number", "U+2067", "RIGHT-TO-LEFT ISOLATE")
+        _only_problem(answers[2]["errors"], "/record/district", "U+00AD", "SOFT HYPHEN")
+
+        path = f"/v1/records/title/{answers[0]['recordId']}"
+        amended = dict(title_example(), area_m2="12\u202d5")
+        change = {"amends": 1, "reason": 1, "record": amended}
+        refused = expect_problem(supervisor.post(path + "/versions", json=change), 422, "record-invalid")
+        _only_problem(refused["errors"], "/record/area_m2", "U+202D", "LEFT-TO-RIGHT OVERRIDE")
+        assert [v["version"] for v in officer.get(path + "/history").json()["versions"]] == [1]
+
+
 def test_rate_limit_answers_429_with_retry_after(api: dict[str, Server]) -> None:
     with api["CRA"].client("auditor") as auditor:  # CRA's node allows 5 requests a second
         statuses = [auditor.get("/v1/batches") for _ in range(30)]

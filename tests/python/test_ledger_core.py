@@ -3,8 +3,10 @@ No chain: verification runs against an in-memory ChainView."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import unicodedata
 
 import eth_account  # noqa: F401 - raises the recursion limit, as in the node
 import pytest
@@ -23,7 +25,14 @@ from ledger_helpers import (
 )
 
 from ledger.bundle import BundleError, bundle_to_json, disclose, dump_bundle, load_bundle
-from ledger.canonical import NotCanonical, canonical_json, normalize_text
+from ledger.canonical import (
+    REFUSED_RANGES,
+    NotCanonical,
+    canonical_json,
+    is_canonical_text,
+    normalize_text,
+    refused_character,
+)
 from ledger.chainview import AgencyStatus, ChainUnavailable, LeafState, LeafStatusInfo, MemoryChain
 from ledger.fields import FieldError, RecordKey, field_hash, flatten, seal_record, unflatten
 from ledger.hashing import KECCAK_BACKEND, keccak256
@@ -68,6 +77,114 @@ def test_canonical_json_is_rfc8785_and_refuses_floats() -> None:
         canonical_json({"area": 1.5})
     with pytest.raises(NotCanonical, match="exact JSON range"):
         canonical_json(2**60)
+
+
+# Characters normalize_text removes, maps or folds into a space: they are never refused.
+NORMALISED = {0x0640, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF, 0x061C, 0x06A9, 0x06CC}
+NORMALISED |= {*range(0x0660, 0x066A), *range(0x06F0, 0x06FA)}
+NORMALISED |= {c for c in range(0x110000) if chr(c).isspace()}
+REFUSED_CODE_POINTS = {c for first, last, _ in REFUSED_RANGES for c in range(first, last + 1)}
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "kind"),
+    [
+        ("محمد\u202eعبد الله", "U+202E", "bidi"),  # issue 15
+        ("\u202aNile\u202c", "U+202A", "bidi"),
+        ("2019/\u202d45873", "U+202D", "bidi"),
+        ("\u2067123\u2069", "U+2067", "bidi"),
+        ("\u2068x", "U+2068", "bidi"),
+        ("abc\u2069", "U+2069", "bidi"),
+        ("محم\u00add", "U+00AD", "format"),  # soft hyphen
+        ("عبد\u2060الله", "U+2060", "format"),  # word joiner
+        ("\u06001234", "U+0600", "format"),  # Arabic number sign
+        ("a\ufff9b", "U+FFF9", "format"),  # interlinear annotation anchor
+        ("علي\ufe0f", "U+FE0F", "format"),  # a variation selector (Mn, but invisible)
+        ("x\U000e0065", "U+E0065", "format"),  # a tag
+        ("a\x00b", "U+0000", "control"),
+        ("a\x9fb", "U+009F", "control"),
+        ("\ud800", "U+D800", "surrogate"),
+        ("\ue000", "U+E000", "private-use"),
+        ("\U0010fffd", "U+10FFFD", "private-use"),
+        ("\ufdd0", "U+FDD0", "noncharacter"),
+        ("\U0001fffe", "U+1FFFE", "noncharacter"),
+    ],
+)
+def test_refused_characters_make_text_not_canonical(text: str, label: str, kind: str) -> None:
+    refused = refused_character(text)
+    assert refused is not None and (refused.label, refused.kind) == (label, kind)
+    assert normalize_text(text) == text  # normalisation keeps them: they are refused, not removed
+    assert not is_canonical_text(text)
+
+
+def test_unassigned_code_points_are_refused_at_intake_but_not_by_a_verifier() -> None:
+    assert unicodedata.category("\u0378") == "Cn"
+    refused = refused_character("Ab\u0378")
+    assert refused is not None and (refused.label, refused.kind) == ("U+0378", "unassigned")
+    # Which code points are assigned depends on a verifier's Unicode version: it does not ask.
+    assert is_canonical_text("Ab\u0378")
+
+
+def test_what_normalisation_removes_is_still_removed_not_refused() -> None:
+    assert normalize_text("\u200fمحمـد\u200b\u200c\u200d\ufeff\u061c\u200e") == "محمد"
+    assert not REFUSED_CODE_POINTS & NORMALISED
+    for first, last, _ in REFUSED_RANGES:
+        assert normalize_text(chr(first)) == chr(first) and normalize_text(chr(last)) == chr(last)
+
+
+def test_the_refused_table_covers_this_pythons_format_controls_private_use_and_surrogates() -> None:
+    """REFUSED_RANGES is written out (every verifier refuses the same code points, whatever its
+    Unicode version): it holds every code point of these categories in this Python's database."""
+    expected = {
+        c
+        for c in range(0x110000)
+        if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs", "Co") and c not in NORMALISED
+    }
+    assert not expected - REFUSED_CODE_POINTS, sorted(map(hex, expected - REFUSED_CODE_POINTS))[:20]
+    assert {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069} == {
+        c for first, last, kind in REFUSED_RANGES if kind == "bidi" for c in range(first, last + 1)
+    }
+    # ... and every entry is one intake refuses too, sorted and without overlaps.
+    assert all(refused_character(chr(c)) is not None for c in REFUSED_CODE_POINTS)
+    assert not any(is_canonical_text(f"a{chr(c)}") for c in REFUSED_CODE_POINTS)
+    bounds = [(first, last) for first, last, _ in REFUSED_RANGES]
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(bounds))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.sampled_from(sorted(REFUSED_CODE_POINTS)), st.data())
+def test_no_text_holding_a_refused_character_is_canonical(
+    text: str, refused: int, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(text)))
+    spoofed = normalize_text(text[:at] + chr(refused) + text[at:])
+    assert not is_canonical_text(spoofed)
+    assert refused_character(spoofed) is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_whatever_intake_accepts_a_verifier_accepts(text: str) -> None:
+    canonical = normalize_text(text)
+    if refused_character(canonical) is None:
+        assert is_canonical_text(canonical)
+    if is_canonical_text(canonical):  # intake refuses more: code points unassigned in its Unicode
+        assert not {ord(c) for c in canonical} & REFUSED_CODE_POINTS
+
+
+def test_a_bundle_whose_disclosed_value_holds_an_override_is_not_authentic() -> None:
+    """A node without the rule (or a forger) sealed and anchored a name with U+202E: the leaf
+    recomputes, but a verifier refuses the value, so the name cannot show as something it is not."""
+    chain = new_chain()
+    record = sample_record()
+    record["owners"][0]["name"] = "محمد \u202eأحمد علي"
+    (bundle,) = anchored_bundles(chain, [record])
+    report = verify(bundle, chain, now=NOW)
+    assert report.verdict == Verdict.NOT_AUTHENTIC
+    assert (report.checks[0].name, report.checks[0].outcome) == ("integrity", Outcome.FAIL)
+    assert report.checks[0].reason_en == "The value of /owners/0/name is not in canonical form"
+    hidden = disclose(bundle, ["/title_number"])  # hidden, it is only a hash: nothing to show
+    assert verify(hidden, chain, now=NOW).verdict == Verdict.AUTHENTIC
 
 
 # ------------------------------------------------------------------------------ fields

@@ -224,6 +224,21 @@ VIOLATIONS = [
     case("marriage", "place", "ا" * 501, "max-length"),
     case("title", "district", "حي\x00شرق", "characters"),
     case("title", "district", "حي\ud800", "characters"),
+    # refused characters (issue 15): checked before any rule of the value's type
+    case("title", "owners/0/name", "محمد\u202eعبد الله", "characters"),
+    case("title", "title_number", "2019/\u202d45873", "characters"),
+    case("title", "parcel_number", "\u2067123\u2069", "characters"),
+    case("title", "area_m2", "12\u20665", "characters"),
+    case("title", "owners/0/national_id", FIRST_OWNER[:7] + "\u2069" + FIRST_OWNER[7:], "characters"),
+    case("title", "registration_date", "\u202a2019-09-17\u202c", "characters"),
+    case("title", "owners/1/share", "1/\u202e4", "characters"),
+    case("marriage", "wife/name", "سارة\u00ad", "characters"),
+    case("marriage", "dower/currency", "EGP\ufe0f", "characters"),
+    case("commercial", "trade_name_en", "Nile\u2060Trading", "characters"),
+    case("commercial", "trade_name_ar", "\ue000شركة النيل", "characters"),
+    case("commercial", "head_office/governorate", "\u06000", "characters"),
+    case("title", "district", "حي\U000e0001", "characters"),
+    case("title", "district", "حي\u0378", "characters"),
     case("commercial", "trade_name_ar", "Nile Trading", "arabic-text"),
     case("commercial", "trade_name_ar", "2000", "arabic-text"),
     case("commercial", "trade_name_en", "شركة النيل", "latin-text"),
@@ -570,6 +585,36 @@ def test_generated_splits_off_by_one_fail(weights: list[int], data: st.DataObjec
     assert problems("commercial", record) == [("/owners", "shares-sum")]
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "label", "name"),
+    [
+        ("owners/0/name", "محمد\u202eعبد الله", "U+202E", "RIGHT-TO-LEFT OVERRIDE"),
+        ("district", "حي\u2066شرق\u2069", "U+2066", "LEFT-TO-RIGHT ISOLATE"),
+        ("registry_office", "مكتب\u00ad الشهر", "U+00AD", "SOFT HYPHEN"),
+        ("title_number", "2019/\x0845873", "U+0008", ""),
+        ("district", "\U000f0001", "U+F0001", ""),
+    ],
+)
+def test_a_refused_character_is_named_in_english_and_arabic(
+    where: str, value: str, label: str, name: str
+) -> None:
+    record = title_example()
+    *parents, last = where.split("/")
+    target: Any = record
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    target[last] = value
+    with pytest.raises(RecordInvalid) as caught:
+        validate_record("title", record, today=TODAY)
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.rule) == (f"/{where}", "characters")
+    assert (f"contains {label} {name}," if name else f"contains {label},") in problem.message_en
+    assert f"المحرف {label}" in problem.message_ar
+    assert label in str(caught.value)
+    # The message names the character, never the value around it (personal data).
+    assert not {"محمد", "شرق", "مكتب", "45873"} & set(problem.message_en.split() + problem.message_ar.split())
+
+
 arabic_letters = st.sampled_from("ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإآءئؤ")
 noise = st.sampled_from(["ـ", " ", "  ", "\t", "\u200f", "\u200b", "\n"])
 
@@ -584,3 +629,30 @@ def test_generated_names_are_stored_canonical(parts: list[str]) -> None:
         assert validate_record("marriage", record, today=TODAY)["husband"]["name"] == expected
     else:
         assert problems("marriage", record) == [("/husband/name", "not-empty")]
+
+
+refused_characters = st.sampled_from(
+    [
+        *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+        "\u00ad",
+        "\u2060",
+        "\ufff9",
+        "\x00",
+        "\ue000",
+    ]
+)
+
+
+@given(st.lists(st.one_of(arabic_letters, noise), min_size=1, max_size=80), refused_characters, st.data())
+def test_generated_names_with_a_refused_character_are_refused(
+    parts: list[str], refused: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(parts)))
+    name = "".join([*parts[:at], refused, *parts[at:]])
+    record = marriage_example()
+    record["husband"]["name"] = name
+    with pytest.raises(RecordInvalid) as caught:
+        validate_record("marriage", record, today=TODAY)
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.rule) == ("/husband/name", "characters")
+    assert f"U+{ord(refused):04X}" in problem.message_en and f"U+{ord(refused):04X}" in problem.message_ar

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from ledger.bundle import load_bundle
-from ledger.canonical import canonical_json, normalize_text
+from ledger.canonical import (
+    REFUSED_RANGES,
+    canonical_json,
+    is_canonical_text,
+    normalize_text,
+    refused_character,
+)
 from ledger.chainview import MemoryChain
 from ledger.fields import RecordKey, field_hash, flatten, leaf_of, record_digest
 from ledger.merkle import build_tree, verify_proof
@@ -33,7 +39,8 @@ def unhex(text: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "name", ["canonical.json", "fields.json", "merkle.json", "receipts.json", "bundles.json"]
+    "name",
+    ["canonical.json", "fields.json", "merkle.json", "receipts.json", "bundles.json", "characters.json"],
 )
 def test_vector_files_are_what_the_generator_writes(name: str) -> None:
     sys.path.insert(0, str(VECTORS))
@@ -50,6 +57,20 @@ def test_canonical_vectors() -> None:
         assert normalize_text(case["input"]) == case["output"]
     for case in data["jcs"]:
         assert "0x" + canonical_json(case["value"]).hex() == case["jcs"]
+
+
+def test_character_vectors() -> None:
+    data = load("characters.json")
+    ranges = [(int(r["first"][2:], 16), int(r["last"][2:], 16), r["kind"]) for r in data["refusedRanges"]]
+    assert tuple(ranges) == REFUSED_RANGES
+    assert data["refused"] and data["accepted"]
+    for case in data["refused"]:
+        text = case["text"]
+        assert normalize_text(text) == text and not is_canonical_text(text), case
+        refused = refused_character(text)
+        assert refused is not None and (refused.label, refused.kind) == (case["codePoint"], case["kind"])
+    for text in data["accepted"]:
+        assert is_canonical_text(text), text
 
 
 def test_field_vectors() -> None:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from records_examples import TODAY, commercial_example, marriage_example, title_example  # noqa: E402
 
 from ledger.bundle import SignedReceipt, bundle_to_json, disclose, make_bundle, with_anchor  # noqa: E402
-from ledger.canonical import canonical_json, normalize_text  # noqa: E402
+from ledger.canonical import REFUSED_RANGES, canonical_json, normalize_text, refused_character  # noqa: E402
 from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo, MemoryChain  # noqa: E402
 from ledger.fields import RecordKey, flatten, seal_record  # noqa: E402
 from ledger.hashing import keccak256  # noqa: E402
@@ -74,6 +74,58 @@ def canonical_vectors() -> dict[str, Any]:
         "description": "normalize_text(input) == output; jcs(value) == hex of its RFC 8785 UTF-8 bytes",
         "text": [{"input": t, "output": normalize_text(t)} for t in texts],
         "jcs": [{"value": v, "jcs": hexs(canonical_json(v))} for v in values],
+    }
+
+
+def code_point(value: int) -> str:
+    return f"U+{value:04X}"
+
+
+def character_vectors() -> dict[str, Any]:
+    refused = [
+        "محمد\u202eعبد الله",  # RIGHT-TO-LEFT OVERRIDE in a name (issue 15)
+        "2019/\u202d45873",  # LEFT-TO-RIGHT OVERRIDE in a registry number
+        "\u202aNile\u202c",  # LEFT-TO-RIGHT EMBEDDING ... POP DIRECTIONAL FORMATTING
+        "\u202bمصر",  # RIGHT-TO-LEFT EMBEDDING
+        "\u2067123\u2069",  # RIGHT-TO-LEFT ISOLATE ... POP DIRECTIONAL ISOLATE
+        "\u2066Cairo",  # LEFT-TO-RIGHT ISOLATE
+        "\u2068الجيزة",  # FIRST STRONG ISOLATE
+        "محم\u00add",  # SOFT HYPHEN
+        "عبد\u2060الله",  # WORD JOINER
+        "\u06001234",  # ARABIC NUMBER SIGN
+        "a\ufff9b\ufffac\ufffb",  # INTERLINEAR ANNOTATION ANCHOR
+        "\u206eNILE",  # NATIONAL DIGIT SHAPES (deprecated)
+        "علي\ufe0f",  # VARIATION SELECTOR-16 (Mn, but default-ignorable)
+        "\U0001f1ea\U0001f1ec\U000e0065",  # a tag character
+        "a\x00b",  # NULL
+        "a\x7fb",  # DELETE
+        "\ue000",  # private use
+        "\U0010fffd",  # supplementary private use
+        "\ufdd0",  # a noncharacter
+        "\U0001ffff",  # a noncharacter
+        "a\ud800",  # a lone surrogate
+    ]
+    accepted = [
+        "مُحَمَّد",  # harakat are letters' marks, not format characters
+        "Zoë Ångström",
+        "شركة النيل 😀",
+        "\ufffd",  # the replacement character is a symbol
+        "\u0378",  # unassigned: intake refuses it, a verifier does not (see docs/canonical-form.md)
+    ]
+    for text in refused + accepted:
+        assert normalize_text(text) == text, text  # each differs from canonical text only by its characters
+    return {
+        "description": "canonical text holds no code point of refusedRanges: every refused text is already "
+        "normalised, yet not canonical, for codePoint; every accepted text is canonical",
+        "refusedRanges": [
+            {"first": code_point(a), "last": code_point(b), "kind": k} for a, b, k in REFUSED_RANGES
+        ],
+        "refused": [
+            {"text": t, "codePoint": code_point(r.code_point), "kind": r.kind}
+            for t in refused
+            if (r := refused_character(t)) is not None
+        ],
+        "accepted": accepted,
     }
 
 
@@ -209,6 +261,12 @@ def bundle_vectors() -> dict[str, Any]:
     unanchored = with_anchor(anchored[0], keccak256(b"a root nobody anchored"), [])
     forged = signed(versions[1], OTHER_KEY)
     forged = replace(forged, anchor=anchored[1].anchor)
+    # A record intake would refuse (issue 15), sealed and signed as a node without the rule would.
+    overridden = dict(title_record, owners=[dict(title_record["owners"][0]), *title_record["owners"][1:]])
+    overridden["owners"][0]["name"] = overridden["owners"][0]["name"].replace(" ", " \u202e", 1)
+    override = seal_record(
+        RecordKey("REPD", "title", "T-RLO", 1), overridden, vector_salts("T-RLO", overridden)
+    )
 
     cases = [
         ("authentic, every field disclosed", bundle_to_json(anchored[0])),
@@ -227,6 +285,10 @@ def bundle_vectors() -> dict[str, Any]:
         ("a Merkle proof hash was changed", wrong_proof),
         ("the root was never anchored", bundle_to_json(unanchored)),
         ("receipt signed by a key that is not the agency's", bundle_to_json(forged)),
+        (
+            "pending within its promised time, but a disclosed name holds a right-to-left override (U+202E)",
+            bundle_to_json(disclose(signed(override), ["/title_number", "/owners/0/name"])),
+        ),
     ]
     out = []
     for name, document in cases:
@@ -256,11 +318,23 @@ VECTORS = {
     "merkle.json": merkle_vectors,
     "receipts.json": receipt_vectors,
     "bundles.json": bundle_vectors,
+    "characters.json": character_vectors,
 }
 
 
 def render(name: str) -> str:
-    return json.dumps(VECTORS[name](), indent=1, ensure_ascii=False) + "\n"
+    text = json.dumps(VECTORS[name](), indent=1, ensure_ascii=False) + "\n"
+    if name != "canonical.json":  # which was published with a raw DEL (U+007F) in it
+        # Characters a reader would not see, or that move text around (and a lone surrogate, which
+        # UTF-8 cannot hold) are written as \\u escapes.
+        text = "".join(_escaped(c) if refused_character(c) else c for c in text)
+    return text
+
+
+def _escaped(character: str) -> str:
+    """A character as JSON \\u escapes (a surrogate pair above the BMP)."""
+    units = character.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i : i + 2].hex()}" for i in range(0, len(units), 2))
 
 
 if __name__ == "__main__":
