@@ -45,6 +45,7 @@ public_router = APIRouter(tags=["public"], dependencies=[Depends(limit_public)])
 ASSETS = {
     "sijill-verify.js": "text/javascript; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "cairo-time.js": "text/javascript; charset=utf-8",
     "verify.css": "text/css; charset=utf-8",
     "certificate.css": "text/css; charset=utf-8",
     "labels.json": "application/json",

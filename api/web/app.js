@@ -11,6 +11,8 @@
 // state lives in `state` and `render*` draw it, so switching language redraws without asking
 // anything again.
 
+import { formatCairoTime } from './cairo-time.js';
+
 const LANGS = ['ar', 'en'];
 const STORE_KEY = 'sijill.lang';
 const MAX_BUNDLE = 256 * 1024;
@@ -18,6 +20,23 @@ const PENDING_POLLS = 30;
 const CONFIRMED = new Set(['authentic-current', 'superseded', 'revoked']);
 const SETTLED_WITH_RETRY = new Set(['unknown', 'error', 'rate-limited', 'pending']);
 const CHECKS = ['integrity', 'inclusion', 'anchored', 'authority', 'status', 'receipt'];
+// How long one call to a chain endpoint may take before the page says "cannot check now": a
+// healthy endpoint answers in milliseconds, and a clerk at a counter cannot wait out a hung one.
+const CHAIN_TIMEOUT_MS = 4000;
+// What each check relies on: fields → leaf (integrity) → root (inclusion) → chain (anchored) →
+// agency (authority) and status; the receipt vouches for the leaf and promised a time of anchoring.
+// When one of these failed, a check built on it says nothing about this document: the page shows
+// it as not applicable, never as passed (docs/certificates.md, "The verify page").
+const RELIES_ON = {
+  inclusion: ['integrity'],
+  anchored: ['integrity', 'inclusion'],
+  authority: ['anchored'],
+  status: ['anchored'],
+  receipt: ['integrity', 'anchored'],
+};
+// The number the registry itself gives a record, which a clerk compares with the paper: one field
+// of each record type (ledger/records/). The internal record id is only for experts.
+const REGISTRY_NUMBER = { title: 'title_number', marriage: 'contract_number', commercial: 'registration_number' };
 
 // ------------------------------------------------------------------------------ texts
 
@@ -29,8 +48,12 @@ const TEXT = {
   switchTo: { ar: 'English', en: 'العربية' },
   switchLabel: { ar: 'Switch to English — التبديل إلى الإنجليزية', en: 'التبديل إلى العربية — Switch to Arabic' },
   footer: {
-    ar: 'يتحقق هذا المتصفح بنفسه من المستند بمطابقته مع السلسلة، ولا يعتمد على كلمة الخادم.',
-    en: 'This browser checks the document itself against the ledger; it does not take the server’s word for it.',
+    ar:
+      'دفتر القيود المشترك سجل إلكتروني تحفظ فيه الجهات الحكومية بصمة كل قيد، فلا يمكن تغيير قيد أو حذفه دون أن يظهر ذلك. ' +
+      'يطابق هذا المتصفح المستند مع الدفتر بنفسه، ولا يأخذ النتيجة من خادم الجهة.',
+    en:
+      'The shared ledger is an electronic register in which government agencies keep a fingerprint of every record, so no record can be changed or removed unnoticed. ' +
+      'This browser checks the document against the ledger itself; it does not take the result from the agency’s server.',
   },
   // upload form
   uploadTitle: { ar: 'تحقق من مستند إثبات', en: 'Check a proof bundle' },
@@ -48,17 +71,17 @@ const TEXT = {
   // verdicts: title, text
   'loading.title': { ar: 'جارٍ التحقق…', en: 'Checking…' },
   'loading.text': {
-    ar: 'يُرجى الانتظار: تتم مطابقة المستند مع السلسلة الآن.',
+    ar: 'يُرجى الانتظار: تتم مطابقة المستند مع دفتر القيود المشترك الآن.',
     en: 'Please wait: the document is being checked against the ledger.',
   },
   'authentic-current.title': { ar: 'قيد أصلي وساري', en: 'Authentic and current' },
   'authentic-current.text': {
-    ar: 'البيانات مطابقة لما ثبّتته الجهة المصدرة على السلسلة، ولم يُعدَّل القيد ولم يُلغَ.',
+    ar: 'البيانات مطابقة لما ثبّتته الجهة المصدرة في دفتر القيود المشترك، ولم يُعدَّل القيد ولم يُلغَ.',
     en: 'The data match what the issuing agency anchored on the ledger, and the record has been neither amended nor revoked.',
   },
-  'superseded.title': { ar: 'صدرت نسخة أحدث من هذا القيد', en: 'Superseded by a newer version' },
+  'superseded.title': { ar: 'صدر إصدار أحدث من هذا القيد', en: 'Superseded by a newer version' },
   'superseded.text': {
-    ar: 'هذه النسخة أصلية لكنها لم تعد سارية: عُدِّل القيد بعدها. لا يُعتد بها، واطلب النسخة الحالية.',
+    ar: 'هذا الإصدار أصلي لكنه لم يعد ساريًا: عُدِّل القيد بعده. لا يُعتد به، واطلب الإصدار الحالي.',
     en: 'This version is authentic but no longer current: the record was amended since. Do not rely on it; ask for the current version.',
   },
   'revoked.title': { ar: 'قيد مُلغى', en: 'Revoked' },
@@ -68,18 +91,23 @@ const TEXT = {
   },
   'not-authentic.title': { ar: 'غير أصلي', en: 'Not authentic' },
   'not-authentic.text': {
-    ar: 'المستند لا يطابق ما هو مثبت على السلسلة: لا يُعتد به. لا تُعرض بياناته لأنها غير مؤكدة.',
+    ar: 'المستند لا يطابق ما هو مثبت في دفتر القيود المشترك: لا يُعتد به. لا تُعرض بياناته لأنها غير مؤكدة.',
     en: 'The document does not match what is anchored on the ledger: do not rely on it. Its data are not shown, since they are not confirmed.',
   },
-  'pending.title': { ar: 'بانتظار التثبيت على السلسلة', en: 'Pending anchoring' },
+  'pending.title': { ar: 'بانتظار التثبيت في دفتر القيود المشترك', en: 'Pending anchoring' },
   'pending.text': {
-    ar: 'استلمت الجهة القيد ولم تثبّته على السلسلة بعد، فلا يمكن تأكيده الآن.',
+    ar: 'استلمت الجهة القيد ولم تثبّته في دفتر القيود المشترك بعد، فلا يمكن تأكيده الآن.',
     en: 'The agency has accepted the record but not yet anchored it on the ledger, so it cannot be confirmed yet.',
   },
   'unknown.title': { ar: 'تعذر التحقق الآن', en: 'Cannot check now' },
   'unknown.text': {
-    ar: 'تعذر الاتصال بالسلسلة أو بالخادم. لا تعتمد على المستند حتى يتم التحقق منه؛ أعد المحاولة بعد قليل.',
-    en: 'The ledger or the server could not be reached. Do not rely on the document until it has been checked; try again in a moment.',
+    ar: 'لم يرد دفتر القيود المشترك أو خادم الجهة في الوقت المحدد. لا تعتمد على المستند حتى يتم التحقق منه؛ أعد المحاولة بعد قليل.',
+    en: 'The ledger or the agency’s server did not answer in time. Do not rely on the document until it has been checked; try again in a moment.',
+  },
+  'incomplete.title': { ar: 'ليس ملف إثبات كاملًا', en: 'Not a complete proof file' },
+  'incomplete.text': {
+    ar: 'النص ناقص أو ليس ملف إثبات صادرًا عن جهة، فلم يُفحص شيء. انسخ الملف كاملًا مرة أخرى، أو اطلبه من صاحبه.',
+    en: 'The text is cut short or is not a proof file from an agency, so nothing was checked. Copy the whole file again, or ask its holder for it.',
   },
   'withdrawn.title': { ar: 'شهادة مسحوبة', en: 'Withdrawn by the holder' },
   'withdrawn.text': {
@@ -102,7 +130,7 @@ const TEXT = {
     en: 'Something unexpected went wrong. Do not rely on the document until it has been checked; try again.',
   },
   wrongChain: {
-    ar: 'نقطة الاتصال بالسلسلة لهذا الخادم على سلسلة أخرى غير المعتمدة.',
+    ar: 'خادم هذه الجهة متصل بدفتر قيود غير الدفتر المعتمد.',
     en: 'This server’s chain endpoint is on another chain than the configured one.',
   },
   retry: { ar: 'أعد المحاولة', en: 'Try again' },
@@ -110,9 +138,9 @@ const TEXT = {
   pendingBy: { ar: 'موعد التثبيت المتعهد به: {t}', en: 'Anchoring promised by: {t}' },
   pendingAuto: { ar: 'ستُعاد المحاولة تلقائيًا.', en: 'The page will check again by itself.' },
   revokedReason: { ar: 'سبب الإلغاء', en: 'Reason' },
-  successorLink: { ar: 'افتح النسخة الحالية من القيد', en: 'Open the current version of the record' },
+  successorLink: { ar: 'افتح الإصدار الحالي من القيد', en: 'Open the current version of the record' },
   noSuccessor: {
-    ar: 'لم يربط صاحب الشهادة النسخة الحالية بهذه الشهادة: اطلب منه شهادة بالنسخة الحالية.',
+    ar: 'لم يربط صاحب الشهادة الإصدار الحالي بهذه الشهادة: اطلب منه شهادة بالإصدار الحالي.',
     en: 'The holder has not linked the current version to this certificate: ask them for a certificate of it.',
   },
   agencySuspended: {
@@ -122,13 +150,16 @@ const TEXT = {
   // the record
   recordTitle: { ar: 'القيد', en: 'The record' },
   recordType: { ar: 'نوع القيد', en: 'Record type' },
-  recordId: { ar: 'رقم السجل', en: 'Record ID' },
+  registryNumber: { ar: 'رقم القيد', en: 'Registry number' },
+  notDisclosed: {
+    ar: 'لم يُفصح عنه صاحب الشهادة',
+    en: 'not disclosed by the holder',
+  },
+  recordId: { ar: 'المعرّف الداخلي للقيد', en: 'Internal record ID' },
   version: { ar: 'الإصدار', en: 'Version' },
   agency: { ar: 'الجهة المصدرة', en: 'Issuing agency' },
-  agencyFromChain: { ar: '(الاسم كما هو مسجل على السلسلة)', en: '(name as registered on the ledger)' },
-  anchoredAt: { ar: 'تاريخ التثبيت على السلسلة', en: 'Anchored on the ledger' },
+  anchoredAt: { ar: 'تاريخ التثبيت في دفتر القيود المشترك', en: 'Anchored on the ledger' },
   block: { ar: 'رقم الكتلة', en: 'Block number' },
-  utc: { ar: 'بالتوقيت العالمي (UTC)', en: 'UTC' },
   fieldsTitle: { ar: 'بيانات القيد', en: 'The record’s data' },
   hiddenNote: {
     ar: 'البيانات الموصوفة بأنها «مخفية» حجبها صاحب الشأن؛ يبقى التحقق من سائر البيانات صحيحًا.',
@@ -141,29 +172,35 @@ const TEXT = {
   // experts
   experts: { ar: 'تفاصيل للمختصين', en: 'Details for experts' },
   expertsHelp: {
-    ar: 'الفحوص الستة التي أجراها هذا المتصفح على المستند ومع السلسلة:',
-    en: 'The six checks this browser ran on the document and against the ledger:',
+    ar: 'الفحوص الستة التي أجراها هذا المتصفح على المستند وفي دفتر القيود المشترك (وهو سلسلة كتل، blockchain، ويُسمّى «السلسلة» في أسباب الفحوص):',
+    en: 'The six checks this browser ran on the document and against the shared ledger (a blockchain, “the chain” in the checks’ reasons):',
   },
+  incompleteHelp: { ar: 'سبب رفض الملف (بالإنجليزية):', en: 'Why the file was refused:' },
   'check.integrity': { ar: 'سلامة البيانات', en: 'Integrity of the data' },
   'check.inclusion': { ar: 'الانتماء إلى دفعة التثبيت', en: 'Inclusion in the anchored batch' },
-  'check.anchored': { ar: 'التثبيت على السلسلة', en: 'Anchored on the ledger' },
+  'check.anchored': { ar: 'التثبيت في دفتر القيود المشترك', en: 'Anchored on the ledger' },
   'check.authority': { ar: 'صلاحية الموقّع والجهة', en: 'Authority of the signer and agency' },
   'check.status': { ar: 'سريان القيد', en: 'Status of the record' },
   'check.receipt': { ar: 'إيصال الاستلام', en: 'Intake receipt' },
   'outcome.pass': { ar: 'ناجح', en: 'passed' },
   'outcome.fail': { ar: 'لم ينجح', en: 'failed' },
   'outcome.unknown': { ar: 'غير محسوم', en: 'undetermined' },
+  'outcome.skipped': { ar: 'لم يُفحص', en: 'not applicable' },
+  skippedBecause: {
+    ar: 'لا ينطبق: يقوم هذا الفحص على فحص «{check}» الذي لم ينجح، فلا يدل على شيء في هذا المستند.',
+    en: 'Not applicable: this check rests on “{check}”, which failed, so it says nothing about this document.',
+  },
   technical: { ar: 'بيانات تقنية', en: 'Technical data' },
-  chainId: { ar: 'معرّف السلسلة', en: 'Chain ID' },
+  chainId: { ar: 'معرّف دفتر القيود (chain ID)', en: 'Chain ID' },
   ledger: { ar: 'عقد السجل (RecordLedger)', en: 'RecordLedger contract' },
   leaf: { ar: 'بصمة القيد (leaf)', en: 'Record leaf' },
   root: { ar: 'جذر الدفعة (root)', en: 'Batch root' },
   signer: { ar: 'الموقّع', en: 'Signer' },
-  endpoint: { ar: 'نقطة الاتصال بالسلسلة', en: 'Chain endpoint' },
+  endpoint: { ar: 'نقطة الاتصال بدفتر القيود (RPC)', en: 'Chain endpoint' },
   // cross-check
   crossTitle: { ar: 'تحقق عبر نقطة اتصال جهة أخرى', en: 'Check against another agency’s endpoint' },
   crossHelp: {
-    ar: 'لمزيد من الاطمئنان، أعد التحقق نفسه عبر نقطة اتصال جهة أخرى بالسلسلة نفسها.',
+    ar: 'لمزيد من الاطمئنان، أعد التحقق نفسه عبر نقطة اتصال جهة أخرى بدفتر القيود نفسه.',
     en: 'For more assurance, run the same check through another agency’s endpoint on the same chain.',
   },
   crossPeer: { ar: 'نقطة اتصال معروفة', en: 'Known endpoint' },
@@ -178,7 +215,7 @@ const TEXT = {
     en: 'The address must start with http:// or https://',
   },
   crossWrongChain: {
-    ar: 'رُفضت نقطة الاتصال: إنها على سلسلة أخرى (معرّف {got} بدلًا من {want}).',
+    ar: 'رُفضت نقطة الاتصال: إنها على دفتر قيود آخر (معرّف {got} بدلًا من {want}).',
     en: 'Endpoint refused: it is on another chain (chain ID {got}, not {want}).',
   },
   crossUnreachable: {
@@ -209,6 +246,7 @@ const state = {
   pending: null,
   retryAfter: null,
   message: null, // a TEXT key with more about an error
+  refusal: null, // why a text is not a proof file (the parser's words, for experts)
   cross: null, // {phase, url, verdict, agrees, message}
   crossInput: { peer: '', url: '' },
   uploadError: null, // a TEXT key
@@ -292,6 +330,7 @@ const ICONS = {
   question: [
     'M12 2a10 10 0 100 20 10 10 0 000-20zm1 17h-2v-2h2v2zm2.1-7.7l-.9.9c-.7.7-1.2 1.3-1.2 2.8h-2v-.5c0-1.1.5-2.1 1.2-2.8l1.2-1.3c.4-.4.6-.9.6-1.4a2 2 0 00-4 0H8a4 4 0 018 0c0 .9-.4 1.7-.9 2.3z',
   ],
+  skipped: ['M5 11h14v2H5z'],
   block: ['M12 2a10 10 0 100 20 10 10 0 000-20zM4 12a8 8 0 0112.9-6.3L5.7 16.9A7.9 7.9 0 014 12zm8 8a7.9 7.9 0 01-4.9-1.7L18.3 7.1A8 8 0 0112 20z'],
   spinner: ['M12 4V1L8 5l4 4V6a6 6 0 11-6 6H4a8 8 0 108-8z'],
 };
@@ -316,6 +355,7 @@ const VERDICT_ICON = {
   superseded: 'warn',
   revoked: 'block',
   'not-authentic': 'fail',
+  incomplete: 'warn',
   pending: 'clock',
   unknown: 'question',
   withdrawn: 'block',
@@ -427,20 +467,10 @@ function compareKeys(a, b) {
 // ------------------------------------------------------------------------------ formatting
 
 function formatTime(seconds) {
-  const locale = state.lang === 'ar' ? 'ar-EG-u-nu-latn' : 'en-GB';
   try {
-    const text = new Intl.DateTimeFormat(locale, {
-      timeZone: 'UTC',
-      year: 'numeric',
-      month: 'long',
-      day: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    }).format(new Date(seconds * 1000));
-    return `${text} ${t('utc')}`;
+    return formatCairoTime(seconds, state.lang);
   } catch {
+    // a browser without Cairo's zone data: UTC, said so, rather than a wrong local time
     return `${new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
   }
 }
@@ -473,15 +503,20 @@ async function library() {
   return lib;
 }
 
-/** The chain id an endpoint reports, or null when it does not say (RpcChain.init then fails). */
+/**
+ * The chain id an endpoint reports, or null when its answer does not say (RpcChain.init then
+ * fails). An endpoint that cannot be reached, or does not answer within CHAIN_TIMEOUT_MS, throws:
+ * asking it anything more would only make the reader wait as long again.
+ */
 async function reportedChainId(url) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'eth_chainId', params: [] }),
+    credentials: 'omit',
+    signal: AbortSignal.timeout(CHAIN_TIMEOUT_MS),
+  });
   try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'eth_chainId', params: [] }),
-      credentials: 'omit',
-    });
     const reply = await response.json();
     return typeof reply.result === 'string' && /^0x[0-9a-f]+$/i.test(reply.result) ? Number(BigInt(reply.result)) : null;
   } catch {
@@ -502,7 +537,7 @@ async function openChain(url, { foreign = false } = {}) {
     }
   }
   const { RpcChain } = await library();
-  const chain = new RpcChain(url, { ledger: config.ledger });
+  const chain = new RpcChain(url, { ledger: config.ledger, timeoutMs: CHAIN_TIMEOUT_MS });
   await chain.init();
   const got = Number(chain.chainId ?? chain.chain_id);
   if (got !== Number(config.chainId)) {
@@ -536,8 +571,19 @@ async function agencyName(chain, code) {
 /** Verify a bundle's text against this node's chain endpoint, and show the outcome. */
 async function verifyText(text, mine) {
   try {
+    const { verify, parseBundle, BundleError } = await library();
+    try {
+      parseBundle(text);
+    } catch (error) {
+      if (!(error instanceof BundleError)) throw error;
+      // Cut short or not a bundle at all: nothing can be checked, and "not authentic" would say
+      // more than is known. No chain is asked.
+      if (mine !== generation) return;
+      Object.assign(state, { verdict: 'incomplete', text, refusal: error.message });
+      render();
+      return;
+    }
     const chain = await openChain(config.rpc);
-    const { verify } = await library();
     const report = await verify(text, chain, { now: nowSeconds() });
     if (mine !== generation) return;
     let doc = null;
@@ -651,6 +697,7 @@ function resetResult() {
     pending: null,
     retryAfter: null,
     message: null,
+    refusal: null,
     cross: null,
     expertsOpen: null,
   });
@@ -878,9 +925,8 @@ function renderResult() {
   }
   if (report) {
     parts.push(expertsCard(report, doc));
-    if (state.text && state.verdict !== 'error') {
-      parts.push(crossCard());
-    }
+  } else if (state.verdict === 'incomplete' && state.refusal) {
+    parts.push(refusalCard(state.refusal));
   }
   result.replaceChildren(...parts);
   if (report && state.text) {
@@ -892,30 +938,71 @@ function row(labelText, value, attrs = {}) {
   return h('div', { class: 'row', ...attrs }, h('dt', {}, labelText), h('dd', {}, value));
 }
 
+/**
+ * The record as a clerk compares it with the paper: the registry's own number first (title,
+ * contract or commercial registration number), then version, agency and when it was anchored.
+ * The internal record id and the block are for experts (expertsCard).
+ */
 function recordCard(doc) {
   const anchored = checkOf('anchored');
   const details = (anchored && anchored.details) || {};
-  const agency = state.agencyName
-    ? [h('bdi', {}, state.agencyName), ' ', h('span', { class: 'code', dir: 'ltr' }, `(${doc.agency})`)]
-    : [h('span', { class: 'code', dir: 'ltr' }, doc.agency)];
   const rows = [
-    row(t('recordId'), h('span', { class: 'code', dir: 'ltr' }, doc.recordId), { 'data-item': 'recordId' }),
-    row(t('version'), String(doc.version), { 'data-item': 'version' }),
-    row(t('agency'), agency, { 'data-item': 'agency' }),
+    registryNumberRow(doc),
+    row(t('version'), h('bdi', { dir: 'ltr' }, String(doc.version)), { 'data-item': 'version' }),
+    row(t('agency'), agencyNameParts(state.agencyName, doc.agency), { 'data-item': 'agency' }),
   ];
   if (Number.isInteger(details.timestamp)) {
     rows.push(row(t('anchoredAt'), formatTime(details.timestamp), { 'data-item': 'anchoredAt' }));
   }
-  if (Number.isInteger(details.block)) {
-    rows.push(row(t('block'), h('span', { dir: 'ltr' }, String(details.block)), { 'data-item': 'block' }));
-  }
   return h(
     'section',
-    { class: 'card', 'aria-labelledby': 'record-title' },
+    { class: 'card record-card', 'aria-labelledby': 'record-title' },
     h('p', { class: 'card-kicker' }, t('recordType')),
     h('h2', { id: 'record-title', 'data-item': 'recordType' }, recordTypeName(doc.recordType)),
-    h('dl', { class: 'summary' }, rows),
+    h('dl', { class: 'summary' }, rows.filter(Boolean)),
   );
+}
+
+/** The registry's number of the record, or a plain "not disclosed" when the holder hid it. */
+function registryNumberRow(doc) {
+  const segment = REGISTRY_NUMBER[doc.recordType];
+  if (!segment) return null;
+  const path = `/${segment}`;
+  const disclosed = (Array.isArray(doc.disclosed) ? doc.disclosed : []).find((f) => f.path === path);
+  const name = label('segments', segment) || t('registryNumber');
+  const value =
+    disclosed && typeof disclosed.value === 'string'
+      ? h('bdi', { class: 'registry-number', dir: 'auto' }, disclosed.value)
+      : h('span', { class: 'not-disclosed', 'data-disclosed': 'false' }, t('notDisclosed'));
+  return row(name, value, { 'data-item': 'registryNumber', class: 'row lead' });
+}
+
+/**
+ * The agency's on-chain name, written "Arabic / English" by convention (as the certificate reads
+ * it, api/certificate.py split_agency_name), as two isolated parts on their own lines, the page's
+ * language first, and the agency code after. One run of mixed text would be reordered by the
+ * bidi algorithm (the halves swapped around a stray "/" in an English page).
+ */
+function agencyNameParts(name, code) {
+  const codePart = h('bdi', { class: 'code', dir: 'ltr' }, `(${code})`);
+  if (!name) return [h('bdi', { class: 'code', dir: 'ltr' }, code)];
+  const cut = name.indexOf(' / ');
+  const halves = cut < 0 ? null : [name.slice(0, cut).trim(), name.slice(cut + 3).trim()];
+  if (!halves || !halves[0] || !halves[1]) {
+    const whole = h('bdi', { class: 'agency-part', dir: 'auto' }, name);
+    return [h('span', { class: 'agency-line' }, whole, ' ', codePart)];
+  }
+  const parts = [
+    { text: halves[0], lang: 'ar', dir: 'rtl' },
+    { text: halves[1], lang: 'en', dir: 'ltr' },
+  ];
+  if (state.lang === 'en') parts.reverse();
+  const [first, second] = parts.map((p) => h('bdi', { class: 'agency-part', lang: p.lang, dir: p.dir }, p.text));
+  return [
+    h('span', { class: 'agency-line' }, first, ' ', codePart),
+    ' ', // copied text keeps the two names apart
+    h('span', { class: 'agency-line muted' }, second),
+  ];
 }
 
 function fieldsCard(doc) {
@@ -965,27 +1052,62 @@ function pendingCard(pending) {
   );
 }
 
+/**
+ * The checks as shown: a check resting on one that failed (RELIES_ON) is "not applicable", with
+ * the failed check named, unless it failed itself. The report says what each check found on its
+ * own (a forged field leaves the leaf's anchoring, agency and status as they were); shown as
+ * passes beside a failed integrity check they would read as if most of the document were good.
+ */
+function presentedChecks(report) {
+  const shown = new Map();
+  for (const name of CHECKS) {
+    const c = report.checks.find((x) => x.name === name);
+    if (!c) continue;
+    const broken = (RELIES_ON[name] || []).find((d) => ['fail', 'skipped'].includes(shown.get(d)?.outcome));
+    if (broken && c.outcome !== 'fail') {
+      const root = shown.get(broken).outcome === 'fail' ? broken : shown.get(broken).because;
+      shown.set(name, { name, outcome: 'skipped', because: root, reason: null });
+    } else {
+      shown.set(name, { ...c, because: null });
+    }
+  }
+  return [...shown.values()];
+}
+
 function expertsCard(report, doc) {
-  const checks = CHECKS.map((name) => report.checks.find((c) => c.name === name)).filter(Boolean);
-  const items = checks.map((c) =>
+  const items = presentedChecks(report).map((c) =>
     h(
       'li',
       { class: `check outcome-${c.outcome}`, 'data-check': c.name, 'data-outcome': c.outcome },
       h(
         'p',
         { class: 'check-head' },
-        icon({ pass: 'pass', fail: 'fail' }[c.outcome] || 'question'),
+        icon({ pass: 'pass', fail: 'fail', skipped: 'skipped' }[c.outcome] || 'question'),
         h('strong', {}, t(`check.${c.name}`)),
         h('span', { class: 'check-outcome' }, ` — ${t(`outcome.${c.outcome}`)}`),
       ),
-      h('p', { class: 'check-reason', dir: 'auto' }, c.reason[state.lang]),
+      h(
+        'p',
+        { class: 'check-reason', dir: 'auto' },
+        c.outcome === 'skipped' ? t('skippedBecause', { check: t(`check.${c.because}`) }) : c.reason[state.lang],
+      ),
     ),
   );
-  const technical = [
+  const anchored = checkOf('anchored');
+  const where = (anchored && anchored.outcome === 'pass' && anchored.details) || {};
+  const technical = [];
+  if (doc && typeof doc.recordId === 'string') {
+    const id = h('bdi', { class: 'code', dir: 'ltr' }, doc.recordId);
+    technical.push(row(t('recordId'), id, { 'data-item': 'recordId' }));
+  }
+  if (Number.isInteger(where.block)) {
+    technical.push(row(t('block'), h('bdi', { dir: 'ltr' }, String(where.block)), { 'data-item': 'block' }));
+  }
+  technical.push(
     row(t('chainId'), h('span', { class: 'code', dir: 'ltr' }, String(config.chainId))),
     row(t('ledger'), h('span', { class: 'code hash', dir: 'ltr' }, config.ledger)),
     row(t('endpoint'), h('span', { class: 'code', dir: 'ltr' }, new URL(config.rpc, window.location.href).href)),
-  ];
+  );
   if (doc && typeof doc.leaf === 'string') {
     technical.push(row(t('leaf'), h('span', { class: 'code hash', dir: 'ltr' }, doc.leaf)));
   }
@@ -1011,6 +1133,26 @@ function expertsCard(report, doc) {
     h('ol', { class: 'checks' }, items),
     h('h3', {}, t('technical')),
     h('dl', { class: 'summary technical' }, technical),
+    // Asking another agency's endpoint is an expert's second opinion, not a clerk's step.
+    state.text && state.verdict !== 'error' ? crossCard() : null,
+  );
+}
+
+/** Why a text is not a proof file, in the parser's words (English), for experts. */
+function refusalCard(refusal) {
+  return h(
+    'details',
+    {
+      class: 'card experts',
+      id: 'experts',
+      open: state.expertsOpen ?? false,
+      ontoggle: (event) => {
+        state.expertsOpen = event.currentTarget.open;
+      },
+    },
+    h('summary', {}, h('span', { class: 'summary-text' }, t('experts'))),
+    h('p', { class: 'muted small' }, t('incompleteHelp')),
+    h('p', { class: 'code refusal', dir: 'ltr', lang: 'en' }, refusal),
   );
 }
 
@@ -1052,8 +1194,8 @@ function crossCard() {
   urlInput.value = state.crossInput.url;
   return h(
     'section',
-    { class: 'card', id: 'crosscheck', 'aria-labelledby': 'cc-title' },
-    h('h2', { id: 'cc-title' }, t('crossTitle')),
+    { class: 'crosscheck', id: 'crosscheck', 'aria-labelledby': 'cc-title' },
+    h('h3', { id: 'cc-title' }, t('crossTitle')),
     h('p', { class: 'muted small' }, t('crossHelp')),
     h(
       'form',

@@ -15,7 +15,10 @@
 //     {do: "type", text}          type text into whatever has the focus
 //     {do: "wait"}                wait for the cross-check's answer (after a keyboard submit)
 //     {do: "click", selector}     click, then let the page settle
-//     {do: "crosscheck", url? | peer?}  type an endpoint URL (or pick a peer), submit, wait for it
+//     {do: "crosscheck", url? | peer?}  open the details for experts, type an endpoint URL (or
+//                                 pick a peer), submit, wait for the answer
+//     {do: "format-times", seconds}  format unix times with the page's own module
+//                                 (/web/cairo-time.js), in Arabic and English
 //     {do: "unblock"}             let blocked requests through again
 //     {do: "reload"}              reload the page and let it settle
 //     {do: "snapshot"}            record what the page shows now, and how many requests it has made
@@ -23,8 +26,8 @@
 // - expect: ignored here (pytest's business).
 // Chromium is launched once; each case runs in a fresh context (a 360 x 740 phone), JOBS (4) at a
 // time, and prints one JSON line: the verdict attribute and text, the warning, <html> lang and
-// dir, horizontal scrolling, console errors, page errors, every request URL, and the details
-// pytest checks. Screenshots: SCREENSHOT_DIR/<name>.png (and <name>.step<i>.png per snapshot).
+// dir, horizontal scrolling, console errors, page errors, every request URL (and those that
+// failed), how long the first chain call took to come to a verdict, and the details pytest checks. Screenshots: SCREENSHOT_DIR/<name>.png (and <name>.step<i>.png per snapshot).
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -112,6 +115,9 @@ async function run(page, action, blocked, requests) {
       await settle(page);
       return null;
     case 'crosscheck':
+      if (!(await page.evaluate(() => document.querySelector('details#experts')?.open ?? true))) {
+        await page.click('details#experts > summary');
+      }
       if (action.peer) {
         await page.selectOption('#cc-peer', action.peer);
       }
@@ -126,6 +132,18 @@ async function run(page, action, blocked, requests) {
       return null;
     case 'snapshot':
       return { ...(await page.evaluate(observe)), requestCount: requests.length };
+    case 'format-times':
+      // A page without the module gets {times: null} (pytest's assertion then says so).
+      return {
+        times: await page.evaluate(async (seconds) => {
+          try {
+            const { formatCairoTime } = await import('/web/cairo-time.js');
+            return Object.fromEntries(['ar', 'en'].map((l) => [l, seconds.map((s) => formatCairoTime(s, l))]));
+          } catch {
+            return null;
+          }
+        }, action.seconds),
+      };
     case 'reload':
       await page.reload();
       await settle(page);
@@ -171,6 +189,10 @@ function observe() {
   const warning = document.querySelector('[data-warning]');
   const box = document.querySelector('#cc-result');
   const visible = (element) => Boolean(element) && element.getClientRects().length > 0;
+  // What a reader sees without opening the details for experts.
+  const outside = document.body.cloneNode(true);
+  for (const hidden of outside.querySelectorAll('details, noscript, script, [hidden]')) hidden.remove();
+  const resultItems = [...document.querySelectorAll('#result [data-item]')];
   return {
     verdict: verdict?.getAttribute('data-verdict') ?? null,
     verdictTitle: text('#verdict-title'),
@@ -192,6 +214,22 @@ function observe() {
     successorLink: attr('#successor-link', 'href'),
     retryButton: visible(document.querySelector('#retry')),
     revocationReason: text('[data-reason="revocation"]'),
+    firstItem: resultItems[0]?.getAttribute('data-item') ?? null,
+    summaryItems: [...document.querySelectorAll('.record-card [data-item]')].map((e) => e.getAttribute('data-item')),
+    inDetails: resultItems.filter((e) => e.closest('details')).map((e) => e.getAttribute('data-item')),
+    agencyParts: [...document.querySelectorAll('[data-item="agency"] dd bdi')].map((part) => ({
+      text: part.textContent.trim(),
+      lang: part.getAttribute('lang'),
+      dir: part.getAttribute('dir'),
+      unicodeBidi: getComputedStyle(part).unicodeBidi,
+      top: Math.round(part.getBoundingClientRect().top),
+    })),
+    crossInDetails: Boolean(document.querySelector('#crosscheck')?.closest('details#experts')),
+    // checkVisibility: the content of a closed <details> keeps its boxes (content-visibility).
+    crossVisible: document.querySelector('#cc-url')?.checkVisibility() ?? false,
+    textOutsideDetails: outside.textContent.replace(/\s+/g, ' ').trim(),
+    footer: text('.footer'),
+    refusal: text('.refusal'),
     items: Object.fromEntries(
       [...document.querySelectorAll('[data-item]')].map((row) => [
         row.getAttribute('data-item'),
@@ -208,6 +246,7 @@ function observe() {
       name: item.getAttribute('data-check'),
       outcome: item.getAttribute('data-outcome'),
       reason: item.querySelector('.check-reason')?.textContent.trim() ?? null,
+      said: item.querySelector('.check-outcome')?.textContent.replace(/^\s*—\s*/, '').trim() ?? null,
     })),
     details: document.querySelector('details#experts') !== null,
     detailsOpen: document.querySelector('details#experts')?.open ?? null,
@@ -237,7 +276,16 @@ async function runCase(browser, spec) {
     isMobile: true,
     hasTouch: true,
   });
-  const result = { name: spec.name, url: spec.url, requests: [], consoleErrors: [], pageErrors: [], steps: [] };
+  const result = {
+    name: spec.name,
+    url: spec.url,
+    requests: [],
+    failedRequests: [],
+    consoleErrors: [],
+    pageErrors: [],
+    steps: [],
+  };
+  let firstChainCall = null;
   const blocked = [...(spec.block ?? [])];
   const started = Date.now();
   try {
@@ -257,7 +305,13 @@ async function runCase(browser, spec) {
       });
     }
     const page = await context.newPage();
-    page.on('request', (request) => result.requests.push(request.url()));
+    page.on('request', (request) => {
+      result.requests.push(request.url());
+      if (firstChainCall === null && request.url().endsWith('/rpc')) firstChainCall = Date.now();
+    });
+    page.on('requestfailed', (request) =>
+      result.failedRequests.push({ url: request.url(), error: request.failure()?.errorText ?? null }),
+    );
     page.on('console', (message) => {
       if (message.type() === 'error') {
         result.consoleErrors.push(message.text());
@@ -266,6 +320,8 @@ async function runCase(browser, spec) {
     page.on('pageerror', (error) => result.pageErrors.push(String(error)));
     await page.goto(spec.url, { waitUntil: 'domcontentloaded' });
     await settle(page);
+    // From the page's first chain call to its first verdict (a hung endpoint's case).
+    result.chainCallToVerdictMs = firstChainCall === null ? null : Date.now() - firstChainCall;
     for (const [index, action] of (spec.actions ?? []).entries()) {
       const step = await run(page, action, blocked, result.requests);
       result.steps.push({ do: action.do, ...(step ?? {}) });

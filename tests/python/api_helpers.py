@@ -60,17 +60,20 @@ def deploy_fresh(
     more_signers: dict[str, tuple[str, ...]] | None = None,
     more_agencies: tuple[AgencySpec, ...] = (),
     threshold: int = 2,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, bytes], Path]:
     """A deployment of the three demo agencies with fresh signer keys (gas is free); the node's
-    key of each agency first, then its `more_signers` addresses; then `more_agencies`."""
+    key of each agency first, then its `more_signers` addresses; then `more_agencies`. Each
+    agency is named "<code> API test agency" unless `names` names it."""
     keys = {code: secrets.token_bytes(32) for code in KINDS}
     more = more_signers or {}
+    named = names or {}
     spec = NetworkSpec(
         (
             *(
                 AgencySpec(
                     code,
-                    f"{code} API test agency",
+                    named.get(code, f"{code} API test agency"),
                     (Account.from_key(key).address, *more.get(code, ())),
                     (KINDS[code],),
                 )
@@ -179,11 +182,13 @@ def servers(
     extra: Mapping[str, tuple[str, ...]]
     | Callable[[dict[str, str]], Mapping[str, tuple[str, ...]]]
     | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Server]]:
     """REPD, CSO and CRA serving a fresh deployment. `extra` is each node's further flags, or a
     function of every node's URL that gives them (for flags that name another node, such as
-    `--verify-peer`): the ports are chosen before any node starts."""
-    keys, deployment = deploy_fresh(w3, compiled, root / "deployment.json")
+    `--verify-peer`): the ports are chosen before any node starts. `names`: agencies' on-chain
+    names other than "<code> API test agency"."""
+    keys, deployment = deploy_fresh(w3, compiled, root / "deployment.json", names=names)
     ports: dict[str, int] = {}
     while len(set(ports.values())) < len(keys):  # three free ports, not one free port thrice
         ports = {code: free_port() for code in keys}

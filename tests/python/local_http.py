@@ -1,11 +1,13 @@
 """Local HTTP servers on free loopback ports that stand between the node and a chain: the
 server itself (`LocalServer`, also behind a forwarder recording calls and one answering like
-Besu's PERM API) and `FaultyRpc`, a JSON-RPC proxy that misbehaves when told, used by the
-transaction manager's tests and by the soak (scripts/soak.py) to slow the node's chain down."""
+Besu's PERM API), `FaultyRpc`, a JSON-RPC proxy that misbehaves when told, used by the
+transaction manager's tests and by the soak (scripts/soak.py) to slow the node's chain down, and
+`SilentServer`, an endpoint that accepts connections and never answers (a hung chain node)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -50,6 +52,8 @@ class FaultyRpc:
     lost), or answers a chosen JSON-RPC error, with or without forwarding the request first.
     `slow` seconds are added before every call is forwarded (a congested link or an overloaded
     node), and an upstream that does not answer gets 502, as from a gateway in front of it.
+    Between `hang()` and `release()` every request is read and held without an answer (a chain
+    node that hangs); `held` counts them.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -60,6 +64,9 @@ class FaultyRpc:
         self.swallow_sends = False
         self._faults: list[tuple[str | None, str, dict[str, Any] | None]] = []
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._released.set()
+        self.held = 0
         self._server = LocalServer(self._handle)
         self.url = self._server.url
 
@@ -77,7 +84,16 @@ class FaultyRpc:
         with self._lock:
             self._faults.clear()
 
+    def hang(self) -> None:
+        """Hold every request from now on, answering none, until `release()`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        """Serve again; the requests held so far are dropped unanswered (their clients gave up)."""
+        self._released.set()
+
     def close(self) -> None:
+        self.release()
         self._server.close()
 
     def _take_fault(self, method: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -93,6 +109,12 @@ class FaultyRpc:
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers["Content-Length"]))
+        if not self._released.is_set():
+            with self._lock:
+                self.held += 1
+            self._released.wait()
+            handler.close_connection = True
+            return
         request = json.loads(body)
         single: dict[str, Any] = request if isinstance(request, dict) else {"method": "batch", "id": None}
         action, error = self._take_fault(single.get("method", ""))
@@ -138,3 +160,39 @@ class FaultyRpc:
         handler.send_header("Content-Length", str(len(content)))
         handler.end_headers()
         handler.wfile.write(content)
+
+
+class SilentServer:
+    """A TCP server on a free loopback port that accepts every connection and never answers a
+    byte: an endpoint that hangs (a chain node stuck, a firewall that swallows packets after the
+    handshake). `url` is its http URL; `accepted` counts the connections; `close()` drops them."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/rpc"
+        self.accepted = 0
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._socket.settimeout(0.05)  # so the accepting thread sees close() soon
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            with self._lock:
+                self.accepted += 1
+                self._connections.append(connection)  # kept open, never read or answered
+
+    def close(self) -> None:
+        self._closed.set()
+        self._socket.close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()

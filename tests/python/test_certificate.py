@@ -322,6 +322,8 @@ def test_header_shows_agency_dates_and_identity(rendered: dict[str, Rendered]) -
     assert "شهادة قيد — سند ملكية عقارية" in page and "Registry certificate — Real-estate title" in page
     assert ">2026-11-27 14:03 UTC<" in page and ">2026-12-02 09:41 UTC<" in page and "1842" in page
     assert ">T2019-45873<" in page
+    # The ledger by the one name the verify page gives it too (api/web/app.js), never "السلسلة".
+    assert "تاريخ التثبيت في دفتر القيود المشترك" in page and "السلسلة" not in page
     bundle = rendered["title-partial"].cert.bundle
     assert bundle.anchor is not None
     assert "0x" + bundle.leaf.hex() in page and "0x" + bundle.anchor.root.hex() in page

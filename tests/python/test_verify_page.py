@@ -10,6 +10,10 @@ build/test-output/verify-page/, and prints what the page showed. The tests then 
 the verdict's attribute and its text in the page's language, warnings, links, labels, the six
 checks, that the page never scrolls sideways, logs no error, and asks nobody but its own node
 (and the endpoint a cross-check names) for anything.
+
+CRA's node reads its chain through a `FaultyRpc` (tests/python/local_http.py): once every other
+case has run, it is told to hang, and one last case shows what a clerk sees when the chain node
+behind the page accepts the call and never answers.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from api_helpers import ENV, Server, servers, wait_anchored
+from local_http import FaultyRpc, SilentServer
 from records_examples import commercial_example, marriage_example, title_example
 from typer.testing import CliRunner
 from web3 import Web3
@@ -46,14 +53,18 @@ TITLE_FIELDS = ["/title_number", "/governorate", "/use", "/area_m2", "/owners/0"
 # What the verdict says, in each language (api/web/app.js).
 TITLES = {
     "authentic-current": ("قيد أصلي وساري", "Authentic and current"),
-    "superseded": ("صدرت نسخة أحدث من هذا القيد", "Superseded by a newer version"),
+    "superseded": ("صدر إصدار أحدث من هذا القيد", "Superseded by a newer version"),
     "revoked": ("قيد مُلغى", "Revoked"),
     "not-authentic": ("غير أصلي", "Not authentic"),
-    "pending": ("بانتظار التثبيت على السلسلة", "Pending anchoring"),
+    "incomplete": ("ليس ملف إثبات كاملًا", "Not a complete proof file"),
+    "pending": ("بانتظار التثبيت في دفتر القيود المشترك", "Pending anchoring"),
     "unknown": ("تعذر التحقق الآن", "Cannot check now"),
     "withdrawn": ("شهادة مسحوبة", "Withdrawn by the holder"),
     "not-found": ("رمز غير معروف", "Unknown code"),
 }
+# REPD's on-chain name is bilingual, "Arabic / English", as real agencies' are (node/deploy.py).
+REPD_NAME = ("مصلحة الشهر العقاري للاختبار", "REPD API test agency")
+CAIRO = ZoneInfo("Africa/Cairo")
 SUSPENDED = (
     "الجهة المصدرة موقوفة حاليًا؛ وقد ثُبِّت القيد حين كانت مفوّضة.",
     "The issuing agency is suspended now; the record was anchored while it was authorised.",
@@ -75,11 +86,28 @@ def other_chain() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def cra_chain(devchain: Any) -> Iterator[FaultyRpc]:
+    """The way from CRA's node to the chain: passes every call on until told to hang."""
+    upstream = FaultyRpc(devchain.rpc_url)
+    yield upstream
+    upstream.close()
+
+
+@pytest.fixture(scope="module")
+def silent() -> Iterator[SilentServer]:
+    """An endpoint that accepts connections and never answers, for a cross-check to meet."""
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
 def nodes(
     w3: Web3,
     compiled: dict[str, CompiledContract],
     devchain: Any,
     other_chain: str,
+    cra_chain: FaultyRpc,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Server]]:
     root = tmp_path_factory.mktemp("verify-page")
@@ -89,13 +117,16 @@ def nodes(
     # about ten a page). CSO anchors nothing (its batches wait an hour): its record stays pending.
     # CSO offers REPD's /rpc, as agencies offer each other's (node/demo.py), and so lets pages from
     # REPD read its own /rpc: the cross-checks through CSO need that (CORS, api/rpcproxy.py).
+    # CRA reads the chain through `cra_chain` (a second --rpc: the last one given counts).
     def extra(urls: dict[str, str]) -> dict[str, tuple[str, ...]]:
         return {
             "REPD": ("--verify-peer", other_chain, "--public-rate", "100"),
             "CSO": ("--max-age", "3600", "--verify-peer", f"{urls['REPD']}/rpc"),
+            "CRA": ("--rpc", cra_chain.url),
         }
 
-    with servers(w3, compiled, root, devchain.rpc_url, extra=extra) as started:
+    names = {"REPD": " / ".join(REPD_NAME)}
+    with servers(w3, compiled, root, devchain.rpc_url, extra=extra, names=names) as started:
         yield started
 
 
@@ -155,10 +186,15 @@ def _case(name: str, url: str, **spec: Any) -> dict[str, Any]:
     return {"name": name, "url": url, **spec}
 
 
+# Two times to format with the page's own module: Egypt's summer time (EEST) and winter (EET).
+SUMMER, WINTER = 1_784_116_800, 1_796_644_800  # 2026-07-15 and 2026-12-07, 12:00 UTC
+
+
 def make_cases(
-    nodes: dict[str, Server], rpc: str, other_chain: str, work: Path
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The browser's cases, and the shares they open, with everything made through the API."""
+    nodes: dict[str, Server], rpc: str, other_chain: str, silent: str, work: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """The browser's cases, those to run once CRA's chain hangs, and the shares they open, with
+    everything made through the API."""
     repd, cso, cra = nodes["REPD"], nodes["CSO"], nodes["CRA"]
     with (
         repd.client("officer") as officer,
@@ -175,6 +211,7 @@ def make_cases(
             pending = _share(cso_officer, _create(cso_officer, "marriage", marriage_example()))
         shares = {
             "valid": _share(officer, valid, fields=TITLE_FIELDS),
+            "number-hidden": _share(officer, valid, fields=[f for f in TITLE_FIELDS if f != "/title_number"]),
             "withdrawn": _share(officer, valid),
             "old-linked": _share(officer, linked),
             "old-unlinked": _share(officer, unlinked),
@@ -211,6 +248,8 @@ def make_cases(
     owner["value"] = "أحمد محمود فرج"
     foreign = json.loads(bundles["valid"])
     foreign["ledger"] = "0x" + secrets.token_hex(20)
+    # A paste cut off half way, as from a chat message too long to copy whole.
+    truncated = bundles["valid"].decode()[: len(bundles["valid"].decode()) // 2]
     upload = work / "bundle.json"
     upload.write_bytes(full.content)
     unknown = base64.b32encode(secrets.token_bytes(20)).decode()
@@ -223,7 +262,12 @@ def make_cases(
         _case(
             "valid-ar", share_url("valid"), actions=[snapshot, {"do": "crosscheck", "url": f"{cso.url}/rpc"}]
         ),
-        _case("valid-en", f"{repd.url}/v/{shares['valid']['token'].lower()}?lang=en"),
+        _case(
+            "valid-en",
+            f"{repd.url}/v/{shares['valid']['token'].lower()}?lang=en",
+            actions=[{"do": "format-times", "seconds": [SUMMER, WINTER]}],
+        ),
+        _case("number-hidden", share_url("number-hidden")),
         _case(
             "keyboard",
             share_url("valid"),
@@ -255,6 +299,11 @@ def make_cases(
             actions=[{"do": "paste", "text": json.dumps(tampered, ensure_ascii=False)}, {"do": "submit"}],
         ),
         _case(
+            "truncated",
+            f"{repd.url}/verify",
+            actions=[{"do": "paste", "text": truncated}, {"do": "submit"}],
+        ),
+        _case(
             "foreign-ledger",
             f"{repd.url}/verify?lang=en",
             actions=[{"do": "paste", "text": json.dumps(foreign)}, {"do": "submit"}],
@@ -282,22 +331,17 @@ def make_cases(
             block=["/rpc"],
             actions=[snapshot, {"do": "unblock"}, {"do": "click", "selector": "#retry"}],
         ),
+        _case(
+            "hung-crosscheck", share_url("valid"), lang="en", actions=[{"do": "crosscheck", "url": silent}]
+        ),
     ]
-    return cases, shares
+    # Run once CRA's chain hangs: the node takes the page's chain calls and its chain never answers.
+    hung = [_case("hung-chain", share_url("suspended", cra))]
+    return cases, hung, shares
 
 
-@pytest.fixture(scope="module")
-def page(
-    nodes: dict[str, Server], devchain: Any, other_chain: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, dict[str, Any]]:
-    """Every case run in the browser: what the page showed, by case name."""
-    assert CHROMIUM.exists(), "Chromium is missing: `sh scripts/system-packages.sh test` installs it"
-    work = tmp_path_factory.mktemp("cases")
-    cases, shares = make_cases(nodes, devchain.rpc_url, other_chain, work)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob("*.png"):
-        old.unlink()
-    cases_file = work / "cases.json"
+def _browse(cases: list[dict[str, Any]], cases_file: Path) -> str:
+    """Run `cases` in Chromium (tests/e2e/browse.mjs); its output, one JSON line a case."""
     cases_file.write_text(json.dumps(cases, ensure_ascii=False))
     run = subprocess.run(
         ["node", str(BROWSE), str(cases_file), str(SHOTS)],
@@ -308,15 +352,44 @@ def page(
         check=False,
     )
     assert run.returncode == 0, run.stderr[-4000:]
-    (SHOTS / "results.jsonl").write_text(run.stdout)
-    results = {r["name"]: r for r in map(json.loads, run.stdout.splitlines())}
-    assert set(results) == {c["name"] for c in cases}
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def page(
+    nodes: dict[str, Server],
+    devchain: Any,
+    other_chain: str,
+    cra_chain: FaultyRpc,
+    silent: SilentServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, dict[str, Any]]:
+    """Every case run in the browser: what the page showed, by case name."""
+    assert CHROMIUM.exists(), "Chromium is missing: `sh scripts/system-packages.sh test` installs it"
+    work = tmp_path_factory.mktemp("cases")
+    cases, hung, shares = make_cases(nodes, devchain.rpc_url, other_chain, silent.url, work)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    output = _browse(cases, work / "cases.json")
+    cra_chain.hang()
+    try:
+        output += _browse(hung, work / "hung.json")
+        held = cra_chain.held
+    finally:
+        cra_chain.release()
+    (SHOTS / "results.jsonl").write_text(output)
+    results = {r["name"]: r for r in map(json.loads, output.splitlines())}
+    assert set(results) == {c["name"] for c in cases + hung}
     failures = {name: r["failure"] for name, r in results.items() if "failure" in r}
     assert not failures, failures
     for result in results.values():
         result["shares"] = shares
         result["nodes"] = {code: server.url for code, server in nodes.items()}
         result["otherChain"] = other_chain
+        result["silent"] = silent.url
+    results["hung-chain"]["held"] = held
+    results["hung-crosscheck"]["accepted"] = silent.accepted
     return results
 
 
@@ -358,7 +431,12 @@ def test_every_case_is_readable_on_a_phone_and_quiet(page: dict[str, dict[str, A
 
 def test_no_request_leaves_the_node_except_to_a_cross_check_endpoint(page: dict[str, dict[str, Any]]) -> None:
     cso = page["valid-ar"]["nodes"]["CSO"] + "/rpc"
-    endpoints = {"valid-ar": cso, "keyboard": cso, "other-chain": page["other-chain"]["otherChain"]}
+    endpoints = {
+        "valid-ar": cso,
+        "keyboard": cso,
+        "other-chain": page["other-chain"]["otherChain"],
+        "hung-crosscheck": page["hung-crosscheck"]["silent"],
+    }
     for name, result in page.items():
         origin = _origin(result["url"])
         elsewhere = [url for url in result["requests"] if _origin(url) != origin]
@@ -384,8 +462,9 @@ def test_a_valid_certificate_in_arabic(page: dict[str, dict[str, Any]]) -> None:
     assert any("/v1/shared/" in url for url in requests)
     items = result["items"]
     assert items["recordType"] == "سند ملكية عقارية" and items["version"] == "1"
-    assert items["agency"] == "REPD API test agency (REPD)"  # the registry's name, read from the chain
-    assert "UTC" in items["anchoredAt"] and items["block"].isdigit()
+    # the registry's name, read from the chain
+    assert items["agency"] == f"{REPD_NAME[0]} (REPD) {REPD_NAME[1]}"
+    assert "بتوقيت القاهرة" in items["anchoredAt"] and items["block"].isdigit()
     fields = {f["path"]: f for f in result["fields"]}
     assert fields["/owners/0/name"]["label"] == "المالك 1 › الاسم"
     assert fields["/owners/0/name"]["value"] == "محمد عبد الرحمن السيد"
@@ -412,6 +491,7 @@ def test_a_valid_certificate_in_arabic(page: dict[str, dict[str, Any]]) -> None:
     ]
     assert {c["outcome"] for c in result["checks"]} == {"pass"}
     assert result["details"] and result["peers"] == [page["valid-ar"]["otherChain"]]
+    assert result["detailsOpen"] is False
     assert result["crosscheck"]["state"] == "idle"
 
 
@@ -549,7 +629,7 @@ def test_a_pending_record_says_when_it_is_promised(page: dict[str, dict[str, Any
     result = page["pending"]
     assert result["verdict"] == "pending"
     assert result["verdictTitle"] == title("pending", "ar")
-    assert "موعد التثبيت المتعهد به:" in result["verdictText"] and "UTC" in result["verdictText"]
+    assert "موعد التثبيت المتعهد به:" in result["verdictText"] and "بتوقيت القاهرة" in result["verdictText"]
     assert result["items"] == {
         "recordType": "عقد زواج",
         "recordId": result["items"]["recordId"],
@@ -585,3 +665,157 @@ def test_an_unreachable_chain_says_cannot_check_now_and_retries(page: dict[str, 
     # The network is back: the retry button checks again.
     assert result["verdict"] == "authentic-current"
     assert result["verdictTitle"] == title("authentic-current", "ar")
+
+
+# ----------------------------------------------------------------------------- as a clerk at a counter
+
+
+def test_the_registry_number_leads_and_the_internal_id_is_for_experts(
+    page: dict[str, dict[str, Any]],
+) -> None:
+    title, commercial = page["valid-ar"]["steps"][0], page["suspended"]
+    # Right under the verdict: the record's type, then the number the registry itself gives it.
+    assert title["summaryItems"][:2] == ["recordType", "registryNumber"]
+    assert title["items"]["registryNumber"] == title_example()["title_number"]
+    assert commercial["summaryItems"][:2] == ["recordType", "registryNumber"]
+    assert commercial["items"]["registryNumber"] == commercial_example()["registration_number"]
+    # The internal id (26 characters) and the block are in the details for experts only.
+    for result in (title, commercial):
+        assert "recordId" not in result["summaryItems"] and "block" not in result["summaryItems"]
+        assert {"recordId", "block"} <= set(result["inDetails"])
+        assert len(result["items"]["recordId"]) == 26
+    # A share that hides the number says so; it does not fall back to the internal id.
+    hidden = page["number-hidden"]
+    assert hidden["verdict"] == "authentic-current"
+    assert hidden["summaryItems"][:2] == ["recordType", "registryNumber"]
+    assert hidden["items"]["registryNumber"] == "لم يُفصح عنه صاحب الشهادة"
+    assert hidden["items"]["recordId"] not in hidden["textOutsideDetails"]
+    assert page["valid-en"]["items"]["registryNumber"] == title_example()["title_number"]
+
+
+def _cairo(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC).astimezone(CAIRO)
+
+
+def test_times_are_cairo_time_with_the_zone_named(page: dict[str, dict[str, Any]], w3: Web3) -> None:
+    for name, lang in (("valid-ar", "ar"), ("valid-en", "en")):
+        items = page[name]["items"]
+        anchored = _cairo(int(w3.eth.get_block(int(items["block"]))["timestamp"]))
+        zone = "بتوقيت القاهرة" if lang == "ar" else f"Cairo time ({anchored.tzname()})"
+        assert items["anchoredAt"].endswith(f"{anchored:%H:%M:%S} {zone}"), (name, items["anchoredAt"])
+        assert "UTC" not in items["anchoredAt"]
+    # Summer (daylight saving time, UTC+3, since 2023) and winter (UTC+2), by the page's own code.
+    times = page["valid-en"]["steps"][0]["times"]
+    assert times["en"] == [
+        "15 July 2026 at 15:00:00 Cairo time (EEST)",
+        "7 December 2026 at 14:00:00 Cairo time (EET)",
+    ]
+    assert [_cairo(SUMMER).tzname(), _cairo(WINTER).tzname()] == [
+        "EEST",
+        "EET",
+    ]  # the system's zone data agrees
+    assert times["ar"] == [
+        "15 يوليو 2026 في 15:00:00 بتوقيت القاهرة",
+        "7 ديسمبر 2026 في 14:00:00 بتوقيت القاهرة",
+    ]
+
+
+def test_the_agency_name_shows_each_language_apart(page: dict[str, dict[str, Any]]) -> None:
+    for name, first, second in (("valid-en", "en", "ar"), ("valid-ar", "ar", "en")):
+        result = page[name] if name == "valid-en" else page[name]["steps"][0]
+        parts = {p["lang"]: p for p in result["agencyParts"] if p["lang"]}
+        assert parts["ar"]["text"] == REPD_NAME[0] and parts["ar"]["dir"] == "rtl"
+        assert parts["en"]["text"] == REPD_NAME[1] and parts["en"]["dir"] == "ltr"
+        # Each half isolated from the other (and from the page's direction), the page's language
+        # on the first line, the other on the next; no "/" between them to be moved around.
+        assert all(p["unicodeBidi"] == "isolate" for p in result["agencyParts"]), result["agencyParts"]
+        assert parts[first]["top"] < parts[second]["top"], name
+        assert "/" not in result["items"]["agency"]
+
+
+def test_the_cross_check_is_in_the_details_for_experts(page: dict[str, dict[str, Any]]) -> None:
+    for name, result in (
+        ("valid-ar", page["valid-ar"]["steps"][0]),
+        ("valid-en", page["valid-en"]),
+        ("tampered", page["tampered"]),
+    ):
+        assert result["crossInDetails"], name
+        assert "تحقق عبر نقطة اتصال جهة أخرى" not in result["textOutsideDetails"]
+        assert "another agency’s endpoint" not in result["textOutsideDetails"]
+    closed = page["valid-ar"]["steps"][0]
+    assert closed["detailsOpen"] is False and not closed["crossVisible"]
+
+
+def test_checks_resting_on_a_failed_one_are_not_applicable(page: dict[str, dict[str, Any]]) -> None:
+    tampered = page["tampered"]
+    assert tampered["detailsOpen"] is True  # opened by itself for a document that is not authentic
+    shown = {c["name"]: c for c in tampered["checks"]}
+    assert shown["integrity"]["outcome"] == "fail"
+    for name in ("inclusion", "anchored", "authority", "status", "receipt"):
+        assert shown[name]["outcome"] == "skipped", (name, shown[name])
+        assert shown[name]["said"] == "لم يُفحص"
+        assert "«سلامة البيانات»" in shown[name]["reason"]
+    foreign = {c["name"]: c for c in page["foreign-ledger"]["checks"]}
+    assert foreign["anchored"]["outcome"] == "fail"
+    for name in ("authority", "status", "receipt"):
+        assert foreign[name]["outcome"] in ("skipped", "fail"), (name, foreign[name])
+    assert foreign["status"]["said"] == "not applicable"
+    assert "“Anchored on the ledger”, which failed" in foreign["status"]["reason"]
+    # A superseded record's status fails on its own: nothing else rests on it.
+    superseded = {c["name"]: c["outcome"] for c in page["superseded"]["steps"][0]["checks"]}
+    assert superseded == {**dict.fromkeys(superseded, "pass"), "status": "fail"}
+
+
+def test_a_truncated_paste_is_not_a_complete_proof_file(page: dict[str, dict[str, Any]]) -> None:
+    result = page["truncated"]
+    assert result["verdict"] == "incomplete"
+    assert result["verdictTitle"] == "ليس ملف إثبات كاملًا"
+    assert "لم يُفحص شيء" in result["verdictText"] and "غير أصلي" not in result["verdictText"]
+    assert result["refusal"] and result["refusal"].startswith("not a JSON document")
+    assert result["fields"] == [] and result["checks"] == [] and not result["retryButton"]
+    assert not any(url.endswith("/rpc") for url in result["requests"])  # nothing to ask the chain
+
+
+def test_a_hung_chain_says_cannot_check_now_within_four_seconds(page: dict[str, dict[str, Any]]) -> None:
+    result = page["hung-chain"]
+    assert result["held"] >= 1  # the page's call reached the chain node, which never answered
+    assert result["verdict"] == "unknown" and result["verdictTitle"] == title("unknown", "ar")
+    assert result["retryButton"] and result["fields"] == []
+    # The page gave up by itself after its 4 s (it cut its own call off), well before the 10 s
+    # that CRA's node waits for the chain (api/rpcproxy.py) and that the page used to wait too.
+    assert any(
+        f["url"].endswith("/rpc") and f["error"] == "net::ERR_ABORTED" for f in result["failedRequests"]
+    )
+    assert result["chainCallToVerdictMs"] < 8_000, result["chainCallToVerdictMs"]
+    # A cross-check endpoint that hangs is given up on as fast, and said to be unreachable (the
+    # page used to wait for it without end).
+    cross = page["hung-crosscheck"]
+    assert cross["accepted"] >= 1
+    # One call, given up on: the page does not go on to wait for a second one.
+    assert cross["requests"].count(cross["silent"]) == 1, cross["failedRequests"]
+    assert cross["verdict"] == "authentic-current"
+    assert cross["crosscheck"]["state"] == "unreachable"
+    assert "This endpoint could not be reached now." in cross["crosscheck"]["text"]
+
+
+def _arabic_views(page: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, result in page.items():
+        for shown in (result, *(s for s in result["steps"] if s["do"] == "snapshot")):
+            if shown["lang"] == "ar":
+                yield name, shown
+
+
+def test_the_arabic_says_one_plain_thing_for_each(page: dict[str, dict[str, Any]]) -> None:
+    views = list(_arabic_views(page))
+    assert len(views) > 10
+    for name, shown in views:
+        plain = shown["textOutsideDetails"]
+        assert "السلسلة" not in plain, name  # the ledger is "دفتر القيود المشترك", said once in full
+        assert "نسخة" not in plain, name  # a version is "الإصدار", a copy is not a version
+        assert "كلمة الخادم" not in plain, name
+        assert shown["footer"].startswith(
+            "دفتر القيود المشترك سجل إلكتروني تحفظ فيه الجهات الحكومية بصمة كل قيد"
+        )
+    superseded = page["superseded"]["steps"][0]
+    assert "هذا الإصدار أصلي" in superseded["verdictText"]
+    assert page["superseded-unlinked"]["lang"] == "en"
