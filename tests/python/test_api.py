@@ -307,6 +307,7 @@ def test_bulk_50000_lines_with_bad_ones(api: dict[str, Server]) -> None:
             "lines": 50_000,
             "accepted": 50_000 - len(bad),
             "rejected": len(bad),
+            "blank": 0,
             "replayed": 0,
         }
         assert [a["line"] for a in answers] == list(range(1, 50_001))
@@ -347,8 +348,34 @@ def test_bulk_refuses_the_wrong_media_type_and_answers_long_lines(api: dict[str,
         answers = [json.loads(line) for line in response.text.splitlines()]
         assert answers[0]["errors"][0]["rule"] == "line-too-long"
         assert answers[1]["status"] == "accepted" and answers[1]["line"] == 2
-        assert answers[2]["line"] == 4 and answers[2]["errors"][0]["rule"] == "json-depth"
-        assert answers[-1]["summary"]["accepted"] == 1
+        assert answers[2] == {"line": 3, "status": "blank"}  # one answer a line, blank ones too
+        assert answers[3]["line"] == 4 and answers[3]["errors"][0]["rule"] == "json-depth"
+        assert answers[-1]["summary"] == {"lines": 4, "accepted": 1, "rejected": 2, "blank": 1, "replayed": 0}
+
+
+def test_bulk_answers_every_line_blank_ones_included_also_when_replayed(api: dict[str, Server]) -> None:
+    """A client pairs the n-th answer with the n-th line: blank lines (white space only, CRLF
+    endings) are answered `blank`; the final newline starts no line; a replay is the same."""
+    good = json.dumps({"recordType": "title", "record": title_example()}, ensure_ascii=False)
+    body = f"\n{good}\r\n \t\r\n\n{good}\n\n".encode()
+    headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": secrets.token_hex(8)}
+    with api["REPD"].client("officer") as officer:
+        first = officer.post("/v1/records/bulk", content=body, headers=headers)
+        again = officer.post("/v1/records/bulk", content=body, headers=headers)
+    answers = [json.loads(line) for line in first.text.splitlines()]
+    summary = answers.pop()["summary"]
+    assert [(a["line"], a["status"]) for a in answers] == [
+        (1, "blank"),
+        (2, "accepted"),
+        (3, "blank"),
+        (4, "blank"),
+        (5, "accepted"),
+        (6, "blank"),
+    ]
+    assert summary == {"lines": 6, "accepted": 2, "rejected": 0, "blank": 4, "replayed": 0}
+    replayed = [json.loads(line) for line in again.text.splitlines()]
+    assert replayed[:-1] == answers
+    assert replayed[-1]["summary"] == {**summary, "replayed": 2}
 
 
 # ----------------------------------------------------------------------------- node to node

@@ -493,7 +493,7 @@ def test_bulk_refuses_a_long_line_and_takes_the_rest(api: dict[str, Server]) -> 
         )
     assert answer.status_code == 200, answer.text
     answers = [json.loads(a) for a in answer.text.splitlines()]
-    assert answers[-1]["summary"] == {"lines": 7, "accepted": 6, "rejected": 1, "replayed": 0}
+    assert answers[-1]["summary"] == {"lines": 7, "accepted": 6, "rejected": 1, "blank": 0, "replayed": 0}
     rejected = [a for a in answers[:-1] if a["status"] == "rejected"]
     assert [a["line"] for a in rejected] == [4]
     assert (
