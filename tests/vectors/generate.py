@@ -209,6 +209,11 @@ def bundle_vectors() -> dict[str, Any]:
     unanchored = with_anchor(anchored[0], keccak256(b"a root nobody anchored"), [])
     forged = signed(versions[1], OTHER_KEY)
     forged = replace(forged, anchor=anchored[1].anchor)
+    # A bad receipt signature: it recovers an address other than the stated signer, or none.
+    misattributed = bundle_to_json(anchored[0])
+    misattributed["receipt"]["signer"] = address_of(OTHER_KEY)
+    high_v = bundle_to_json(anchored[0])
+    high_v["receipt"]["signature"] = high_v["receipt"]["signature"][:-2] + "1d"  # v = 29
 
     cases = [
         ("authentic, every field disclosed", bundle_to_json(anchored[0])),
@@ -227,6 +232,8 @@ def bundle_vectors() -> dict[str, Any]:
         ("a Merkle proof hash was changed", wrong_proof),
         ("the root was never anchored", bundle_to_json(unanchored)),
         ("receipt signed by a key that is not the agency's", bundle_to_json(forged)),
+        ("receipt signature recovers another address than its stated signer", misattributed),
+        ("receipt signature with v 29 recovers no signer", high_v),
     ]
     out = []
     for name, document in cases:
