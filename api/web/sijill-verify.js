@@ -1294,10 +1294,10 @@ export function parseBundle(doc) {
 }
 
 function loadJson(data) {
-  // Python's len(): bytes of a bytes object, code points of a str (never fewer than UTF-16 units allow).
-  const size = typeof data === "string" && data.length > MAX_BUNDLE_BYTES ? [...data].length : data.length;
+  // The limit is on UTF-8 bytes, also of text already decoded (a lone surrogate counts 3, as in Python).
+  const size = typeof data === "string" ? utf8Length(data) : data.length;
   if (size > MAX_BUNDLE_BYTES) {
-    throw new BundleError(`a bundle is at most ${MAX_BUNDLE_BYTES} bytes, this one ${size}`);
+    throw new BundleError(`a bundle is at most ${MAX_BUNDLE_BYTES} bytes of UTF-8, this one ${size}`);
   }
   let source = data;
   try {
