@@ -421,11 +421,12 @@ function translate(ch) {
   return "";
 }
 
-/** The canonical form of text: NFC, invisible marks removed, Persian letters and digits mapped, spaces collapsed
+/** The canonical form of text: invisible marks removed, Persian letters and digits mapped, NFC, spaces collapsed
  * (ledger/canonical.py normalize_text). */
 export function normalizeText(text) {
   if (typeof text !== "string") throw new TypeError("normalizeText takes a string");
-  const collapsed = text.normalize("NFC").replace(TRANSLATED, translate).replace(WHITESPACE_RUN, " ");
+  // NFC after the removals and mappings, as in Python: they can leave a letter beside a mark it composes with.
+  const collapsed = text.replace(TRANSLATED, translate).normalize("NFC").replace(WHITESPACE_RUN, " ");
   // After the collapse the only white space left is single spaces, so trimming them is Python's strip().
   const start = collapsed.startsWith(" ") ? 1 : 0;
   const end = collapsed.length > start && collapsed.endsWith(" ") ? collapsed.length - 1 : collapsed.length;
