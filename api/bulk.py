@@ -1,5 +1,9 @@
 """`POST /v1/records/bulk`: many records as NDJSON, one answer line per input line.
 
+Every input line is answered, in order, with its line number (counted from 1): `accepted`,
+`rejected` with every problem, or `blank` for a line of nothing but white space, so a client
+pairs the n-th answer with the n-th line. A newline that ends the body does not start a line.
+
 The body is read as a stream, `bulk_chunk` lines at a time; each chunk is validated, sealed,
 signed and committed in one write batch (intake's `submit_many`), so memory stays bounded
 whatever the upload's size. Good lines land and bad lines are answered with their line number
@@ -159,7 +163,7 @@ async def bulk_create(
             "أرسل السجلات بصيغة NDJSON مع Content-Type: application/x-ndjson",
         )
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed by the response
-    totals = {"lines": 0, "accepted": 0, "rejected": 0, "replayed": 0}
+    totals = {"lines": 0, "accepted": 0, "rejected": 0, "blank": 0, "replayed": 0}
     with sijill.idempotency.claim(officer, idempotency_key, "POST", request.url.path, b"") as claim:
         chunk: list[bytes | None] = []
         index = 0
@@ -199,6 +203,11 @@ def _drain(spool: Any) -> Iterator[bytes]:
         spool.close()
 
 
+def _count(totals: dict[str, int], answer: dict[str, Any]) -> None:
+    status = answer["status"]
+    totals[status if status in ("accepted", "blank") else "rejected"] += 1
+
+
 def _process_chunk(
     sijill: Any,
     officer: Officer,
@@ -227,7 +236,7 @@ def _process_chunk(
                 spool.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
                 return False
             for answer in stored["answers"]:
-                totals["accepted" if answer["status"] == "accepted" else "rejected"] += 1
+                _count(totals, answer)
                 totals["replayed"] += answer["status"] == "accepted"
                 spool.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
             return True
@@ -246,7 +255,7 @@ def _process_chunk(
                 )
             )
         elif not raw.strip():
-            answers.append(None)  # a blank line: nothing to answer
+            answers.append({"line": number, "status": "blank"})  # answered too: answers stay line for line
         else:
             parsed = parse_line(number, raw)
             if isinstance(parsed, dict):
@@ -285,6 +294,6 @@ def _process_chunk(
         if claim is not None:
             sijill.node.store.put_json(None, claim.chunk_key(index), {"hash": digest, "answers": finished})
     for answer in finished:
-        totals["accepted" if answer["status"] == "accepted" else "rejected"] += 1
+        _count(totals, answer)
         spool.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
     return True

@@ -2,7 +2,8 @@
 
 Tokens are issued by `sijill officer add` (one agency, one role) and stored hashed; a request
 names its token as `Authorization: Bearer <token>`. A missing, unknown, expired or revoked
-token is one answer, 401, that says what to send but never which tokens exist. A known token
+token is one answer, 401, identical to the byte but for the request id (`UNAUTHENTICATED`),
+that says what to send but never whether a token was sent or which tokens exist. A known token
 without the role a route needs is 403, naming the role. Each token may make `rate` requests a
 second on average, in bursts of up to `burst`; beyond that 429 with Retry-After.
 
@@ -181,28 +182,29 @@ def audit_call(request: Request, actor: str, action: str, subject: str, **detail
     )
 
 
+# One answer for every request without a usable token, whether it sent none or a token that is
+# unknown, expired or revoked: same status, `detail` and `WWW-Authenticate`, so nothing in the
+# answer tells a wrong token from none (nor which tokens exist). RFC 6750 (section 3.1) asks for
+# no error code when a request has no token and `error="invalid_token"` when its token fails;
+# one answer cannot do both, and an error code on a request that sent nothing would be false,
+# so neither carries one. The audit trail still records which it was.
+UNAUTHENTICATED = (
+    "This route needs a valid officer token: send 'Authorization: Bearer <token>' with a token "
+    "that is known here, not expired and not revoked",
+    "هذا المسار يتطلب رمز موظف صالحًا: أرسل الترويسة Authorization: Bearer مع رمز معروف لدى هذه "
+    "العقدة وغير منتهي الصلاحية وغير ملغى",
+)
+UNAUTHENTICATED_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sijill"'}
+
+
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Officer:
     app = request.app.state.sijill
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        audit_call(request, "anonymous", "auth.refused", request.url.path, why="no bearer token")
-        raise ApiProblem(
-            401,
-            "unauthenticated",
-            "This route needs an officer token: send 'Authorization: Bearer <token>'",
-            "هذا المسار يتطلب رمز موظف: أرسل الترويسة Authorization: Bearer مع الرمز",
-            headers={"WWW-Authenticate": 'Bearer realm="sijill"'},
-        )
-    token = credentials.credentials
-    found = None if len(token) > 512 else app.node.store.find_token(token, now=int(time.time()))
+    token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
+    found = app.node.store.find_token(token, now=int(time.time())) if 0 < len(token) <= 512 else None
     if found is None:
-        audit_call(request, "anonymous", "auth.refused", request.url.path, why="token not valid")
-        raise ApiProblem(
-            401,
-            "unauthenticated",
-            "The token is not valid: it is unknown, expired or revoked",
-            "الرمز غير صالح: غير معروف أو منتهي الصلاحية أو ملغى",
-            headers={"WWW-Authenticate": 'Bearer realm="sijill", error="invalid_token"'},
-        )
+        why = "token not valid" if token else "no bearer token"
+        audit_call(request, "anonymous", "auth.refused", request.url.path, why=why)
+        raise ApiProblem(401, "unauthenticated", *UNAUTHENTICATED, headers=UNAUTHENTICATED_CHALLENGE)
     officer = Officer(
         hash_token(token)[:TOKEN_ID_LENGTH], str(found.get("name", "")), str(found["role"]), found["agency"]
     )

@@ -74,6 +74,7 @@ def serve_command(
 
     from api.app import ApiSettings, create_app
     from api.citizen import public_url_problem
+    from api.http_protocol import problem_http_protocol
     from api.rpcproxy import cors_origin_problem, origin_of
 
     if public_url is not None and (problem := public_url_problem(public_url)) is not None:
@@ -116,6 +117,7 @@ def serve_command(
         access_log=access_log,
         server_header=False,
         timeout_graceful_shutdown=10,
+        http=problem_http_protocol(),  # malformed HTTP gets problem details too
     )
     server = _server_class()(config)
     print(

@@ -9,8 +9,9 @@ Parsing is strict: exact keys (no unknown, none missing, no duplicates), lower-c
 lengths, integers in range, no floating point, limits enforced, and `format` must be a version
 this code knows. Every rejection is a `BundleError` naming the place in the document.
 
-Limits: `MAX_BUNDLE_BYTES` of JSON, `fields.MAX_FIELDS` fields, proofs of at most
-`MAX_PROOF_LENGTH` hashes (a tree of 2^32 leaves is 32 deep).
+Limits: `MAX_BUNDLE_BYTES` bytes of UTF-8 JSON (also when given decoded text), `fields.MAX_FIELDS`
+fields in disclosed and hidden together, proofs of at most `MAX_PROOF_LENGTH` hashes (a tree of
+2^32 leaves is 32 deep).
 """
 
 from __future__ import annotations
@@ -218,9 +219,11 @@ def dump_bundle(bundle: Bundle) -> bytes:
 
 def load_bundle(data: bytes | str) -> Bundle:
     """Parse a bundle from JSON text; `BundleError` for anything that is not a valid bundle."""
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleError(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes, this one {len(data)}")
-    raw = data.encode() if isinstance(data, str) else data
+    # The limit is on UTF-8 bytes, also of text already decoded ("surrogatepass": a lone
+    # surrogate counts its 3 bytes here and is refused where it stands, in a path or a value).
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > MAX_BUNDLE_BYTES:
+        raise BundleError(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes of UTF-8, this one {len(raw)}")
     if too_deep(raw, MAX_NESTING):
         raise BundleError(f"not a bundle: JSON nested deeper than {MAX_NESTING} levels")
     try:

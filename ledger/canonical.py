@@ -4,8 +4,8 @@ A record is stored, hashed and shown in its canonical form, computed once at int
 same record typed on any keyboard hashes the same and a verifier never has to guess how a value
 was written. Two layers:
 
-1. Text normalisation (`normalize_text`), applied to every string of a record at intake:
-   - Unicode NFC;
+1. Text normalisation (`normalize_text`), applied to every string of a record at intake, in
+   this order (docs/proof-bundle.md, "Canonical text", lists the exact code points):
    - Arabic tatweel (U+0640) removed: it only stretches a word on screen;
    - invisible format characters removed: zero-width space/joiners (U+200B-U+200D), the byte
      order mark (U+FEFF), and the direction marks LRM, RLM and ALM (U+200E, U+200F, U+061C),
@@ -13,6 +13,7 @@ was written. Two layers:
    - Persian keyboard letters mapped to their Arabic forms: keheh U+06A9 -> kaf U+0643, Farsi
      yeh U+06CC -> yeh U+064A (a Persian or Urdu layout types these for the same letter);
    - Arabic-Indic (U+0660-U+0669) and extended Arabic-Indic (U+06F0-U+06F9) digits -> ASCII 0-9;
+   - Unicode NFC, after those (which can leave a letter beside a mark it composes with);
    - whitespace: any run of Unicode white space becomes one space, and the ends are trimmed.
    What is *not* folded, on purpose: hamza forms of alef (أ إ آ ا), taa marbuta and haa (ة ه),
    alef maqsura and yeh (ى ي). These are spellings, and in an official record a different
@@ -81,7 +82,10 @@ class NotCanonical(LedgerError):
 
 def normalize_text(text: str) -> str:
     """The canonical form of a piece of text (see the module docstring)."""
-    text = unicodedata.normalize("NFC", text).translate(_TRANSLATE)
+    # NFC after the removals and mappings, not before: a removed tatweel or joiner, or a Farsi yeh
+    # mapped to yeh, can leave a letter beside a mark it composes with (yeh + hamza above is
+    # U+0626), and the result must already be NFC, or the record it is stored in never verifies.
+    text = unicodedata.normalize("NFC", text.translate(_TRANSLATE))
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -421,11 +421,12 @@ function translate(ch) {
   return "";
 }
 
-/** The canonical form of text: NFC, invisible marks removed, Persian letters and digits mapped, spaces collapsed
+/** The canonical form of text: invisible marks removed, Persian letters and digits mapped, NFC, spaces collapsed
  * (ledger/canonical.py normalize_text). */
 export function normalizeText(text) {
   if (typeof text !== "string") throw new TypeError("normalizeText takes a string");
-  const collapsed = text.normalize("NFC").replace(TRANSLATED, translate).replace(WHITESPACE_RUN, " ");
+  // NFC after the removals and mappings, as in Python: they can leave a letter beside a mark it composes with.
+  const collapsed = text.replace(TRANSLATED, translate).normalize("NFC").replace(WHITESPACE_RUN, " ");
   // After the collapse the only white space left is single spaces, so trimming them is Python's strip().
   const start = collapsed.startsWith(" ") ? 1 : 0;
   const end = collapsed.length > start && collapsed.endsWith(" ") ? collapsed.length - 1 : collapsed.length;
@@ -1348,10 +1349,10 @@ export function parseBundle(doc) {
 }
 
 function loadJson(data) {
-  // Python's len(): bytes of a bytes object, code points of a str (never fewer than UTF-16 units allow).
-  const size = typeof data === "string" && data.length > MAX_BUNDLE_BYTES ? [...data].length : data.length;
+  // The limit is on UTF-8 bytes, also of text already decoded (a lone surrogate counts 3, as in Python).
+  const size = typeof data === "string" ? utf8Length(data) : data.length;
   if (size > MAX_BUNDLE_BYTES) {
-    throw new BundleError(`a bundle is at most ${MAX_BUNDLE_BYTES} bytes, this one ${size}`);
+    throw new BundleError(`a bundle is at most ${MAX_BUNDLE_BYTES} bytes of UTF-8, this one ${size}`);
   }
   let source = data;
   try {

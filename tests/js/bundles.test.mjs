@@ -213,6 +213,7 @@ function malformed() {
     "deep inside a value": edit(f, (d) => (d.disclosed[0].value = raw(deep(260)))),
     "brackets inside strings do not count": edit(f, (d) => (d.disclosed[0].value = "[".repeat(300))),
     "a bundle over 256 KiB": edit(f, (d) => (d.disclosed[0].value = "x".repeat(262144))),
+    "over 256 KiB of UTF-8, not of characters": edit(f, (d) => (d.disclosed[0].value = "م".repeat(140000))),
   };
   return cases;
 }
@@ -355,6 +356,15 @@ test(
     assert.deepEqual(reportJson(surrogate), python);
   }
 );
+
+test("the 256 KiB limit counts UTF-8 bytes, of text as of bytes (docs/proof-bundle.md)", () => {
+  const doc = clone(full.bundle);
+  doc.disclosed[0].value = "م".repeat(140000); // 140,000 characters, 280,000 bytes
+  const size = utf8(text(doc)).length;
+  const message = `a bundle is at most 262144 bytes of UTF-8, this one ${size}`;
+  assert.throws(() => parseBundle(text(doc)), { name: "BundleError", message });
+  assert.throws(() => parseBundle(utf8(text(doc))), { name: "BundleError", message });
+});
 
 test("a path with a lone surrogate is a BundleError (Python's reference crashes on it)", async () => {
   const doc = text(full.bundle).replace('"path":"/area_m2"', '"path":"/\\ud800"');

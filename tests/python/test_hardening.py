@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -244,6 +245,54 @@ def test_every_answer_carries_the_security_headers(
     assert "<style" not in answers[f"/c/{token}"].text and "@page" in answers["/web/certificate.css"].text
 
 
+# ----------------------------------------------------------------------------- malformed HTTP
+
+MALFORMED_REQUESTS = {
+    "unknown method token": b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    "negative Content-Length": b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "Content-Length not a number": b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n",
+    "space in a header name": b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+    "control character in a header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+    "not HTTP at all": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    "broken request line": b"GET /healthz HTTP/9.Z\r\nHost: x\r\n\r\n",
+    # httptools' URL parser keeps 16-bit offsets: a longer target cannot be read.
+    "request target over 64 KiB": b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+def _raw_exchange(url: str, request: bytes) -> bytes:
+    """Send bytes as they are and read the whole answer (the server closes the connection)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("name", MALFORMED_REQUESTS)
+def test_malformed_http_is_answered_with_problem_details(api: dict[str, Server], name: str) -> None:
+    """Requests the HTTP parser cannot read never reach the app; the answer is still a 400
+    problem in English and Arabic with every security header (api/http_protocol.py)."""
+    answer = _raw_exchange(api["REPD"].url, MALFORMED_REQUESTS[name])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    assert status_line == "HTTP/1.1 400 Bad Request", (name, answer[:300])
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in header_lines)}
+    assert headers["content-type"] == "application/problem+json", headers
+    assert int(headers["content-length"]) == len(body) and headers["connection"] == "close"
+    assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    problem = json.loads(body)
+    assert problem["type"] == "/problems/bad-request" and problem["status"] == 400
+    assert problem["instance"] == "#" + headers["x-request-id"]
+    assert "HTTP/1.1" in problem["detail"] and problem["titleAr"] and problem["detailAr"]
+    # The node goes on serving.
+    assert httpx.get(api["REPD"].url + "/healthz").status_code == 200
+
+
 # ----------------------------------------------------------------------------- CORS
 
 
@@ -444,7 +493,7 @@ def test_bulk_refuses_a_long_line_and_takes_the_rest(api: dict[str, Server]) -> 
         )
     assert answer.status_code == 200, answer.text
     answers = [json.loads(a) for a in answer.text.splitlines()]
-    assert answers[-1]["summary"] == {"lines": 7, "accepted": 6, "rejected": 1, "replayed": 0}
+    assert answers[-1]["summary"] == {"lines": 7, "accepted": 6, "rejected": 1, "blank": 0, "replayed": 0}
     rejected = [a for a in answers[:-1] if a["status"] == "rejected"]
     assert [a["line"] for a in rejected] == [4]
     assert (

@@ -56,6 +56,10 @@ def canonical_vectors() -> dict[str, Any]:
         "e\u0301",
         "مصطفى",
         "a\tb\nc",
+        # Composed only once the Farsi yeh is mapped, or the tatweel removed: NFC comes last.
+        "\u06cc\u0654",
+        "\u0627\u0640\u0654",
+        "a\u0301\u200d\u0316",
     ]
     values: list[Any] = [
         "محمد",
@@ -267,6 +271,11 @@ def bundle_vectors() -> dict[str, Any]:
     override = seal_record(
         RecordKey("REPD", "title", "T-RLO", 1), overridden, vector_salts("T-RLO", overridden)
     )
+    # A bad receipt signature: it recovers an address other than the stated signer, or none.
+    misattributed = bundle_to_json(anchored[0])
+    misattributed["receipt"]["signer"] = address_of(OTHER_KEY)
+    high_v = bundle_to_json(anchored[0])
+    high_v["receipt"]["signature"] = high_v["receipt"]["signature"][:-2] + "1d"  # v = 29
 
     cases = [
         ("authentic, every field disclosed", bundle_to_json(anchored[0])),
@@ -289,6 +298,8 @@ def bundle_vectors() -> dict[str, Any]:
             "pending within its promised time, but a disclosed name holds a right-to-left override (U+202E)",
             bundle_to_json(disclose(signed(override), ["/title_number", "/owners/0/name"])),
         ),
+        ("receipt signature recovers another address than its stated signer", misattributed),
+        ("receipt signature with v 29 recovers no signer", high_v),
     ]
     out = []
     for name, document in cases:
