@@ -37,6 +37,35 @@ export class ReceiptError extends LedgerError {}
 export class BundleError extends LedgerError {}
 /** The chain could not be asked (unreachable, timed out, an error, or an answer that makes no sense). */
 export class ChainUnavailable extends LedgerError {}
+/**
+ * No RecordLedger at the ledger address a bundle names: no contract there at all (an empty address,
+ * or an account's), or a contract without a RecordLedger's registry(). The chain answered; it has
+ * nothing to check the bundle against, so the chain's checks are unknown with `reason` (English and
+ * Arabic, as ledger/chainview.py NoDeployment words them).
+ */
+export class NoDeployment extends ChainUnavailable {
+  constructor(chainId, ledger, contract) {
+    const [en, ar] = contract
+      ? [
+          `The contract at ${ledger} on chain ${chainId} is not a RecordLedger, ` +
+            "so the chain cannot say whether this record was anchored",
+          `العقد على العنوان ${ledger} في السلسلة ${chainId} ليس عقد السجل (RecordLedger)، ` +
+            "فلا يمكن التحقق من تثبيت هذا القيد",
+        ]
+      : [
+          `There is no contract at ledger ${ledger} on chain ${chainId}, ` +
+            "so the chain cannot say whether this record was anchored",
+          `لا يوجد عقد على العنوان ${ledger} في السلسلة ${chainId}، فلا يمكن التحقق من تثبيت هذا القيد`,
+        ];
+    super(en);
+    this.chainId = chainId;
+    this.ledger = ledger;
+    this.contract = contract; // code is there, but not a RecordLedger's
+    this.reason = { en, ar };
+  }
+}
+/** The node answered one call with a JSON-RPC error (a revert, an unknown method): it was reached. */
+class CallFailed extends ChainUnavailable {}
 
 // ------------------------------------------------------------------------------ keccak-256
 //
@@ -1608,14 +1637,14 @@ export class RpcChain {
     this.registry = null;
   }
 
-  /** Reads eth_chainId and the ledger's registry(); once (a failure is retried at the next call). */
+  /**
+   * Reads eth_chainId and the ledger's registry(); once (a failure is retried at the next call).
+   * Throws NoDeployment when there is no RecordLedger at the ledger address.
+   */
   init() {
     this.#ready ??= (async () => {
       const chainId = this.#quantity(await this.#rpc("eth_chainId", []), "eth_chainId");
-      const registry = new AbiReader(
-        await this.#call(this.ledger, SELECTORS.registry, []),
-        `registry() at ${this.ledger}`
-      ).address(0);
+      const registry = await this.#registryOf(chainId);
       this.chainId = chainId;
       this.registry = registry;
     })().catch((error) => {
@@ -1623,6 +1652,39 @@ export class RpcChain {
       throw error;
     });
     return this.#ready;
+  }
+
+  async #registryOf(chainId) {
+    const what = `registry() at ${this.ledger}`;
+    let answer;
+    try {
+      answer = await this.#call(this.ledger, SELECTORS.registry, [], what);
+    } catch (error) {
+      if (!(error instanceof CallFailed)) throw error; // not reached: unknown, as for any question
+      throw await this.#noDeployment(chainId, error);
+    }
+    try {
+      return new AbiReader(answer, what).address(0);
+    } catch (error) {
+      throw await this.#noDeployment(chainId, error);
+    }
+  }
+
+  /**
+   * The ledger answered registry() with an error, or with what no RecordLedger answers: is there
+   * code at that address at all? Asked only then, so an endpoint without eth_getCode (a node's
+   * /rpc) serves every real deployment; from one, the registry() failure stands.
+   */
+  async #noDeployment(chainId, failure) {
+    let code;
+    try {
+      code = await this.#rpc("eth_getCode", [this.ledger, "latest"]);
+    } catch (error) {
+      if (error instanceof CallFailed) return failure;
+      throw error;
+    }
+    const empty = code === "0x" || code === "" || code === null || code === undefined;
+    return new NoDeployment(chainId, this.ledger, !empty);
   }
 
   async batch(agency, root) {
@@ -1748,7 +1810,7 @@ export class RpcChain {
       const message = isPlainObject(reply.error)
         ? `${reply.error.message} (code ${reply.error.code})`
         : String(reply.error);
-      throw new ChainUnavailable(`${what}: ${message}`);
+      throw new CallFailed(`${what}: ${message}`);
     }
     if (!hasOwn.call(reply, "result")) {
       throw new ChainUnavailable(`${this.#url} gave no result for ${method}`);
@@ -1774,7 +1836,9 @@ export const REVOCATION_REASONS = Object.freeze({
 const check = (name, outcome, en, ar, details = {}) => ({ name, outcome, reason: { en, ar }, details });
 const failed = (name, en, ar, details = {}) => check(name, "fail", en, ar, details);
 const unknownChain = (name, error) =>
-  check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
+  error instanceof NoDeployment // the chain answered: there is nothing at that address to ask
+    ? check(name, "unknown", error.reason.en, error.reason.ar)
+    : check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
 const notChecked = (name) => check(name, "unknown", "Not checked", "لم يتم التحقق");
 
 /**
