@@ -16,13 +16,17 @@
 FROM node:20-bookworm-slim AS npm
 WORKDIR /npm
 COPY package-lock.json ./
-# solc and @openzeppelin/contracts at the lock's versions; the rest of package.json is Hardhat,
-# tests and lint, which the image does not need.
+COPY scripts/vendor-web.mjs scripts/vendor-web.mjs
+# solc and @openzeppelin/contracts at the lock's versions, and the noble cryptography the verify
+# page imports, copied into api/web/vendor/ as `make setup` does; the rest of package.json is
+# Hardhat, tests and lint, which the image does not need.
 RUN node -e 'const p = require("./package-lock.json").packages; \
       const v = (n) => p["node_modules/" + n].version; \
+      const names = ["solc", "@openzeppelin/contracts", "@noble/curves", "@noble/hashes"]; \
       require("fs").writeFileSync("package.json", JSON.stringify({private: true, dependencies: \
-        {"solc": v("solc"), "@openzeppelin/contracts": v("@openzeppelin/contracts")}}));' \
- && npm install --omit=dev --no-audit --no-fund --ignore-scripts
+        Object.fromEntries(names.map((n) => [n, v(n)]))}));' \
+ && npm install --omit=dev --no-audit --no-fund --ignore-scripts \
+ && node scripts/vendor-web.mjs
 
 FROM python:3.11-slim-bookworm
 # fonts-hosny-amiri, libpango-1.0-0, libpangoft2-1.0-0: the certificate PDF (WeasyPrint), as in
@@ -40,6 +44,7 @@ COPY api api
 COPY contracts contracts
 COPY scripts/solcjs scripts/solcjs
 COPY --from=npm /npm/node_modules node_modules
+COPY --from=npm /npm/api/web/vendor api/web/vendor
 RUN pip install --no-cache-dir -c constraints.txt -e . \
  && sijill compile \
  && useradd --uid 1000 --create-home sijill \

@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SLITHER_VENV := .venv-slither
+WEB_VENDOR := api/web/vendor/.copied
 PORT   ?= 8545
 API_PORT ?= 8601
 # pytest workers: most chain tests wait on blocks (1 s) rather than on the CPU, so three
@@ -27,7 +28,7 @@ run: setup
 
 test: setup-test lint test-contracts test-js test-python
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(WEB_VENDOR)
 	sh scripts/system-packages.sh run
 
 setup-test: setup $(SLITHER_VENV)/.installed
@@ -47,6 +48,12 @@ $(SLITHER_VENV)/.installed: constraints-slither.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	touch $@
+
+# The audited cryptography the verify page imports (@noble/hashes, @noble/curves), copied from
+# node_modules into api/web/vendor/, which every node serves; docs/certificates.md.
+$(WEB_VENDOR): node_modules/.installed scripts/vendor-web.mjs
+	node scripts/vendor-web.mjs
 	touch $@
 
 lint: setup

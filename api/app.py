@@ -150,6 +150,7 @@ class SijillApi:
         self.rpc_proxy = RpcProxy(node.settings.rpc_url, (self.chain.ledger, self.chain.registry))
         self.cors_origins = cors_allow_list(settings.public_url, settings.verify_peers, settings.cors_origins)
         self._web: dict[str, bytes] = {}
+        self._vendored: frozenset[str] | None = None
         self._agency_name: tuple[float, str] | None = None
         self._verify_page: bytes | None = None
 
@@ -159,6 +160,14 @@ class SijillApi:
         if body is None:
             body = self._web[name] = (WEB / name).read_bytes()
         return body
+
+    def vendored_modules(self) -> frozenset[str]:
+        """The modules in api/web/vendor/ (paths below it, with "/"), listed once: the noble
+        cryptography the browser verifier imports, put there by `make setup`."""
+        if self._vendored is None:
+            vendor = WEB / "vendor"
+            self._vendored = frozenset(p.relative_to(vendor).as_posix() for p in vendor.rglob("*.js"))
+        return self._vendored
 
     def verify_page(self) -> bytes:
         """The verify page with this node's config in it, made once: nothing in it changes while

@@ -7,7 +7,8 @@ test vectors and benchmarks use `MemoryChain`. Every answer comes from current s
 validity ranges are stored on-chain), so a Besu node without archive history answers them all.
 
 An implementation that cannot answer raises `ChainUnavailable`; the checks that needed the
-answer are then reported as unknown, never as passed.
+answer are then reported as unknown, never as passed. `NoDeployment` is the one case where the
+chain answers but has nothing to answer with: no RecordLedger where a bundle points.
 """
 
 from __future__ import annotations
@@ -21,6 +22,39 @@ from ledger.errors import LedgerError
 
 class ChainUnavailable(LedgerError):
     """The chain could not be asked (unreachable, timed out, answered nonsense)."""
+
+
+class NoDeployment(ChainUnavailable):
+    """There is no RecordLedger at the ledger address a bundle names: no contract at all there (an
+    empty address, or an account's), or a contract without a RecordLedger's `registry()`. The
+    chain cannot say anything about such a bundle, so its checks are unknown, not failed: nothing
+    was found to be false (docs/verify.md). The reasons are the ones both verifiers report."""
+
+    def __init__(self, chain_id: int, ledger: str, contract: bool) -> None:
+        self.chain_id = chain_id
+        self.ledger = ledger
+        self.contract = contract  # code is there, but not a RecordLedger's
+        if contract:
+            self.reason_en = (
+                f"The contract at {ledger} on chain {chain_id} is not a RecordLedger, "
+                "so the chain cannot say whether this record was anchored"
+            )
+            self.reason_ar = (
+                f"العقد على العنوان {ledger} في السلسلة {chain_id} ليس عقد السجل (RecordLedger)، "
+                "فلا يمكن التحقق من تثبيت هذا القيد"
+            )
+        else:
+            self.reason_en = (
+                f"There is no contract at ledger {ledger} on chain {chain_id}, "
+                "so the chain cannot say whether this record was anchored"
+            )
+            self.reason_ar = (
+                f"لا يوجد عقد على العنوان {ledger} في السلسلة {chain_id}، فلا يمكن التحقق من تثبيت هذا القيد"
+            )
+        super().__init__(self.reason_en)
+
+    def __reduce__(self) -> tuple[type[NoDeployment], tuple[int, str, bool]]:
+        return type(self), (self.chain_id, self.ledger, self.contract)
 
 
 class LeafState(IntEnum):
@@ -60,11 +94,21 @@ CURRENT = LeafStatusInfo()
 
 
 class ChainView(Protocol):
-    """Read-only answers from one chain and one deployment (addresses lower-case hex)."""
+    """Read-only answers from one chain and one deployment (addresses lower-case hex).
 
-    chain_id: int
-    ledger: str
-    registry: str
+    `registry` is the ledger's own answer to `registry()`, so reading it may raise
+    `ChainUnavailable` like any question, and `NoDeployment` when there is no RecordLedger at
+    `ledger`.
+    """
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def ledger(self) -> str: ...
+
+    @property
+    def registry(self) -> str: ...
 
     def batch(self, agency: str, root: bytes) -> BatchInfo | None: ...
 

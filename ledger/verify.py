@@ -15,7 +15,8 @@ English and Arabic:
   promised time.
 
 The verdict sums them up: authentic-current, superseded, revoked, pending (accepted, not yet
-anchored), not-authentic, or unknown (the chain could not be asked).
+anchored), not-authentic, or unknown (the chain could not be asked, or there is no RecordLedger
+where the bundle points: `NoDeployment`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from typing import Any
 
 from ledger.bundle import Bundle, BundleError, load_bundle, parse_bundle
 from ledger.canonical import is_canonical_text
-from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, ChainView, LeafState
+from ledger.chainview import (
+    AgencyStatus,
+    BatchInfo,
+    ChainUnavailable,
+    ChainView,
+    LeafState,
+    NoDeployment,
+)
 from ledger.errors import LedgerError
 from ledger.fields import field_hash, leaf_of, record_digest
 from ledger.merkle import verify_proof
@@ -371,7 +379,9 @@ def _fail(name: str, en: str, ar: str, details: dict[str, Any] | None = None) ->
     return Check(name, Outcome.FAIL, en, ar, details or {})
 
 
-def _unknown(name: str, exc: Exception) -> Check:
+def _unknown(name: str, exc: ChainUnavailable) -> Check:
+    if isinstance(exc, NoDeployment):  # the chain answered: there is nothing at that address to ask
+        return Check(name, Outcome.UNKNOWN, exc.reason_en, exc.reason_ar)
     return Check(name, Outcome.UNKNOWN, f"The chain could not be asked: {exc}", "تعذر الاتصال بالسلسلة")
 
 

@@ -36,7 +36,14 @@ import requests
 from eth_abi.abi import decode, encode
 
 from ledger.bundle import Bundle
-from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, LeafState, LeafStatusInfo
+from ledger.chainview import (
+    AgencyStatus,
+    BatchInfo,
+    ChainUnavailable,
+    LeafState,
+    LeafStatusInfo,
+    NoDeployment,
+)
 from ledger.codes import agency_code, decode_code
 from ledger.errors import LedgerError
 from ledger.hashing import keccak256
@@ -238,18 +245,25 @@ class PrefetchedChain:
     """A `ChainView` of one deployment answering from what `ask_chain` asked beforehand.
 
     An answer may be a `ChainUnavailable` (that call failed), raised when asked for; so is a
-    question nobody asked, and every question when `missing` says there is no deployment here.
+    question nobody asked. When `missing` says there is no RecordLedger at `ledger`, every
+    question raises it, the registry included (it is the ledger's answer to `registry()`).
     """
 
     chain_id: int
     ledger: str
-    registry: str
-    missing: str | None = None
+    deployed_registry: str
+    missing: MissingDeployment | None = None
     block: int | ChainUnavailable = 0
     batches: dict[tuple[str, bytes], BatchInfo | ChainUnavailable | None] = field(default_factory=dict)
     leaves: dict[tuple[str, bytes], LeafStatusInfo | ChainUnavailable] = field(default_factory=dict)
     agencies: dict[str, AgencyStatus | ChainUnavailable] = field(default_factory=dict)
     signers: dict[tuple[str, str, int], bool | ChainUnavailable] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> str:
+        if self.missing is not None:
+            raise self.missing.error()
+        return self.deployed_registry
 
     def batch(self, agency: str, root: bytes) -> BatchInfo | None:
         return self._answer(self.batches, (agency, bytes(root)))
@@ -268,7 +282,7 @@ class PrefetchedChain:
 
     def _answer(self, answers: Mapping[Any, T | ChainUnavailable], key: Any) -> T:
         if self.missing is not None:
-            raise ChainUnavailable(self.missing)
+            raise self.missing.error()
         if key not in answers:
             raise ChainUnavailable(f"{key!r} was not asked of the chain beforehand")
         answer = answers[key]
@@ -277,7 +291,23 @@ class PrefetchedChain:
         return answer
 
 
-def find_deployment(client: RpcBatch, chain_id: int, ledger: str) -> Deployment | str:
+@dataclass(frozen=True, slots=True)
+class MissingDeployment:
+    """No RecordLedger at `ledger` on chain `chain_id`: no code there, or code that does not
+    answer `registry()` as a RecordLedger does (`contract`). `message` is the operator's error
+    line, naming the endpoint and what `registry()` answered."""
+
+    chain_id: int
+    ledger: str
+    contract: bool
+    message: str
+
+    def error(self) -> NoDeployment:
+        """What the verifier is told when it asks the chain about a bundle that points here."""
+        return NoDeployment(self.chain_id, self.ledger, self.contract)
+
+
+def find_deployment(client: RpcBatch, chain_id: int, ledger: str) -> Deployment | MissingDeployment:
     """The deployment whose RecordLedger is at `ledger`, or why there is none there."""
     code, registry = client.batch(
         [
@@ -286,13 +316,15 @@ def find_deployment(client: RpcBatch, chain_id: int, ledger: str) -> Deployment 
         ]
     )
     if isinstance(code, CallFailed) or code in ("0x", "", None):
-        return f"no contract at ledger {ledger} on chain {chain_id} ({client.url})"
+        message = f"no contract at ledger {ledger} on chain {chain_id} ({client.url})"
+        return MissingDeployment(chain_id, ledger, False, message)
     try:
         if isinstance(registry, CallFailed):
             raise ValueError(registry.message)
         (address,) = REGISTRY.decode(registry)
     except Exception as exc:  # a contract that is not a RecordLedger: no registry() to ask
-        return f"the contract at {ledger} on chain {chain_id} is not a RecordLedger (registry(): {exc})"
+        message = f"the contract at {ledger} on chain {chain_id} is not a RecordLedger (registry(): {exc})"
+        return MissingDeployment(chain_id, ledger, True, message)
     return Deployment(chain_id, ledger, str(address).lower())
 
 
@@ -300,10 +332,11 @@ Question = tuple[str, ViewFunction, tuple[Any, ...]]
 
 
 def ask_chain(
-    client: RpcBatch, bundles: Sequence[Bundle], deployments: Sequence[Deployment | str]
+    client: RpcBatch, bundles: Sequence[Bundle], deployments: Sequence[Deployment | MissingDeployment]
 ) -> list[PrefetchedChain]:
     """A `PrefetchedChain` for each bundle, holding the answer to every question `ledger.verify`
-    will ask of it; `deployments[i]` is what bundle i is checked against (or why there is none).
+    will ask of it; `deployments[i]` is what bundle i is checked against (or why there is none:
+    nothing is asked for such a bundle, and its view raises `NoDeployment`).
 
     The questions mirror `ledger.verify`: the batch of the bundle's root when the bundle names
     this chain and ledger; the agency's status when it names this registry; the leaf's status
@@ -311,13 +344,13 @@ def ask_chain(
     whether the receipt's signer was the agency's at the anchoring block (else at the latest).
     Each distinct question is asked once.
     """
-    views: dict[Deployment | str, PrefetchedChain] = {}
+    views: dict[Deployment | MissingDeployment, PrefetchedChain] = {}
     for d in deployments:
         if d not in views:
             views[d] = (
                 PrefetchedChain(d.chain_id, d.ledger, d.registry)
                 if isinstance(d, Deployment)
-                else PrefetchedChain(0, "", "", missing=d)
+                else PrefetchedChain(d.chain_id, d.ledger, "", missing=d)
             )
     chains = [views[d] for d in deployments]
     asked = [(b, c) for b, c in zip(bundles, chains, strict=True) if c.missing is None]

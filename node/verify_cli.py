@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ledger.bundle import Bundle
     from ledger.verify import VerificationReport
-    from node.rpcbatch import Deployment, RpcBatch
+    from node.rpcbatch import Deployment, MissingDeployment, RpcBatch
 
 EXIT_AUTHENTIC, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 CHUNK = 1000  # bundles per unit of work: one round of chain questions, about half a second of checks
@@ -264,7 +264,7 @@ def _pinned(client: RpcBatch, path: Path, chain_id: int) -> Deployment:
     """The deployment a --deployment file pins, checked against the chain."""
     from node.deploy import load_deployment
     from node.errors import DeploymentError
-    from node.rpcbatch import find_deployment
+    from node.rpcbatch import MissingDeployment, find_deployment
 
     try:
         data = load_deployment(path)
@@ -278,8 +278,8 @@ def _pinned(client: RpcBatch, path: Path, chain_id: int) -> Deployment:
     if recorded_chain != chain_id:
         raise Abort(f"{path} is a deployment on chain {recorded_chain}; {client.url} is chain {chain_id}")
     found = find_deployment(client, chain_id, ledger)
-    if isinstance(found, str):
-        raise Abort(f"{found}: the RecordLedger of {path}")
+    if isinstance(found, MissingDeployment):
+        raise Abort(f"{found.message}: the RecordLedger of {path}")
     if found.registry != registry:
         raise Abort(
             f"the RecordLedger at {ledger} uses registry {found.registry}, not {registry} as {path} says"
@@ -535,14 +535,14 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-_CLIENTS: dict[tuple[int, str, int], tuple[RpcBatch, dict[str, Deployment | str]]] = {}
+_CLIENTS: dict[tuple[int, str, int], tuple[RpcBatch, dict[str, Deployment | MissingDeployment]]] = {}
 
 
 def _client(rpc: str, batch_size: int) -> RpcBatch:
     return _process_state(rpc, batch_size)[0]
 
 
-def _process_state(rpc: str, batch_size: int) -> tuple[RpcBatch, dict[str, Deployment | str]]:
+def _process_state(rpc: str, batch_size: int) -> tuple[RpcBatch, dict[str, Deployment | MissingDeployment]]:
     """This process's JSON-RPC client and the deployments it found, by ledger address (a forked
     worker makes its own: a connection is never shared across processes)."""
     from node.rpcbatch import RpcBatch
@@ -569,7 +569,7 @@ def verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
 def _verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
     from ledger.bundle import BundleError, load_bundle
     from ledger.verify import verify
-    from node.rpcbatch import ask_chain
+    from node.rpcbatch import MissingDeployment, ask_chain
 
     client, known = _process_state(settings.rpc, settings.rpc_batch_size)
     requests, calls = client.requests, client.calls
@@ -585,7 +585,7 @@ def _verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
     views = ask_chain(client, bundles, deployments)
     for (i, bundle), view, deployment in zip(parsed, views, deployments, strict=True):
         report = verify(bundle, view, now=settings.now)
-        missing = deployment if isinstance(deployment, str) else None
+        missing = deployment.message if isinstance(deployment, MissingDeployment) else None
         results[i] = _result(items[i][0], report, missing, line=settings.reports)
     done = [r for r in results if r is not None]
     return ChunkResult(done, client.requests - requests, client.calls - calls)
@@ -612,8 +612,8 @@ def _content(payload: Payload) -> bytes:
 
 
 def _deployment_of(
-    bundle: Bundle, settings: Settings, client: RpcBatch, known: dict[str, Deployment | str]
-) -> Deployment | str:
+    bundle: Bundle, settings: Settings, client: RpcBatch, known: dict[str, Deployment | MissingDeployment]
+) -> Deployment | MissingDeployment:
     """What `bundle` is checked against: the pinned deployment, else the one at the bundle's
     ledger address (or why there is none)."""
     from node.rpcbatch import Deployment, find_deployment

@@ -8,11 +8,17 @@
 // tests/vectors/ and tests/js/ hold it to that, and tests/python/test_js_verifier.py compares
 // whole reports against the Python verifier on a real chain.
 //
-// One ES module, no dependencies, no Node APIs, no crypto.subtle (pages are served over plain
-// http on a LAN, where browsers withhold it): keccak-256 and secp256k1 recovery are written out
-// below. Byte strings are Uint8Array; addresses are "0x" + lower-case hex strings, as in Python.
+// One ES module, no Node APIs, no crypto.subtle (pages are served over plain http on a LAN, where
+// browsers withhold it). Its cryptography is not its own: keccak-256 comes from @noble/hashes and
+// secp256k1 public-key recovery from @noble/curves, audited ES modules that many have reviewed,
+// with no dependencies beyond each other, at the versions package-lock.json pins, copied into
+// ./vendor/ by scripts/vendor-web.mjs and served by the node beside this file. Byte strings are
+// Uint8Array; addresses are "0x" + lower-case hex strings, as in Python.
 // Integers a JSON document may hold beyond 2^53 (chain id, receipt times) are BigInt when read
 // from JSON text, so nothing is silently rounded; every other integer is a Number.
+
+import { secp256k1 } from "./vendor/@noble/curves/secp256k1.js";
+import { keccak_256 } from "./vendor/@noble/hashes/sha3.js";
 
 // ------------------------------------------------------------------------------------ errors
 
@@ -37,173 +43,42 @@ export class ReceiptError extends LedgerError {}
 export class BundleError extends LedgerError {}
 /** The chain could not be asked (unreachable, timed out, an error, or an answer that makes no sense). */
 export class ChainUnavailable extends LedgerError {}
+/**
+ * No RecordLedger at the ledger address a bundle names: no contract there at all (an empty address,
+ * or an account's), or a contract without a RecordLedger's registry(). The chain answered; it has
+ * nothing to check the bundle against, so the chain's checks are unknown with `reason` (English and
+ * Arabic, as ledger/chainview.py NoDeployment words them).
+ */
+export class NoDeployment extends ChainUnavailable {
+  constructor(chainId, ledger, contract) {
+    const [en, ar] = contract
+      ? [
+          `The contract at ${ledger} on chain ${chainId} is not a RecordLedger, ` +
+            "so the chain cannot say whether this record was anchored",
+          `العقد على العنوان ${ledger} في السلسلة ${chainId} ليس عقد السجل (RecordLedger)، ` +
+            "فلا يمكن التحقق من تثبيت هذا القيد",
+        ]
+      : [
+          `There is no contract at ledger ${ledger} on chain ${chainId}, ` +
+            "so the chain cannot say whether this record was anchored",
+          `لا يوجد عقد على العنوان ${ledger} في السلسلة ${chainId}، فلا يمكن التحقق من تثبيت هذا القيد`,
+        ];
+    super(en);
+    this.chainId = chainId;
+    this.ledger = ledger;
+    this.contract = contract; // code is there, but not a RecordLedger's
+    this.reason = { en, ar };
+  }
+}
+/** The node answered one call with a JSON-RPC error (a revert, an unknown method): it was reached. */
+class CallFailed extends ChainUnavailable {}
 
 // ------------------------------------------------------------------------------ keccak-256
-//
-// Ethereum's keccak-256 (the original Keccak padding 0x01, not NIST SHA3's 0x06). 64-bit lanes
-// are pairs of 32-bit integers: BigInt lanes would allocate on every operation and run two
-// orders of magnitude slower. The round constants and rotation offsets are derived from the
-// specification's definitions at load time rather than typed in, so a typo cannot hide in them.
 
-const RATE = 136; // bytes absorbed per permutation: 1600 bits minus twice the 256-bit capacity
-const ROUNDS = 24;
-const RC_LO = new Int32Array(ROUNDS);
-const RC_HI = new Int32Array(ROUNDS);
-const ROT = new Uint8Array(25); // rotation of lane x + 5y (rho)
-const PI = new Uint8Array(25); // where lane x + 5y moves to (pi)
-{
-  // Round constants from the degree-8 LFSR of the Keccak reference (FIPS 202, algorithm 5).
-  let lfsr = 1;
-  for (let round = 0; round < ROUNDS; round++) {
-    let lo = 0;
-    let hi = 0;
-    for (let j = 0; j < 7; j++) {
-      if (lfsr & 1) {
-        const bit = (1 << j) - 1;
-        if (bit < 32) lo |= 1 << bit;
-        else hi |= 1 << (bit - 32);
-      }
-      lfsr = lfsr & 0x80 ? ((lfsr << 1) ^ 0x71) & 0xff : lfsr << 1;
-    }
-    RC_LO[round] = lo;
-    RC_HI[round] = hi;
-  }
-  // rho offsets walk (x, y) -> (y, 2x + 3y); pi sends (x, y) to (y, 2x + 3y) too.
-  let x = 1;
-  let y = 0;
-  for (let t = 0; t < 24; t++) {
-    ROT[x + 5 * y] = (((t + 1) * (t + 2)) / 2) % 64;
-    [x, y] = [y, (2 * x + 3 * y) % 5];
-  }
-  for (let i = 0; i < 25; i++) {
-    const lx = i % 5;
-    const ly = (i / 5) | 0;
-    PI[i] = ly + 5 * ((2 * lx + 3 * ly) % 5);
-  }
-}
-
-// Per lane, where rho-and-pi sends it (index of its low half), and its rotation split into a
-// swap of halves (rotations of 32 or more) and a shift below 32: the inner loop does no arithmetic
-// on indices.
-const MOVE_TO = new Uint8Array(25);
-const SWAP = new Uint8Array(25);
-const SHIFT = new Uint8Array(25);
-for (let i = 0; i < 25; i++) {
-  MOVE_TO[i] = 2 * PI[i];
-  SWAP[i] = ROT[i] >= 32 ? 1 : 0;
-  SHIFT[i] = ROT[i] % 32;
-}
-
-// Scratch space for the permutation: a module has one thread, and nothing here re-enters.
-const laneB = new Int32Array(50);
-
-function keccakF(s) {
-  for (let round = 0; round < ROUNDS; round++) {
-    // theta: xor every lane with the parities of its two neighbouring columns
-    const c0 = s[0] ^ s[10] ^ s[20] ^ s[30] ^ s[40];
-    const c1 = s[1] ^ s[11] ^ s[21] ^ s[31] ^ s[41];
-    const c2 = s[2] ^ s[12] ^ s[22] ^ s[32] ^ s[42];
-    const c3 = s[3] ^ s[13] ^ s[23] ^ s[33] ^ s[43];
-    const c4 = s[4] ^ s[14] ^ s[24] ^ s[34] ^ s[44];
-    const c5 = s[5] ^ s[15] ^ s[25] ^ s[35] ^ s[45];
-    const c6 = s[6] ^ s[16] ^ s[26] ^ s[36] ^ s[46];
-    const c7 = s[7] ^ s[17] ^ s[27] ^ s[37] ^ s[47];
-    const c8 = s[8] ^ s[18] ^ s[28] ^ s[38] ^ s[48];
-    const c9 = s[9] ^ s[19] ^ s[29] ^ s[39] ^ s[49];
-    // d[x] = c[x - 1] ^ rotl1(c[x + 1]), as (low, high) pairs
-    const d0 = c8 ^ ((c2 << 1) | (c3 >>> 31));
-    const d1 = c9 ^ ((c3 << 1) | (c2 >>> 31));
-    const d2 = c0 ^ ((c4 << 1) | (c5 >>> 31));
-    const d3 = c1 ^ ((c5 << 1) | (c4 >>> 31));
-    const d4 = c2 ^ ((c6 << 1) | (c7 >>> 31));
-    const d5 = c3 ^ ((c7 << 1) | (c6 >>> 31));
-    const d6 = c4 ^ ((c8 << 1) | (c9 >>> 31));
-    const d7 = c5 ^ ((c9 << 1) | (c8 >>> 31));
-    const d8 = c6 ^ ((c0 << 1) | (c1 >>> 31));
-    const d9 = c7 ^ ((c1 << 1) | (c0 >>> 31));
-    for (let row = 0; row < 50; row += 10) {
-      s[row] ^= d0;
-      s[row + 1] ^= d1;
-      s[row + 2] ^= d2;
-      s[row + 3] ^= d3;
-      s[row + 4] ^= d4;
-      s[row + 5] ^= d5;
-      s[row + 6] ^= d6;
-      s[row + 7] ^= d7;
-      s[row + 8] ^= d8;
-      s[row + 9] ^= d9;
-    }
-    // rho and pi: rotate each lane and move it to its new place
-    for (let i = 0; i < 25; i++) {
-      const lo = SWAP[i] ? s[2 * i + 1] : s[2 * i];
-      const hi = SWAP[i] ? s[2 * i] : s[2 * i + 1];
-      const n = SHIFT[i];
-      const to = MOVE_TO[i];
-      if (n === 0) {
-        laneB[to] = lo;
-        laneB[to + 1] = hi;
-      } else {
-        laneB[to] = (lo << n) | (hi >>> (32 - n));
-        laneB[to + 1] = (hi << n) | (lo >>> (32 - n));
-      }
-    }
-    // chi, the only non-linear step: each lane mixed with the next two of its row
-    for (let row = 0; row < 50; row += 10) {
-      const b0 = laneB[row];
-      const b1 = laneB[row + 1];
-      const b2 = laneB[row + 2];
-      const b3 = laneB[row + 3];
-      const b4 = laneB[row + 4];
-      const b5 = laneB[row + 5];
-      const b6 = laneB[row + 6];
-      const b7 = laneB[row + 7];
-      const b8 = laneB[row + 8];
-      const b9 = laneB[row + 9];
-      s[row] = b0 ^ (~b2 & b4);
-      s[row + 1] = b1 ^ (~b3 & b5);
-      s[row + 2] = b2 ^ (~b4 & b6);
-      s[row + 3] = b3 ^ (~b5 & b7);
-      s[row + 4] = b4 ^ (~b6 & b8);
-      s[row + 5] = b5 ^ (~b7 & b9);
-      s[row + 6] = b6 ^ (~b8 & b0);
-      s[row + 7] = b7 ^ (~b9 & b1);
-      s[row + 8] = b8 ^ (~b0 & b2);
-      s[row + 9] = b9 ^ (~b1 & b3);
-    }
-    // iota
-    s[0] ^= RC_LO[round];
-    s[1] ^= RC_HI[round];
-  }
-}
-
-function absorb(s, bytes, offset) {
-  for (let i = 0; i < RATE / 4; i++) {
-    const o = offset + 4 * i;
-    s[i] ^= bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16) | (bytes[o + 3] << 24);
-  }
-  keccakF(s);
-}
-
-/** keccak-256 (Ethereum's) of a byte string: 32 bytes. */
+/** keccak-256 (Ethereum's: Keccak's padding 0x01, not NIST SHA3's 0x06) of a byte string: 32 bytes. */
 export function keccak256(bytes) {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("keccak256 takes a Uint8Array");
-  const s = new Int32Array(50); // lane i is s[2i] (low half), s[2i + 1] (high half), little-endian
-  let offset = 0;
-  for (; offset + RATE <= bytes.length; offset += RATE) absorb(s, bytes, offset);
-  const last = new Uint8Array(RATE);
-  last.set(bytes.subarray(offset));
-  last[bytes.length - offset] ^= 0x01;
-  last[RATE - 1] ^= 0x80;
-  absorb(s, last, 0);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const word = s[i];
-    out[4 * i] = word;
-    out[4 * i + 1] = word >>> 8;
-    out[4 * i + 2] = word >>> 16;
-    out[4 * i + 3] = word >>> 24;
-  }
-  return out;
+  return keccak_256(bytes);
 }
 
 // ----------------------------------------------------------------------------- byte helpers
@@ -796,79 +671,12 @@ export function receiptDigest(message, domain) {
 
 // ----------------------------------------------------------------------- secp256k1 recovery
 //
-// Public-key recovery, as libsecp256k1 (coincurve, the Python reference) and OpenZeppelin's
-// ECDSA do it: R is the curve point with x = r and y of parity v - 27, and the key is
-// Q = r^-1 (s R - e G). BigInt and Jacobian coordinates (no inversion per step) do it in a few
-// milliseconds. No secret is involved, so constant time does not matter here.
+// Public-key recovery by @noble/curves, as libsecp256k1 (coincurve, the Python reference) and
+// OpenZeppelin's ECDSA do it. What a signature must be before it is recovered (v, low s, r and s
+// in range) is checked here, in the reference's order and words, so both refuse alike.
 
-const P = 2n ** 256n - 2n ** 32n - 977n;
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const N = secp256k1.Point.Fn.ORDER;
 const HALF_N = N / 2n;
-const G = [
-  0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798n,
-  0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8n,
-  1n,
-];
-
-function mod(a, m = P) {
-  const r = a % m;
-  return r < 0n ? r + m : r;
-}
-
-function powMod(base, exponent, m) {
-  let result = 1n;
-  let b = mod(base, m);
-  for (let e = exponent; e > 0n; e >>= 1n) {
-    if (e & 1n) result = (result * b) % m;
-    b = (b * b) % m;
-  }
-  return result;
-}
-
-const invert = (a, m) => powMod(a, m - 2n, m); // both moduli are prime (Fermat)
-
-function double([x, y, z]) {
-  if (z === 0n || y === 0n) return [0n, 1n, 0n];
-  const yy = (y * y) % P;
-  const s = (4n * x * yy) % P;
-  const m = (3n * x * x) % P;
-  const x3 = mod(m * m - 2n * s);
-  return [x3, mod(m * (s - x3) - 8n * yy * yy), (2n * y * z) % P];
-}
-
-function add(p, q) {
-  if (p[2] === 0n) return q;
-  if (q[2] === 0n) return p;
-  const [x1, y1, z1] = p;
-  const [x2, y2, z2] = q;
-  const z1z1 = (z1 * z1) % P;
-  const z2z2 = (z2 * z2) % P;
-  const u1 = (x1 * z2z2) % P;
-  const u2 = (x2 * z1z1) % P;
-  const s1 = (y1 * z2 * z2z2) % P;
-  const s2 = (y2 * z1 * z1z1) % P;
-  if (u1 === u2) return s1 === s2 ? double(p) : [0n, 1n, 0n];
-  const h = mod(u2 - u1);
-  const r = mod(s2 - s1);
-  const hh = (h * h) % P;
-  const hhh = (h * hh) % P;
-  const x3 = mod(r * r - hhh - 2n * u1 * hh);
-  return [x3, mod(r * (u1 * hh - x3) - s1 * hhh), (h * z1 * z2) % P];
-}
-
-/** a·A + b·B in one pass over the bits (Shamir's trick): half the doublings of two multiplications. */
-function twoMultiples(a, pa, b, pb) {
-  const both = add(pa, pb);
-  let acc = [0n, 1n, 0n];
-  for (let bit = 255n; bit >= 0n; bit--) {
-    acc = double(acc);
-    const i = ((a >> bit) & 1n) | (((b >> bit) & 1n) << 1n);
-    if (i === 1n) acc = add(acc, pa);
-    else if (i === 2n) acc = add(acc, pb);
-    else if (i === 3n) acc = add(acc, both);
-  }
-  return acc;
-}
 
 /**
  * The address (0x + 40 lower-case hex) that signed a 32-byte digest. Same acceptance rules and
@@ -891,19 +699,14 @@ export function recoverSigner(digest, signature) {
   const failed = () =>
     new ReceiptError("signature does not recover a key: failed to recover ECDSA public key");
   if (r === 0n || s === 0n) throw failed();
-  const alpha = mod(r * r * r + 7n);
-  let y = powMod(alpha, (P + 1n) / 4n, P); // p = 3 mod 4: the square root, if there is one
-  if ((y * y) % P !== alpha) throw failed();
-  if ((y & 1n) !== BigInt(v - 27)) y = P - y;
-  const rInv = invert(r, N);
-  const e = mod(bytesToBigInt(hash), N);
-  const [qx, qy, qz] = twoMultiples(mod(-e * rInv, N), G, mod(s * rInv, N), [r, y, 1n]);
-  if (qz === 0n) throw failed();
-  const zInv = invert(qz, P);
-  const zInv2 = (zInv * zInv) % P;
-  const x = (qx * zInv2) % P;
-  const yAffine = (qy * zInv2 * zInv) % P;
-  const publicKey = concatBytes([uintBytes(x, 32), uintBytes(yAffine, 32)]);
+  let publicKey;
+  try {
+    // No R with x = r on the curve, or a key at infinity: noble throws, libsecp256k1 fails.
+    publicKey = new secp256k1.Signature(r, s, v - 27).recoverPublicKey(hash).toBytes(false);
+  } catch {
+    throw failed();
+  }
+  publicKey = publicKey.subarray(1); // x ‖ y, without the uncompressed point's 0x04
   return toHex(keccak256(publicKey).subarray(12));
 }
 
@@ -1663,14 +1466,14 @@ export class RpcChain {
     this.registry = null;
   }
 
-  /** Reads eth_chainId and the ledger's registry(); once (a failure is retried at the next call). */
+  /**
+   * Reads eth_chainId and the ledger's registry(); once (a failure is retried at the next call).
+   * Throws NoDeployment when there is no RecordLedger at the ledger address.
+   */
   init() {
     this.#ready ??= (async () => {
       const chainId = this.#quantity(await this.#rpc("eth_chainId", []), "eth_chainId");
-      const registry = new AbiReader(
-        await this.#call(this.ledger, SELECTORS.registry, []),
-        `registry() at ${this.ledger}`
-      ).address(0);
+      const registry = await this.#registryOf(chainId);
       this.chainId = chainId;
       this.registry = registry;
     })().catch((error) => {
@@ -1678,6 +1481,39 @@ export class RpcChain {
       throw error;
     });
     return this.#ready;
+  }
+
+  async #registryOf(chainId) {
+    const what = `registry() at ${this.ledger}`;
+    let answer;
+    try {
+      answer = await this.#call(this.ledger, SELECTORS.registry, [], what);
+    } catch (error) {
+      if (!(error instanceof CallFailed)) throw error; // not reached: unknown, as for any question
+      throw await this.#noDeployment(chainId, error);
+    }
+    try {
+      return new AbiReader(answer, what).address(0);
+    } catch (error) {
+      throw await this.#noDeployment(chainId, error);
+    }
+  }
+
+  /**
+   * The ledger answered registry() with an error, or with what no RecordLedger answers: is there
+   * code at that address at all? Asked only then, so an endpoint without eth_getCode (a node's
+   * /rpc) serves every real deployment; from one, the registry() failure stands.
+   */
+  async #noDeployment(chainId, failure) {
+    let code;
+    try {
+      code = await this.#rpc("eth_getCode", [this.ledger, "latest"]);
+    } catch (error) {
+      if (error instanceof CallFailed) return failure;
+      throw error;
+    }
+    const empty = code === "0x" || code === "" || code === null || code === undefined;
+    return new NoDeployment(chainId, this.ledger, !empty);
   }
 
   async batch(agency, root) {
@@ -1803,7 +1639,7 @@ export class RpcChain {
       const message = isPlainObject(reply.error)
         ? `${reply.error.message} (code ${reply.error.code})`
         : String(reply.error);
-      throw new ChainUnavailable(`${what}: ${message}`);
+      throw new CallFailed(`${what}: ${message}`);
     }
     if (!hasOwn.call(reply, "result")) {
       throw new ChainUnavailable(`${this.#url} gave no result for ${method}`);
@@ -1829,7 +1665,9 @@ export const REVOCATION_REASONS = Object.freeze({
 const check = (name, outcome, en, ar, details = {}) => ({ name, outcome, reason: { en, ar }, details });
 const failed = (name, en, ar, details = {}) => check(name, "fail", en, ar, details);
 const unknownChain = (name, error) =>
-  check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
+  error instanceof NoDeployment // the chain answered: there is nothing at that address to ask
+    ? check(name, "unknown", error.reason.en, error.reason.ar)
+    : check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
 const notChecked = (name) => check(name, "unknown", "Not checked", "لم يتم التحقق");
 
 /**

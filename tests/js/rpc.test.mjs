@@ -14,6 +14,7 @@ import {
   ChainUnavailable,
   fromHex,
   MemoryChain,
+  NoDeployment,
   RpcChain,
   toHex,
   utf8,
@@ -353,6 +354,67 @@ test("an unreachable chain: verify reports unknown, as Python does, and a later 
   assert.equal((await verify(c.bundle, chain, { now: c.now })).verdict, "authentic-current");
 });
 
+test("no RecordLedger at the ledger address: NoDeployment, and verify says so in a sentence (unknown)", async () => {
+  const reverted = (_, r) =>
+    new Response(JSON.stringify({ jsonrpc: "2.0", id: r.id, error: { code: 3, message: "execution reverted" } }));
+  const noLedger = "so the chain cannot say whether this record was anchored";
+  const cases = [
+    {
+      name: "no code (an empty address or an account)",
+      node: { [SELECTOR.registry]: () => "0x", eth_getCode: () => "0x" },
+      contract: false,
+      en: `There is no contract at ledger ${LEDGER} on chain 31337, ${noLedger}`,
+      ar: `لا يوجد عقد على العنوان ${LEDGER} في السلسلة 31337، فلا يمكن التحقق من تثبيت هذا القيد`,
+    },
+    {
+      name: "a contract without registry()",
+      node: { [SELECTOR.registry]: reverted, eth_getCode: () => "0x6080604052" },
+      contract: true,
+      en: `The contract at ${LEDGER} on chain 31337 is not a RecordLedger, ${noLedger}`,
+      ar:
+        `العقد على العنوان ${LEDGER} في السلسلة 31337 ليس عقد السجل (RecordLedger)، ` +
+        "فلا يمكن التحقق من تثبيت هذا القيد",
+    },
+    {
+      name: "a contract whose registry() answers too little",
+      node: { [SELECTOR.registry]: () => "0x" + "00".repeat(20), eth_getCode: () => "0x6080604052" },
+      contract: true,
+    },
+  ];
+  const c = vectors.cases[0];
+  for (const { name, node: overrides, contract, en, ar } of cases) {
+    const node = await fakeNode(overrides);
+    const error = await chainOf(node).init().catch((e) => e);
+    assert.ok(error instanceof NoDeployment && error instanceof ChainUnavailable, name);
+    assert.deepEqual([error.chainId, error.ledger, error.contract], [31337, LEDGER, contract], name);
+    const getCode = node.calls.find((call) => call.method === "eth_getCode");
+    assert.deepEqual(getCode.params, [LEDGER, "latest"], name);
+    const report = await verify(c.bundle, chainOf(node), { now: c.now });
+    assert.equal(report.verdict, "unknown", name);
+    for (const check of report.checks.slice(2, 5)) {
+      assert.equal(check.outcome, "unknown", `${name}: ${check.name}`);
+      assert.deepEqual(check.reason, error.reason, `${name}: ${check.name}`);
+    }
+    if (en) assert.deepEqual(error.reason, { en, ar }, name);
+  }
+  // A deployed ledger is never asked for its code (a node's /rpc does not offer eth_getCode).
+  const deployed = await fakeNode();
+  assert.equal((await verify(c.bundle, chainOf(deployed), { now: c.now })).verdict, "authentic-current");
+  assert.ok(!deployed.calls.some((call) => call.method === "eth_getCode"));
+  // An endpoint without eth_getCode, or one that fails asking it: the registry() failure stands.
+  const withoutGetCode = await fakeNode({ [SELECTOR.registry]: () => "0x" });
+  const plain = await chainOf(withoutGetCode).init().catch((e) => e);
+  assert.ok(plain instanceof ChainUnavailable && !(plain instanceof NoDeployment));
+  assert.match(plain.message, /^registry\(\) at 0x[0-9a-f]{40}: the answer is 0 bytes/);
+  const broken = await fakeNode({
+    [SELECTOR.registry]: () => "0x",
+    eth_getCode: () => new Response("down", { status: 503 }),
+  });
+  const down = await chainOf(broken).init().catch((e) => e);
+  assert.ok(down instanceof ChainUnavailable && !(down instanceof NoDeployment));
+  assert.equal(down.message, `${broken.url} answered HTTP 503`);
+});
+
 test("the constructor refuses a bad ledger address; fetch is called as a plain function", async () => {
   assert.throws(
     () => new RpcChain("http://x", { ledger: "0x1234" }),
@@ -372,19 +434,33 @@ test("the constructor refuses a bad ledger address; fetch is called as a plain f
 });
 
 test("the module uses no Node APIs and no crypto.subtle (it must run unchanged in a browser)", async () => {
-  const { readFileSync } = await import("node:fs");
-  const source = readFileSync(new URL("../../api/web/sijill-verify.js", import.meta.url), "utf8");
-  const code = source.replace(/\/\/.*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
-  for (const forbidden of [
-    /\brequire\s*\(/,
-    /\bBuffer\b/,
-    /\bprocess\./,
-    /crypto\.subtle/,
-    /from\s+["']node:/,
-    /\bimport\s*\(/,
-    /^\s*import\s/m,
-  ]) {
-    assert.doesNotMatch(code, forbidden);
+  const { readdirSync, readFileSync } = await import("node:fs");
+  const web = new URL("../../api/web/", import.meta.url);
+  const source = readFileSync(new URL("sijill-verify.js", web), "utf8");
+  // Its only imports: the audited noble modules the node serves beside it (scripts/vendor-web.mjs).
+  assert.deepEqual(
+    [...source.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]),
+    ["./vendor/@noble/curves/secp256k1.js", "./vendor/@noble/hashes/sha3.js"]
+  );
+  const vendored = readdirSync(new URL("vendor/", web), { recursive: true }).filter((f) => f.endsWith(".js"));
+  assert.ok(vendored.length > 0, "no vendored modules: run `make setup`");
+  const modules = [
+    source.replace(/^import .* from "\.\/vendor\/[^"]+";$/gm, ""),
+    ...vendored.map((f) => readFileSync(new URL(`vendor/${f}`, web), "utf8")),
+  ];
+  for (const text of modules) {
+    const code = text.replace(/\/\/.*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
+    for (const forbidden of [
+      /\brequire\s*\(/,
+      /\bBuffer\b/,
+      /\bprocess\./,
+      /crypto\.subtle/,
+      /from\s+["']node:/,
+      /\bimport\s*\(/,
+      /from\s+["'](?![.]{1,2}\/)/, // a package name: a browser resolves only relative paths here
+    ]) {
+      assert.doesNotMatch(code, forbidden);
+    }
   }
   assert.equal(toHex(utf8("ok")), "0x6f6b");
 });

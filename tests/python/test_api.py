@@ -104,6 +104,15 @@ def test_create_read_anchor_and_verify_a_record(api: dict[str, Server]) -> None:
         forged = public.post("/v1/verify", json=tampered).json()
         assert forged["verdict"] == "not-authentic"
 
+        # The node checks against its own deployment (docs/api.md), so a bundle naming a ledger
+        # with no contract is not this node's ledger's: not authentic here, both addresses named.
+        elsewhere = {**json.loads(bundle_response.content), "ledger": "0x" + "11" * 20}
+        other = public.post("/v1/verify", json=elsewhere).json()
+        assert other["verdict"] == "not-authentic"
+        anchored = next(c for c in other["checks"] if c["name"] == "anchored")
+        assert anchored["outcome"] == "fail"
+        assert "0x" + "11" * 20 in anchored["reason"]["en"] and bundle.ledger in anchored["reason"]["en"]
+
 
 def test_a_pending_bundle_answers_202_with_its_promise(api: dict[str, Server]) -> None:
     with api["CRA"].client("officer") as officer:

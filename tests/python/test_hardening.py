@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import posixpath
 import re
 import secrets
 import socket
@@ -291,6 +292,67 @@ def test_malformed_http_is_answered_with_problem_details(api: dict[str, Server],
     assert "HTTP/1.1" in problem["detail"] and problem["titleAr"] and problem["detailAr"]
     # The node goes on serving.
     assert httpx.get(api["REPD"].url + "/healthz").status_code == 200
+
+
+# The verify page's cryptography: @noble/hashes and @noble/curves, as package-lock.json pins them.
+NOBLE = ("@noble/curves", "@noble/hashes")
+_NOBLE_IMPORT = re.compile(
+    r"""^((?:import|export)\b[^\n]*?\bfrom\s*)(["'])(@noble/[a-z0-9-]+)/([^"']+)\2""", re.M
+)
+
+
+def _as_served(text: str, path: str) -> str:
+    """node_modules' text of `path` (e.g. "@noble/curves/utils.js") under the one rule
+    scripts/vendor-web.mjs applies: a noble package name in an import statement becomes the
+    relative path of that package's copy (a browser resolves no package names)."""
+    here = posixpath.dirname(path)
+    return _NOBLE_IMPORT.sub(lambda m: f"{m[1]}{m[2]}{posixpath.relpath(m[3], here)}/{m[4]}{m[2]}", text)
+
+
+def test_the_verify_pages_cryptography_is_the_pinned_noble_served_as_is(api: dict[str, Server]) -> None:
+    """Every module in api/web/vendor/ is served (strict CSP, no-cache) with node_modules' bytes
+    at the versions package.json pins: byte for byte, but for @noble/curves' import statements
+    naming @noble/hashes by package. Nothing else under /web/vendor/ is served."""
+    manifest = json.loads((PROJECT_ROOT / "package.json").read_text())
+    locked = json.loads((PROJECT_ROOT / "package-lock.json").read_text())["packages"]
+    for name in NOBLE:
+        installed = json.loads((PROJECT_ROOT / "node_modules" / name / "package.json").read_text())
+        assert (
+            manifest["dependencies"][name]
+            == locked[f"node_modules/{name}"]["version"]
+            == installed["version"]
+        )
+    vendor = PROJECT_ROOT / "api" / "web" / "vendor"
+    modules = sorted(p.relative_to(vendor).as_posix() for p in vendor.rglob("*.js"))
+    assert {"@noble/hashes/sha3.js", "@noble/curves/secp256k1.js"} <= set(modules), modules
+    changed = []
+    with public(api["REPD"]) as anyone:
+        for path in modules:
+            answer = anyone.get(f"/web/vendor/{path}")
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.headers["content-type"] == "text/javascript; charset=utf-8", path
+            assert answer.headers["cache-control"] == "no-cache", path
+            assert_strict_csp(answer)
+            original = (PROJECT_ROOT / "node_modules" / path).read_bytes()
+            assert answer.content == _as_served(original.decode(), path).encode(), path
+            if answer.content != original:
+                changed.append(path)
+                assert path.startswith("@noble/curves/"), path
+                # Only import lines differ, and each now names a file that is served.
+                for old, new in zip(original.decode().splitlines(), answer.text.splitlines(), strict=True):
+                    if old != new:
+                        assert new.startswith("import ") and "'@noble/hashes/" in old, new
+                        target = posixpath.normpath(
+                            posixpath.join(posixpath.dirname(path), new.split("'")[1])
+                        )
+                        assert target in modules, (path, new)
+        assert changed and not any(p.startswith("@noble/hashes/") for p in changed)
+        # The page names them all for preloading, so the browser need not find them one by one.
+        link = anyone.get("/verify").headers["link"]
+        preloads = re.findall(r"</web/([^>]+)>; rel=modulepreload", link)
+        assert preloads == ["sijill-verify.js", *(f"vendor/{m}" for m in modules)], link
+        for absent in ("@noble/curves/index.js", "..%2F..%2Fapp.py", "@noble/hashes/LICENSE", "nothing.js"):
+            expect_problem(anyone.get(f"/web/vendor/{absent}"), 404, "not-found")
 
 
 # ----------------------------------------------------------------------------- CORS

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,11 +90,26 @@ def bundle_files(
         "format-2": json.dumps({**json.loads(dump_bundle(current)), "format": "sijill-bundle/2"}).encode(),
         "float": dump_bundle(current).replace(b'"value":"140"', b'"value":140.0', 1),
     }
+    # No RecordLedger where the bundle points: an address with no code, an account, another contract.
+    for name, address in [
+        ("ledger-no-code", "0x" + "11" * 20),
+        ("ledger-an-account", accounts[7].address),
+        ("ledger-the-registry", registry),
+    ]:
+        elsewhere = ReceiptDomain(domain.chain_id, address.lower())
+        b = signed_bundle(sealed[0], elsewhere, *signer, now, registry)
+        kinds[name] = dump_bundle(with_anchor(b, tree.root, tree.proof(b.leaf)))
+    kinds["ledger-no-code-pending"] = dump_bundle(
+        signed_bundle(sealed[6], ReceiptDomain(domain.chain_id, "0x" + "11" * 20), *signer, now, registry)
+    )
     files = {}
     for name, data in kinds.items():
         files[name] = root / f"{name}.json"
         files[name].write_bytes(data)
     return files
+
+
+NO_LEDGER = ("ledger-no-code", "ledger-an-account", "ledger-the-registry", "ledger-no-code-pending")
 
 
 @contextmanager
@@ -134,7 +150,7 @@ def test_js_reports_equal_python_reports(
     hour later the pending bundle is past its promised anchoring time (its receipt check fails)."""
     view = Web3ChainView(w3, deployment, compiled)
     now = int(time.time()) + later
-    files = list(bundle_files.values())
+    files = [path for name, path in bundle_files.items() if name not in NO_LEDGER]
     with no_new_blocks(w3, devchain) as block:
         mine = js_reports(devchain.rpc_url, view.ledger, now, files)
         python = [verify(path.read_bytes(), view, now=now).to_json() for path in files]
@@ -184,3 +200,38 @@ def test_js_against_a_closed_port_reports_unknown(
     outcomes = {c["name"]: c["outcome"] for c in report["checks"]}
     assert outcomes["integrity"] == outcomes["inclusion"] == "pass"
     assert outcomes["anchored"] == outcomes["authority"] == outcomes["status"] == "unknown"
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_js_reports_equal_sijill_verify_where_there_is_no_ledger(
+    w3: Web3, devchain: DevChain, bundle_files: dict[str, Path]
+) -> None:
+    """Bundles naming an address with no code, an account, and a contract that is not a
+    RecordLedger (the AgencyRegistry), each checked against the ledger it names, as `sijill
+    verify` does without --deployment: both verifiers report unknown, the chain's checks with the
+    same sentence (docs/verify.md), never not-authentic."""
+    files = [bundle_files[name] for name in NO_LEDGER]
+    with no_new_blocks(w3, devchain):
+        command = ["verify", *map(str, files), "--rpc", devchain.rpc_url, "--json"]
+        python = subprocess.run(
+            [sys.executable, "-m", "node.cli", *command],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=240,
+            check=False,
+        )
+        now = int(time.time())
+        mine = [
+            js_reports(devchain.rpc_url, json.loads(path.read_text())["ledger"], now, [path])[0]
+            for path in files
+        ]
+    assert python.returncode == 2, python.stderr  # no deployment where a bundle points
+    reports = [json.loads(line) for line in python.stdout.splitlines()]
+    assert len(reports) == len(files)
+    for path, js, py in zip(files, mine, reports, strict=True):
+        assert js == {"verdict": py["verdict"], "checks": py["checks"]}, path.stem
+        assert js["verdict"] == "unknown", path.stem
+        anchored = next(c for c in js["checks"] if c["name"] == "anchored")
+        kind = "is not a RecordLedger" if path.stem == "ledger-the-registry" else "There is no contract at"
+        assert anchored["outcome"] == "unknown" and kind in anchored["reason"]["en"], path.stem

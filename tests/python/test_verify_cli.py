@@ -42,6 +42,7 @@ from node.rpcbatch import (
     REGISTRY,
     SIGNER_VALID_AT,
     CallFailed,
+    MissingDeployment,
     RpcBatch,
     ViewFunction,
     ask_chain,
@@ -98,16 +99,21 @@ def made(
     files["not-json"].write_text("this is not JSON\n")
     document = json.loads(dump_bundle(bundles[1]))
     files["format-2"].write_text(json.dumps({**document, "format": "sijill-bundle/2"}))
-    elsewhere = ReceiptDomain(domain.chain_id, NO_CODE)
-    files["no-code"].write_bytes(
-        dump_bundle(
-            with_anchor(
-                signed_bundle(sealed[6], elsewhere, accounts[1].key, accounts[1].address, now, registry),
-                tree.root,
-                tree.proof(sealed[6].leaf),
-            )
-        )
-    )
+
+    def pointing_at(ledger_address: str, i: int, *, anchored: bool = True) -> bytes:
+        """Bundle i as REPD's, its receipt and `ledger` naming another address (signed for it)."""
+        elsewhere = ReceiptDomain(domain.chain_id, ledger_address.lower())
+        b = signed_bundle(sealed[i], elsewhere, accounts[1].key, accounts[1].address, now, registry)
+        return dump_bundle(with_anchor(b, tree.root, tree.proof(sealed[i].leaf)) if anchored else b)
+
+    # No RecordLedger where the bundle points: no code, an account, a contract of another kind.
+    files["no-code"].write_bytes(pointing_at(NO_CODE, 6))
+    files["no-code-pending"] = root / "no-code-pending.json"
+    files["no-code-pending"].write_bytes(pointing_at(NO_CODE, 8, anchored=False))
+    files["account"] = root / "account.json"
+    files["account"].write_bytes(pointing_at(accounts[7].address, 6))
+    files["not-a-ledger"] = root / "not-a-ledger.json"
+    files["not-a-ledger"].write_bytes(pointing_at(registry, 6))
     return {"bundles": bundles, "pending": signed[8], "good": good, "files": files, "root": root}
 
 
@@ -424,6 +430,85 @@ def test_as_a_process_bad_input(devchain: Any, made: dict[str, Any]) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+NO_LEDGER = "so the chain cannot say whether this record was anchored"
+
+
+def _no_ledger_reason(kind: str, ledger: str) -> dict[str, str]:
+    """The reason docs/verify.md gives the chain's checks of a bundle naming no RecordLedger."""
+    if kind == "contract":
+        return {
+            "en": f"The contract at {ledger} on chain 31337 is not a RecordLedger, {NO_LEDGER}",
+            "ar": f"العقد على العنوان {ledger} في السلسلة 31337 ليس عقد السجل (RecordLedger)، "
+            "فلا يمكن التحقق من تثبيت هذا القيد",
+        }
+    return {
+        "en": f"There is no contract at ledger {ledger} on chain 31337, {NO_LEDGER}",
+        "ar": f"لا يوجد عقد على العنوان {ledger} في السلسلة 31337، فلا يمكن التحقق من تثبيت هذا القيد",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "stderr"),
+    [
+        ("no-code", "empty", "no contract at ledger"),
+        ("no-code-pending", "empty", "no contract at ledger"),
+        ("account", "empty", "no contract at ledger"),
+        ("not-a-ledger", "contract", "is not a RecordLedger (registry(): "),
+    ],
+)
+def test_as_a_process_a_ledger_that_is_not_one_is_unknown(
+    devchain: Any, made: dict[str, Any], name: str, kind: str, stderr: str
+) -> None:
+    """A bundle naming an empty address, an account or a contract that is not a RecordLedger:
+    the chain has nothing to say about it, so its verdict is unknown (never not-authentic: nothing
+    was found false) and the chain's checks say why in a sentence; the run's status is 2."""
+    path = made["files"][name]
+    ledger = json.loads(path.read_text())["ledger"]
+    result = sijill(str(path), "--rpc", devchain.rpc_url, "--json")
+    assert result.returncode == 2, result.stderr
+    one_error_line(result.stderr, stderr, ledger, "chain 31337")
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "unknown"
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["integrity"]["outcome"] == "pass"
+    assert checks["inclusion"]["outcome"] == ("unknown" if name == "no-code-pending" else "pass")
+    for check in ("anchored", "authority", "status"):
+        assert checks[check]["outcome"] == "unknown", check
+        assert checks[check]["reason"] == _no_ledger_reason(kind, ledger), check
+    assert checks["receipt"]["outcome"] == "unknown"
+
+
+def test_as_a_process_many_bundles_some_naming_no_ledger(devchain: Any, made: dict[str, Any]) -> None:
+    """Among good bundles: each missing ledger is named once on stderr, its bundles are listed as
+    unknown with the reason, the good ones stay authentic, and the status is 2."""
+    files = made["files"]
+    result = sijill(
+        str(made["good"]),
+        str(files["no-code"]),
+        str(files["no-code-pending"]),
+        str(files["not-a-ledger"]),
+        "--rpc",
+        devchain.rpc_url,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 2 and all(line.startswith("error: ") for line in errors), result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert "7 bundles verified" in result.stdout
+    for name, ledger, kind in [
+        ("no-code.json", NO_CODE, "empty"),
+        ("not-a-ledger.json", json.loads(files["not-a-ledger"].read_text())["ledger"], "contract"),
+    ]:
+        (line,) = [line for line in lines if name in line]
+        assert "unknown" in line and "anchored:" in line, line
+        assert _no_ledger_reason(kind, ledger)["en"] in line, line
+    # Not anchored yet: its first unknown check is inclusion (docs/verify.md), still unknown.
+    (line,) = [line for line in lines if "no-code-pending.json" in line]
+    assert "unknown" in line and "inclusion:" in line, line
+    assert "not-authentic" not in result.stdout
+
+
 def test_as_a_process_thousands_of_bundles_through_the_pool(
     w3: Web3,
     devchain: Any,
@@ -561,7 +646,9 @@ def test_prefetched_answers_verify_like_the_web3_view(
         pinned = _AtBlock(web3_view, view.latest_block())
         assert verify(bundle, view, now=now).to_json() == verify(bundle, pinned, now=now).to_json()
     missing = find_deployment(client, w3.eth.chain_id, NO_CODE)
-    assert missing == f"no contract at ledger {NO_CODE} on chain 31337 ({devchain.rpc_url})"
+    assert missing == MissingDeployment(
+        31337, NO_CODE, False, f"no contract at ledger {NO_CODE} on chain 31337 ({devchain.rpc_url})"
+    )
 
 
 # ---------------------------------------------------------------------- usage, failing nodes
