@@ -1828,7 +1828,7 @@ export const REVOCATION_REASONS = Object.freeze({
 const check = (name, outcome, en, ar, details = {}) => ({ name, outcome, reason: { en, ar }, details });
 const failed = (name, en, ar, details = {}) => check(name, "fail", en, ar, details);
 const unknownChain = (name, error) =>
-  check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
+  check(name, "unknown", `The ledger could not be asked: ${error.message}`, "تعذر الاتصال بدفتر القيود المشترك");
 const notChecked = (name) => check(name, "unknown", "Not checked", "لم يتم التحقق");
 
 /**
@@ -1903,7 +1903,7 @@ function integrityCheck(bundle) {
     return failed(
       "integrity",
       "The fields do not recompute to the record's leaf: something was changed",
-      "الحقول لا تطابق بصمة السجل: تم تعديل شيء ما"
+      "الحقول لا تطابق بصمة القيد: تم تعديل شيء ما"
     );
   }
   const d = bundle.disclosed.length;
@@ -1912,7 +1912,7 @@ function integrityCheck(bundle) {
     "integrity",
     "pass",
     `${d} disclosed and ${h} hidden fields recompute to the leaf`,
-    `الحقول المعروضة (${d}) والمخفية (${h}) تطابق بصمة السجل`,
+    `الحقول المعروضة (${d}) والمخفية (${h}) تطابق بصمة القيد`,
     { leaf: toHex(leaf) }
   );
 }
@@ -1923,21 +1923,21 @@ function inclusionCheck(bundle) {
       "inclusion",
       "unknown",
       "Not yet anchored: the bundle has no Merkle path",
-      "لم يُثبَّت بعد على السلسلة"
+      "لم يُثبَّت بعد في دفتر القيود المشترك"
     );
   }
   if (!verifyProof(bundle.leaf, bundle.anchor.proof, bundle.anchor.root)) {
     return failed(
       "inclusion",
       "The Merkle path does not lead from the leaf to the root",
-      "مسار الإثبات لا يصل من بصمة السجل إلى الجذر"
+      "مسار الإثبات لا يصل من بصمة القيد إلى الجذر"
     );
   }
   return check(
     "inclusion",
     "pass",
     `The leaf is in the batch tree (${bundle.anchor.proof.length} steps)`,
-    "السجل ضمن شجرة الدفعة",
+    "القيد ضمن دفعة التثبيت",
     { root: toHex(bundle.anchor.root) }
   );
 }
@@ -1955,10 +1955,9 @@ async function anchoredCheck(bundle, chain) {
     return [
       failed(
         "anchored",
-        `The bundle names chain ${bundle.chainId}, ledger ${bundle.ledger}; this chain is ${
-          chain.chainId
-        }, ledger ${chain.ledger.toLowerCase()}`,
-        "المستند يشير إلى سلسلة أو عقد غير الذي يتم التحقق منه"
+        `The bundle names ledger ${bundle.ledger} on chain ID ${bundle.chainId}; the ledger ` +
+          `checked is ${chain.ledger.toLowerCase()} on chain ID ${chain.chainId}`,
+        "المستند يشير إلى دفتر قيود غير الدفتر الذي يُتحقَّق فيه"
       ),
       null,
     ];
@@ -1971,8 +1970,8 @@ async function anchoredCheck(bundle, chain) {
     return [
       failed(
         "anchored",
-        `Agency ${bundle.agency} never anchored this root on chain ${chain.chainId}`,
-        `الجهة ${bundle.agency} لم تُثبِّت هذا الجذر على السلسلة`
+        `Agency ${bundle.agency} never anchored this root on the ledger (chain ID ${chain.chainId})`,
+        `الجهة ${bundle.agency} لم تُثبِّت هذا الجذر في دفتر القيود المشترك`
       ),
       null,
     ];
@@ -1982,7 +1981,7 @@ async function anchoredCheck(bundle, chain) {
       failed(
         "anchored",
         `The root was anchored for ${pyRepr(batch.recordType)} records, not ${pyRepr(bundle.recordType)}`,
-        "الجذر مثبت لنوع سجلات آخر"
+        "الجذر مثبت لنوع قيود آخر"
       ),
       null,
     ];
@@ -2059,7 +2058,7 @@ async function statusCheck(bundle, chain) {
     return failed(
       "status",
       `Superseded by a newer version (leaf ${successor}) in block ${info.blockNumber}`,
-      "حلّت محله نسخة أحدث",
+      "صدر إصدار أحدث من هذا القيد",
       { state: "superseded", successor, reason: info.reason, block: info.blockNumber }
     );
   }

@@ -339,15 +339,15 @@ test("an unreachable chain: verify reports unknown, as Python does, and a later 
     [
       ["integrity", "pass", report.checks[0].reason.ar],
       ["inclusion", "pass", report.checks[1].reason.ar],
-      ["anchored", "unknown", "تعذر الاتصال بالسلسلة"],
-      ["authority", "unknown", "تعذر الاتصال بالسلسلة"],
-      ["status", "unknown", "تعذر الاتصال بالسلسلة"],
+      ["anchored", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
+      ["authority", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
+      ["status", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
       ["receipt", "unknown", "إيصال صحيح، وتعذر التحقق من موعد التثبيت"], // as ledger/verify.py says
     ]
   );
   assert.equal(
     report.checks[2].reason.en,
-    `The chain could not be asked: cannot reach ${node.url}: fetch failed`
+    `The ledger could not be asked: cannot reach ${node.url}: fetch failed`
   );
   node.down = false;
   assert.equal((await verify(c.bundle, chain, { now: c.now })).verdict, "authentic-current");
