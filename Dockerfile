@@ -31,10 +31,12 @@ RUN node -e 'const p = require("./package-lock.json").packages; \
 FROM python:3.11-slim-bookworm
 # fonts-hosny-amiri, libpango-1.0-0, libpangoft2-1.0-0: the certificate PDF (WeasyPrint), as in
 # scripts/system-packages.sh; libharfbuzz-subset0 lets WeasyPrint subset the font (optional to
-# it, present where the certificate tests run). nodejs: runs scripts/solcjs.
+# it, present where the certificate tests run). tzdata: the certificate's times are Egypt's
+# (Africa/Cairo); the base image has it already, named here so that stays so, and installing it
+# brings bookworm's latest rules. nodejs: runs scripts/solcjs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      fonts-hosny-amiri libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 nodejs \
+      fonts-hosny-amiri libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 tzdata nodejs \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./

@@ -16,6 +16,14 @@ any serif). The page the node serves (`/c/<token>`) links the same CSS from `/we
 instead, since the API's Content-Security-Policy admits no inline style (api/guard.py). Every value is
 escaped (jinja2 autoescape): values are user data.
 
+A clerk compares the certificate with the registry's own papers, so the registry's own number of
+the record (title, contract or commercial registration number, as the verify page leads with it)
+comes first, or "not disclosed" when the holder hid it; the node's internal record id sits with the
+hashes at the foot, plainly labelled as the system's. Times are Egypt's: Africa/Cairo from the
+system's zone data (EET in winter, EEST in summer), the zone named beside each. Without zone data
+no certificate is made (CertificateError says what to install), rather than one in UTC or a guessed
+offset.
+
 Fields are listed in the record's own order (the order of its schema, list items by number), not
 in the bundle's byte order of paths, where `/owners/10` comes before `/owners/2` and the title
 number after the unit number. Paths the schema does not know come last, in path order.
@@ -31,10 +39,11 @@ import types
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import segno
 from jinja2 import Environment, StrictUndefined, Template
@@ -55,6 +64,17 @@ _ERROR_LEVELS = ("M", "Q", "H")  # M or better
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 _SEPARATOR = " › "
 _UNKNOWN_FIELD = 1_000_000  # position of a segment the schema does not know: after all known ones
+
+#: The field holding the number the registry itself gives a record of each type (api/web/app.js
+#: REGISTRY_NUMBER says the same): what a clerk compares with the papers.
+REGISTRY_NUMBER = {
+    "title": "title_number",
+    "marriage": "contract_number",
+    "commercial": "registration_number",
+}
+
+#: Egypt's time: UTC+2, and UTC+3 in summer since daylight saving time came back in 2023.
+ZONE = "Africa/Cairo"
 
 Pair = tuple[str, str]
 
@@ -323,8 +343,36 @@ def _rows(bundle: Bundle) -> list[_Row]:
     return rows
 
 
-def _utc(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+@cache
+def cairo_zone() -> ZoneInfo:
+    """Africa/Cairo from the system's zone data (Debian's tzdata), else the tzdata Python package."""
+    try:
+        return ZoneInfo(ZONE)
+    except ZoneInfoNotFoundError:
+        raise CertificateError(
+            f"no time zone data for {ZONE}: install the system's tzdata package (apt-get install "
+            "tzdata) or the tzdata Python package; a certificate shows Egypt's time, never UTC instead"
+        ) from None
+
+
+def cairo_time(seconds: int) -> tuple[str, Pair]:
+    """A unix time as Cairo's wall clock, and the zone named in (Arabic, English):
+    ("2026-11-27 16:03", ("بتوقيت القاهرة", "Cairo time (EET)"))."""
+    when = datetime.fromtimestamp(seconds, cairo_zone())
+    zone = _ui("cairoTime")
+    abbreviation = when.tzname()  # EET or EEST: tells winter from summer
+    english = f"{zone[1]} ({abbreviation})" if abbreviation else zone[1]
+    return when.strftime("%Y-%m-%d %H:%M"), (zone[0], english)
+
+
+def registry_number(bundle: Bundle) -> tuple[Pair, str | None]:
+    """The label of the registry's own number for the record's type and its value, None when the
+    holder hid it (or the type has none)."""
+    segment = REGISTRY_NUMBER.get(bundle.record_type)
+    if segment is None:
+        return _ui("registryNumber"), None
+    value = bundle.disclosed_values().get("/" + segment)
+    return _pair("segments", segment) or _ui("registryNumber"), value if isinstance(value, str) else None
 
 
 CSS_FILE = Path(__file__).resolve().parent / "web" / "certificate.css"
@@ -346,7 +394,7 @@ _TEMPLATE = """\
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ heading[0] }} / {{ heading[1] }} · {{ b.record_id }}</title>
+<title>{{ heading[0] }} / {{ heading[1] }} · {{ number or b.record_id }}</title>
 {% if stylesheet -%}
 <link rel="stylesheet" href="{{ stylesheet }}">
 {%- else -%}
@@ -362,13 +410,17 @@ _TEMPLATE = """\
 </header>
 <h1><span class="ar">{{ heading[0] }}</span>{{ en(heading[1]) }}</h1>
 <table class="meta"><tr>
-  <td>{{ key(ui.recordId) }}<div class="v"><bdi dir="ltr">{{ b.record_id }}</bdi></div>
-      <div class="s">{{ b.agency }}</div></td>
+  <td class="lead">{{ key(number_label) }}
+    {%- if number %}<div class="v"><bdi dir="auto">{{ number }}</bdi></div>
+    {%- else %}<div class="v not-disclosed">{{ ui.notDisclosed[0] }}{{ en(ui.notDisclosed[1]) }}</div>
+    {%- endif %}</td>
   <td>{{ key(ui.version) }}<div class="v"><bdi dir="ltr">{{ b.version }}</bdi></div></td>
-  <td>{{ key(ui.anchored) }}<div class="v"><bdi dir="ltr">{{ anchored_at }}</bdi></div>
+  <td>{{ key(ui.anchored) }}<div class="v"><bdi dir="ltr">{{ anchored_at[0] }}</bdi></div>
+      <div class="s zone">{{ anchored_at[1][0] }} · {{ en(anchored_at[1][1]) }}</div>
       <div class="s"><span class="chip">{{ ui.block[0] }} <bdi dir="ltr">{{ c.anchored_block }}</bdi></span>
         · {{ en(ui.block[1] ~ " " ~ c.anchored_block) }}</div></td>
-  <td>{{ key(ui.issued) }}<div class="v"><bdi dir="ltr">{{ issued_at }}</bdi></div></td>
+  <td>{{ key(ui.issued) }}<div class="v"><bdi dir="ltr">{{ issued_at[0] }}</bdi></div>
+      <div class="s zone">{{ issued_at[1][0] }} · {{ en(issued_at[1][1]) }}</div></td>
 </tr></table>
 <table class="fields">
 <thead><tr><th class="lab">{{ ui.field[0] }}</th><th class="val">{{ ui.value[0] }} {{ en(ui.value[1]) }}</th>
@@ -406,6 +458,8 @@ _TEMPLATE = """\
   <td class="code-cell">{{ qr }}</td>
 </tr></table>
 <table class="hashes">
+  <tr><td class="k">{{ ui.recordId[0] }} {{ en(ui.recordId[1]) }}</td>
+    <td class="mono" dir="ltr">{{ b.record_id }} ({{ b.agency }})</td></tr>
   <tr><td class="k">{{ ui.leaf[0] }} {{ en(ui.leaf[1]) }}</td><td class="mono" dir="ltr">{{ leaf }}</td></tr>
   <tr><td class="k">{{ ui.root[0] }} {{ en(ui.root[1]) }}</td><td class="mono" dir="ltr">{{ root }}</td></tr>
 </table>
@@ -430,6 +484,7 @@ def certificate_html(cert: Certificate, stylesheet: str | None = None) -> str:
     if anchor is None:  # Certificate checks it; a bundle swapped in by dataclasses.replace is not
         raise CertificateError("a certificate is only issued for an anchored record")
     kind = record_type_label(bundle.record_type)
+    number_label, number = registry_number(bundle)
     title = _ui("certificate")
     ui = {key: (entry["ar"], entry["en"]) for key, entry in labels()["ui"].items()}
     return _template_object().render(
@@ -440,8 +495,10 @@ def certificate_html(cert: Certificate, stylesheet: str | None = None) -> str:
         stylesheet=stylesheet,
         heading=(f"{title[0]} — {kind[0]}", f"{title[1]} — {kind[1]}"),
         agency=split_agency_name(cert.agency_name),
-        anchored_at=_utc(cert.anchored_at),
-        issued_at=_utc(cert.issued_at),
+        number_label=number_label,
+        number=number,
+        anchored_at=cairo_time(cert.anchored_at),
+        issued_at=cairo_time(cert.issued_at),
         rows=_rows(bundle),
         any_hidden=bool(bundle.hidden),
         qr=Markup(qr_svg(cert.verify_url)),

@@ -419,8 +419,17 @@ def certificate_page(request: Request, token: Token) -> HTMLResponse:
 
 
 def _certificate(request: Request, token_text: str) -> tuple[Any, Share]:
-    from api.certificate import Certificate
+    from api.certificate import Certificate, CertificateError, cairo_zone
 
+    try:
+        cairo_zone()  # a certificate shows Egypt's time: without zone data, none is printed
+    except CertificateError as exc:
+        raise ApiProblem(
+            503,
+            "not-ready",
+            f"This node cannot print certificates now: {exc}",
+            "لا يمكن لهذا الخادم طباعة الشهادات الآن: تنقصه بيانات المناطق الزمنية لحساب توقيت القاهرة",
+        ) from None
     sijill = request.app.state.sijill
     share, token = _shared(request, token_text)
     bundle = _shared_bundle(request, share)

@@ -36,21 +36,19 @@ class NoDeployment(ChainUnavailable):
         self.contract = contract  # code is there, but not a RecordLedger's
         if contract:
             self.reason_en = (
-                f"The contract at {ledger} on chain {chain_id} is not a RecordLedger, "
-                "so the chain cannot say whether this record was anchored"
+                f"The contract at {ledger} (chain ID {chain_id}) is not a RecordLedger, "
+                "so whether this record was anchored cannot be checked"
             )
             self.reason_ar = (
-                f"العقد على العنوان {ledger} في السلسلة {chain_id} ليس عقد السجل (RecordLedger)، "
+                f"العقد على العنوان {ledger} ليس دفتر القيود المشترك (RecordLedger)، "
                 "فلا يمكن التحقق من تثبيت هذا القيد"
             )
         else:
             self.reason_en = (
-                f"There is no contract at ledger {ledger} on chain {chain_id}, "
-                "so the chain cannot say whether this record was anchored"
+                f"There is no contract at ledger {ledger} (chain ID {chain_id}), "
+                "so whether this record was anchored cannot be checked"
             )
-            self.reason_ar = (
-                f"لا يوجد عقد على العنوان {ledger} في السلسلة {chain_id}، فلا يمكن التحقق من تثبيت هذا القيد"
-            )
+            self.reason_ar = f"لا يوجد عقد على العنوان {ledger}، فلا يمكن التحقق من تثبيت هذا القيد"
         super().__init__(self.reason_en)
 
     def __reduce__(self) -> tuple[type[NoDeployment], tuple[int, str, bool]]:

@@ -159,13 +159,13 @@ def _integrity(bundle: Bundle) -> Check:
         return _fail(
             "integrity",
             "The fields do not recompute to the record's leaf: something was changed",
-            "الحقول لا تطابق بصمة السجل: تم تعديل شيء ما",
+            "الحقول لا تطابق بصمة القيد: تم تعديل شيء ما",
         )
     return Check(
         "integrity",
         Outcome.PASS,
         f"{len(bundle.disclosed)} disclosed and {len(bundle.hidden)} hidden fields recompute to the leaf",
-        f"الحقول المعروضة ({len(bundle.disclosed)}) والمخفية ({len(bundle.hidden)}) تطابق بصمة السجل",
+        f"الحقول المعروضة ({len(bundle.disclosed)}) والمخفية ({len(bundle.hidden)}) تطابق بصمة القيد",
         {"leaf": "0x" + leaf.hex()},
     )
 
@@ -176,19 +176,19 @@ def _inclusion(bundle: Bundle) -> Check:
             "inclusion",
             Outcome.UNKNOWN,
             "Not yet anchored: the bundle has no Merkle path",
-            "لم يُثبَّت بعد على السلسلة",
+            "لم يُثبَّت بعد في دفتر القيود المشترك",
         )
     if not verify_proof(bundle.leaf, bundle.anchor.proof, bundle.anchor.root):
         return _fail(
             "inclusion",
             "The Merkle path does not lead from the leaf to the root",
-            "مسار الإثبات لا يصل من بصمة السجل إلى الجذر",
+            "مسار الإثبات لا يصل من بصمة القيد إلى الجذر",
         )
     return Check(
         "inclusion",
         Outcome.PASS,
         f"The leaf is in the batch tree ({len(bundle.anchor.proof)} steps)",
-        "السجل ضمن شجرة الدفعة",
+        "القيد ضمن دفعة التثبيت",
         {"root": "0x" + bundle.anchor.root.hex()},
     )
 
@@ -205,9 +205,9 @@ def _anchored(bundle: Bundle, chain: ChainView) -> tuple[Check, BatchInfo | None
     if bundle.chain_id != chain.chain_id or bundle.ledger != chain.ledger.lower():
         return _fail(
             "anchored",
-            f"The bundle names chain {bundle.chain_id}, ledger {bundle.ledger}; this chain is "
-            f"{chain.chain_id}, ledger {chain.ledger.lower()}",
-            "المستند يشير إلى سلسلة أو عقد غير الذي يتم التحقق منه",
+            f"The bundle names ledger {bundle.ledger} on chain ID {bundle.chain_id}; the ledger "
+            f"checked is {chain.ledger.lower()} on chain ID {chain.chain_id}",
+            "المستند يشير إلى دفتر قيود غير الدفتر الذي يُتحقَّق فيه",
         ), None
     if bundle.anchor is None:
         return Check("anchored", Outcome.UNKNOWN, "Not yet anchored", "لم يُثبَّت بعد"), None
@@ -215,14 +215,14 @@ def _anchored(bundle: Bundle, chain: ChainView) -> tuple[Check, BatchInfo | None
     if batch is None:
         return _fail(
             "anchored",
-            f"Agency {bundle.agency} never anchored this root on chain {chain.chain_id}",
-            f"الجهة {bundle.agency} لم تُثبِّت هذا الجذر على السلسلة",
+            f"Agency {bundle.agency} never anchored this root on the ledger (chain ID {chain.chain_id})",
+            f"الجهة {bundle.agency} لم تُثبِّت هذا الجذر في دفتر القيود المشترك",
         ), None
     if batch.record_type != bundle.record_type:
         return _fail(
             "anchored",
             f"The root was anchored for {batch.record_type!r} records, not {bundle.record_type!r}",
-            "الجذر مثبت لنوع سجلات آخر",
+            "الجذر مثبت لنوع قيود آخر",
         ), None
     details = {
         "block": batch.block_number,
@@ -287,7 +287,7 @@ def _status(bundle: Bundle, chain: ChainView) -> Check:
         return _fail(
             "status",
             f"Superseded by a newer version (leaf {successor}) in block {info.block_number}",
-            "حلّت محله نسخة أحدث",
+            "صدر إصدار أحدث من هذا القيد",
             {
                 "state": "superseded",
                 "successor": successor,
@@ -382,7 +382,9 @@ def _fail(name: str, en: str, ar: str, details: dict[str, Any] | None = None) ->
 def _unknown(name: str, exc: ChainUnavailable) -> Check:
     if isinstance(exc, NoDeployment):  # the chain answered: there is nothing at that address to ask
         return Check(name, Outcome.UNKNOWN, exc.reason_en, exc.reason_ar)
-    return Check(name, Outcome.UNKNOWN, f"The chain could not be asked: {exc}", "تعذر الاتصال بالسلسلة")
+    return Check(
+        name, Outcome.UNKNOWN, f"The ledger could not be asked: {exc}", "تعذر الاتصال بدفتر القيود المشترك"
+    )
 
 
 def _not_checked(name: str) -> Check:

@@ -172,8 +172,8 @@ const TEXT = {
   // experts
   experts: { ar: 'تفاصيل للمختصين', en: 'Details for experts' },
   expertsHelp: {
-    ar: 'الفحوص الستة التي أجراها هذا المتصفح على المستند وفي دفتر القيود المشترك (وهو سلسلة كتل، blockchain، ويُسمّى «السلسلة» في أسباب الفحوص):',
-    en: 'The six checks this browser ran on the document and against the shared ledger (a blockchain, “the chain” in the checks’ reasons):',
+    ar: 'الفحوص الستة التي أجراها هذا المتصفح على المستند وفي دفتر القيود المشترك (وهو سلسلة كتل، blockchain):',
+    en: 'The six checks this browser ran on the document and against the shared ledger (a blockchain):',
   },
   incompleteHelp: { ar: 'سبب رفض الملف (بالإنجليزية):', en: 'Why the file was refused:' },
   'check.integrity': { ar: 'سلامة البيانات', en: 'Integrity of the data' },

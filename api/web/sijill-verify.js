@@ -53,15 +53,15 @@ export class NoDeployment extends ChainUnavailable {
   constructor(chainId, ledger, contract) {
     const [en, ar] = contract
       ? [
-          `The contract at ${ledger} on chain ${chainId} is not a RecordLedger, ` +
-            "so the chain cannot say whether this record was anchored",
-          `العقد على العنوان ${ledger} في السلسلة ${chainId} ليس عقد السجل (RecordLedger)، ` +
+          `The contract at ${ledger} (chain ID ${chainId}) is not a RecordLedger, ` +
+            "so whether this record was anchored cannot be checked",
+          `العقد على العنوان ${ledger} ليس دفتر القيود المشترك (RecordLedger)، ` +
             "فلا يمكن التحقق من تثبيت هذا القيد",
         ]
       : [
-          `There is no contract at ledger ${ledger} on chain ${chainId}, ` +
-            "so the chain cannot say whether this record was anchored",
-          `لا يوجد عقد على العنوان ${ledger} في السلسلة ${chainId}، فلا يمكن التحقق من تثبيت هذا القيد`,
+          `There is no contract at ledger ${ledger} (chain ID ${chainId}), ` +
+            "so whether this record was anchored cannot be checked",
+          `لا يوجد عقد على العنوان ${ledger}، فلا يمكن التحقق من تثبيت هذا القيد`,
         ];
     super(en);
     this.chainId = chainId;
@@ -1667,7 +1667,7 @@ const failed = (name, en, ar, details = {}) => check(name, "fail", en, ar, detai
 const unknownChain = (name, error) =>
   error instanceof NoDeployment // the chain answered: there is nothing at that address to ask
     ? check(name, "unknown", error.reason.en, error.reason.ar)
-    : check(name, "unknown", `The chain could not be asked: ${error.message}`, "تعذر الاتصال بالسلسلة");
+    : check(name, "unknown", `The ledger could not be asked: ${error.message}`, "تعذر الاتصال بدفتر القيود المشترك");
 const notChecked = (name) => check(name, "unknown", "Not checked", "لم يتم التحقق");
 
 /**
@@ -1742,7 +1742,7 @@ function integrityCheck(bundle) {
     return failed(
       "integrity",
       "The fields do not recompute to the record's leaf: something was changed",
-      "الحقول لا تطابق بصمة السجل: تم تعديل شيء ما"
+      "الحقول لا تطابق بصمة القيد: تم تعديل شيء ما"
     );
   }
   const d = bundle.disclosed.length;
@@ -1751,7 +1751,7 @@ function integrityCheck(bundle) {
     "integrity",
     "pass",
     `${d} disclosed and ${h} hidden fields recompute to the leaf`,
-    `الحقول المعروضة (${d}) والمخفية (${h}) تطابق بصمة السجل`,
+    `الحقول المعروضة (${d}) والمخفية (${h}) تطابق بصمة القيد`,
     { leaf: toHex(leaf) }
   );
 }
@@ -1762,21 +1762,21 @@ function inclusionCheck(bundle) {
       "inclusion",
       "unknown",
       "Not yet anchored: the bundle has no Merkle path",
-      "لم يُثبَّت بعد على السلسلة"
+      "لم يُثبَّت بعد في دفتر القيود المشترك"
     );
   }
   if (!verifyProof(bundle.leaf, bundle.anchor.proof, bundle.anchor.root)) {
     return failed(
       "inclusion",
       "The Merkle path does not lead from the leaf to the root",
-      "مسار الإثبات لا يصل من بصمة السجل إلى الجذر"
+      "مسار الإثبات لا يصل من بصمة القيد إلى الجذر"
     );
   }
   return check(
     "inclusion",
     "pass",
     `The leaf is in the batch tree (${bundle.anchor.proof.length} steps)`,
-    "السجل ضمن شجرة الدفعة",
+    "القيد ضمن دفعة التثبيت",
     { root: toHex(bundle.anchor.root) }
   );
 }
@@ -1794,10 +1794,9 @@ async function anchoredCheck(bundle, chain) {
     return [
       failed(
         "anchored",
-        `The bundle names chain ${bundle.chainId}, ledger ${bundle.ledger}; this chain is ${
-          chain.chainId
-        }, ledger ${chain.ledger.toLowerCase()}`,
-        "المستند يشير إلى سلسلة أو عقد غير الذي يتم التحقق منه"
+        `The bundle names ledger ${bundle.ledger} on chain ID ${bundle.chainId}; the ledger ` +
+          `checked is ${chain.ledger.toLowerCase()} on chain ID ${chain.chainId}`,
+        "المستند يشير إلى دفتر قيود غير الدفتر الذي يُتحقَّق فيه"
       ),
       null,
     ];
@@ -1810,8 +1809,8 @@ async function anchoredCheck(bundle, chain) {
     return [
       failed(
         "anchored",
-        `Agency ${bundle.agency} never anchored this root on chain ${chain.chainId}`,
-        `الجهة ${bundle.agency} لم تُثبِّت هذا الجذر على السلسلة`
+        `Agency ${bundle.agency} never anchored this root on the ledger (chain ID ${chain.chainId})`,
+        `الجهة ${bundle.agency} لم تُثبِّت هذا الجذر في دفتر القيود المشترك`
       ),
       null,
     ];
@@ -1821,7 +1820,7 @@ async function anchoredCheck(bundle, chain) {
       failed(
         "anchored",
         `The root was anchored for ${pyRepr(batch.recordType)} records, not ${pyRepr(bundle.recordType)}`,
-        "الجذر مثبت لنوع سجلات آخر"
+        "الجذر مثبت لنوع قيود آخر"
       ),
       null,
     ];
@@ -1898,7 +1897,7 @@ async function statusCheck(bundle, chain) {
     return failed(
       "status",
       `Superseded by a newer version (leaf ${successor}) in block ${info.blockNumber}`,
-      "حلّت محله نسخة أحدث",
+      "صدر إصدار أحدث من هذا القيد",
       { state: "superseded", successor, reason: info.reason, block: info.blockNumber }
     );
   }

@@ -340,15 +340,15 @@ test("an unreachable chain: verify reports unknown, as Python does, and a later 
     [
       ["integrity", "pass", report.checks[0].reason.ar],
       ["inclusion", "pass", report.checks[1].reason.ar],
-      ["anchored", "unknown", "تعذر الاتصال بالسلسلة"],
-      ["authority", "unknown", "تعذر الاتصال بالسلسلة"],
-      ["status", "unknown", "تعذر الاتصال بالسلسلة"],
+      ["anchored", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
+      ["authority", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
+      ["status", "unknown", "تعذر الاتصال بدفتر القيود المشترك"],
       ["receipt", "unknown", "إيصال صحيح، وتعذر التحقق من موعد التثبيت"], // as ledger/verify.py says
     ]
   );
   assert.equal(
     report.checks[2].reason.en,
-    `The chain could not be asked: cannot reach ${node.url}: fetch failed`
+    `The ledger could not be asked: cannot reach ${node.url}: fetch failed`
   );
   node.down = false;
   assert.equal((await verify(c.bundle, chain, { now: c.now })).verdict, "authentic-current");
@@ -357,22 +357,22 @@ test("an unreachable chain: verify reports unknown, as Python does, and a later 
 test("no RecordLedger at the ledger address: NoDeployment, and verify says so in a sentence (unknown)", async () => {
   const reverted = (_, r) =>
     new Response(JSON.stringify({ jsonrpc: "2.0", id: r.id, error: { code: 3, message: "execution reverted" } }));
-  const noLedger = "so the chain cannot say whether this record was anchored";
+  const noLedger = "so whether this record was anchored cannot be checked";
   const cases = [
     {
       name: "no code (an empty address or an account)",
       node: { [SELECTOR.registry]: () => "0x", eth_getCode: () => "0x" },
       contract: false,
-      en: `There is no contract at ledger ${LEDGER} on chain 31337, ${noLedger}`,
-      ar: `لا يوجد عقد على العنوان ${LEDGER} في السلسلة 31337، فلا يمكن التحقق من تثبيت هذا القيد`,
+      en: `There is no contract at ledger ${LEDGER} (chain ID 31337), ${noLedger}`,
+      ar: `لا يوجد عقد على العنوان ${LEDGER}، فلا يمكن التحقق من تثبيت هذا القيد`,
     },
     {
       name: "a contract without registry()",
       node: { [SELECTOR.registry]: reverted, eth_getCode: () => "0x6080604052" },
       contract: true,
-      en: `The contract at ${LEDGER} on chain 31337 is not a RecordLedger, ${noLedger}`,
+      en: `The contract at ${LEDGER} (chain ID 31337) is not a RecordLedger, ${noLedger}`,
       ar:
-        `العقد على العنوان ${LEDGER} في السلسلة 31337 ليس عقد السجل (RecordLedger)، ` +
+        `العقد على العنوان ${LEDGER} ليس دفتر القيود المشترك (RecordLedger)، ` +
         "فلا يمكن التحقق من تثبيت هذا القيد",
     },
     {

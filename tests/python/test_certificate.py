@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html as html_module
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -55,6 +56,9 @@ SIGNER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4
 INTAKE = int(datetime(2026, 11, 27, 13, 58, tzinfo=UTC).timestamp())
 ANCHORED_AT = int(datetime(2026, 11, 27, 14, 3, 17, tzinfo=UTC).timestamp())
 ISSUED_AT = int(datetime(2026, 12, 2, 9, 41, tzinfo=UTC).timestamp())
+#: Times in Egypt's summer (EEST, UTC+3, from the last Friday of April to the last Thursday of October).
+SUMMER_ANCHORED_AT = int(datetime(2026, 7, 15, 10, 0, tzinfo=UTC).timestamp())
+SUMMER_ISSUED_AT = int(datetime(2026, 7, 20, 21, 30, tzinfo=UTC).timestamp())
 
 AGENCIES = {
     "title": ("REPD", "T2019-45873", "مصلحة الشهر العقاري والتوثيق / Real Estate Publicity Department"),
@@ -71,6 +75,13 @@ HIDDEN = {
     "title": ["/area_m2", "/owners/1/national_id", "/owners/2/national_id"],
     "marriage": ["/husband/national_id", "/wife/date_of_birth", "/wife/national_id"],
     "commercial": ["/capital/amount", "/owners/0/national_id", "/owners/1/national_id"],
+}
+
+#: The number each registry gives a record, its field and English label: what a clerk compares.
+REGISTRY_NUMBERS = {
+    "title": ("/title_number", "Title number"),
+    "marriage": ("/contract_number", "Contract number"),
+    "commercial": ("/registration_number", "Registration number"),
 }
 
 #: The fields whose values are code words, shown translated.
@@ -144,6 +155,7 @@ def render(name: str, cert: Certificate) -> Rendered:
 
 
 CASES = [f"{kind}-{disclosure}" for kind in AGENCIES for disclosure in ("full", "partial")]
+CASES.append("title-unnumbered-summer")  # the title number hidden, made in Egypt's summer time
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +172,30 @@ def rendered() -> dict[str, Rendered]:
         partial = disclose(full, keep)
         url = verify_url(partial).lower() if kind == "marriage" else verify_url(partial)
         out[f"{kind}-partial"] = render(f"{kind}-partial", certificate(partial, url))
+    full = anchored_bundle("title")
+    unnumbered = disclose(full, [f.path for f in full.disclosed if f.path != "/title_number"])
+    summer = replace(certificate(unnumbered), anchored_at=SUMMER_ANCHORED_AT, issued_at=SUMMER_ISSUED_AT)
+    out["title-unnumbered-summer"] = render("title-unnumbered-summer", summer)
     return out
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    x: float  # left edge, points from the page's left
+    y: float  # top edge, points from the page's top
+
+
+def words(pdf: Path) -> list[Word]:
+    """Every word poppler finds on the page, where it is."""
+    html = run("pdftotext", "-bbox", pdf, "-")
+    word = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="[\d.]+" yMax="[\d.]+">([^<]*)</word>'
+    found = re.findall(word, html)
+    return [Word(html_module.unescape(text), float(x), float(y)) for x, y, text in found]
+
+
+def where(all_words: list[Word], text: str) -> list[Word]:
+    return sorted((w for w in all_words if w.text == text), key=lambda w: w.y)
 
 
 # --------------------------------------------------------------------------------- the PDF
@@ -216,6 +251,84 @@ def test_disclosed_values_are_shown(rendered: dict[str, Rendered], case: str) ->
     assert squeeze(split_agency_name(result.cert.agency_name)[1]) in text
     assert squeeze(result.cert.verify_url) in text
     assert "0x" + result.cert.bundle.leaf.hex() in text
+
+
+@pytest.mark.parametrize("kind", list(AGENCIES))
+def test_the_registry_number_leads(rendered: dict[str, Rendered], kind: str) -> None:
+    """A clerk compares the registry's own number (issue 15.7): it is the first box under the
+    heading (the right-most, the page being right to left), above the fields."""
+    result = rendered[f"{kind}-full"]
+    path, label = REGISTRY_NUMBERS[kind]
+    number = result.cert.bundle.disclosed_values()[path]
+    on_page = words(result.pdf)
+    first = where(on_page, number)[0]
+    (version,) = where(on_page, "Version")
+    (table_head,) = where(on_page, "Field")
+    assert first.y < table_head.y, "the number is in the boxes above the fields"
+    assert abs(first.y - version.y) < 40 and first.x > version.x, "the first box, right of the version's"
+    assert squeeze(label) in squeeze(result.text)
+    assert 'class="lead"' in result.html and f'<bdi dir="auto">{number}</bdi>' in result.html
+
+
+def test_a_hidden_registry_number_is_said_to_be_not_disclosed(rendered: dict[str, Rendered]) -> None:
+    result = rendered["title-unnumbered-summer"]
+    full_number = rendered["title-full"].cert.bundle.disclosed_values()["/title_number"]
+    assert full_number not in result.text and full_number not in result.html
+    assert squeeze("not disclosed by the holder") in squeeze(result.text)
+    assert squeeze("لم يُفصح عنه صاحب الشهادة") in squeeze(result.text)
+    assert squeeze("Title number") in squeeze(result.text)
+
+
+@pytest.mark.parametrize("kind", list(AGENCIES))
+def test_the_internal_id_is_named_as_the_systems_at_the_foot(
+    rendered: dict[str, Rendered], kind: str
+) -> None:
+    """The internal id is no "رقم السجل" (a clerk reads that as the registry's number): it is the
+    "internal record ID", with the hashes below the verify box."""
+    result = rendered[f"{kind}-full"]
+    on_page = words(result.pdf)
+    (record_id,) = where(on_page, result.cert.bundle.record_id)
+    (scan,) = where(on_page, "Scan")
+    assert record_id.y > scan.y
+    assert squeeze("Internal record ID") in squeeze(result.text) and "Record ID" not in result.text
+    assert squeeze("المعرّف الداخلي للقيد") in squeeze(result.text)
+    assert "رقم السجل<" not in result.html
+
+
+def test_times_are_cairos_with_the_zone_named(rendered: dict[str, Rendered]) -> None:
+    """Egypt's wall clock (Africa/Cairo), not UTC: 14:03 UTC on 27 November is 16:03 EET; 10:00
+    UTC on 15 July is 13:00 EEST, and 21:30 UTC on 20 July is already 21 July in Cairo."""
+    winter = squeeze(rendered["title-partial"].text)
+    assert "2026-11-2716:03" in winter and "2026-12-0211:41" in winter
+    assert winter.count("Cairotime(EET)") == 2 and winter.count(squeeze("بتوقيت القاهرة")) == 2
+    summer = squeeze(rendered["title-unnumbered-summer"].text)
+    assert "2026-07-1513:00" in summer and "2026-07-2100:30" in summer
+    assert summer.count("Cairotime(EEST)") == 2
+    for case in CASES:
+        assert "UTC" not in rendered[case].text, case
+
+
+def test_without_zone_data_no_certificate_is_made() -> None:
+    """A system without Africa/Cairo (no tzdata at all) gets a clear error naming what to
+    install, never a certificate in UTC. Run in a Python that finds no zone data anywhere."""
+    code = (
+        "import sys; sys.modules['tzdata'] = None\n"  # the tzdata Python package, if ever installed
+        "sys.path.insert(0, 'tests/python')\n"
+        "from test_certificate import anchored_bundle, certificate\n"
+        "from api.certificate import CertificateError, certificate_html\n"
+        "try:\n    certificate_html(certificate(anchored_bundle('title')))\n"
+        "except CertificateError as exc:\n    print(exc)\n"
+    )
+    root = OUTPUT.parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={**os.environ, "PYTHONTZPATH": str(root / "build" / "no-zone-data")},
+    )
+    assert result.stdout.startswith("no time zone data for Africa/Cairo: install the system's tzdata"), result
 
 
 @pytest.mark.parametrize("kind", list(AGENCIES))
@@ -320,8 +433,8 @@ def test_header_shows_agency_dates_and_identity(rendered: dict[str, Rendered]) -
     page = rendered["title-partial"].html
     assert "مصلحة الشهر العقاري والتوثيق" in page and "Real Estate Publicity Department" in page
     assert "شهادة قيد — سند ملكية عقارية" in page and "Registry certificate — Real-estate title" in page
-    assert ">2026-11-27 14:03 UTC<" in page and ">2026-12-02 09:41 UTC<" in page and "1842" in page
-    assert ">T2019-45873<" in page
+    assert ">2026-11-27 16:03<" in page and ">2026-12-02 11:41<" in page and "1842" in page
+    assert ">T2019-45873 (REPD)<" in page
     # The ledger by the one name the verify page gives it too (api/web/app.js), never "السلسلة".
     assert "تاريخ التثبيت في دفتر القيود المشترك" in page and "السلسلة" not in page
     bundle = rendered["title-partial"].cert.bundle

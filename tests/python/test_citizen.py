@@ -13,9 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import api_helpers
 import httpx
 import pytest
-from api_helpers import Server, expect_problem, servers, wait_anchored
+from api_helpers import (
+    Server,
+    deploy_fresh,
+    expect_problem,
+    init_node,
+    servers,
+    start_server,
+    stop_server,
+    wait_anchored,
+)
 from records_examples import commercial_example, title_example
 from web3 import Web3
 
@@ -262,6 +272,32 @@ def test_the_certificate_page_and_pdf_show_the_disclosed_fields_only(api: dict[s
         check=True,
     ).stdout.strip()
     assert decoded == share["links"]["verify"]
+
+
+def test_a_node_without_zone_data_prints_no_certificate_in_utc(
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+    devchain: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A certificate shows Egypt's time (Africa/Cairo). A node whose system has no time zone data
+    answers 503 with what is missing, in English and Arabic, rather than print UTC; the verify
+    page, which uses the browser's zone data, still opens."""
+    keys, deployment = deploy_fresh(w3, compiled, tmp_path / "deployment.json")
+    data_dir, tokens = init_node(tmp_path, "REPD", keys["REPD"])
+    monkeypatch.setitem(api_helpers.ENV, "PYTHONTZPATH", str(tmp_path / "no-zone-data"))
+    repd = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment)
+    try:
+        share = _share(repd, "title", _anchored_title(repd), fields=["/title_number"])
+        with httpx.Client(base_url=repd.url, timeout=60) as public:
+            for path in (f"/c/{share['token']}", f"/c/{share['token']}.pdf"):
+                problem = expect_problem(public.get(path), 503, "not-ready")
+                assert "no time zone data for Africa/Cairo" in problem["detail"], problem
+                assert "توقيت القاهرة" in problem["detailAr"], problem
+            assert public.get(f"/V/{share['token']}").status_code == 200
+    finally:
+        assert stop_server(repd) == 0, repd.log_tail()
 
 
 # ----------------------------------------------------------------------------- /rpc

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import unicodedata
 
 import eth_account  # noqa: F401 - raises the recursion limit, as in the node
@@ -488,6 +489,52 @@ def test_an_unreachable_chain_gives_unknown_never_pass() -> None:
         late.check("receipt").outcome == Outcome.UNKNOWN
         and "could not be checked" in late.check("receipt").reason_en
     )
+
+
+def test_reasons_name_the_ledger_and_a_version_by_one_plain_term_each() -> None:
+    """The verify page shows these reasons to experts, a clerk reads them too (issue 15.7): the
+    ledger is "دفتر القيود المشترك" (a blockchain is "سلسلة", which a clerk does not know), a
+    version "الإصدار" ("نسخة" is also a copy), a record "القيد" (the page's word; "السجل" reads
+    as the registry). In English, the ledger, the chain only in "chain ID"."""
+
+    class Down(MemoryChain):
+        def batch(self, agency: str, root: bytes):  # type: ignore[no-untyped-def]
+            raise ChainUnavailable("connection refused")
+
+    chain = new_chain()
+    bundles = anchored_bundles(chain, [sample_record(i) for i in range(3)])
+    chain.leaves[("REPD", bundles[1].leaf)] = LeafStatusInfo(LeafState.SUPERSEDED, 1, 78, bundles[2].leaf)
+    pending = signed_bundle(seal_record(KEY, sample_record()))
+    elsewhere = MemoryChain(
+        1, chain.ledger, chain.registry, chain.batches, agencies=chain.agencies, signers=chain.signers
+    )
+    never = MemoryChain(chain.chain_id, chain.ledger, chain.registry, agencies=chain.agencies)
+    reports = {
+        "authentic": verify(bundles[0], chain, now=NOW),
+        "superseded": verify(bundles[1], chain, now=NOW),
+        "pending": verify(pending, chain, now=ANCHOR_BY - 1),
+        "elsewhere": verify(bundles[0], elsewhere, now=NOW),
+        "never": verify(bundles[0], never, now=NOW),
+        "down": verify(bundles[0], Down(chain.chain_id, chain.ledger, chain.registry), now=NOW),
+    }
+    assert reports["superseded"].check("status").reason_ar == "صدر إصدار أحدث من هذا القيد"
+    assert reports["pending"].check("inclusion").reason_ar == "لم يُثبَّت بعد في دفتر القيود المشترك"
+    never = reports["never"].check("anchored")
+    assert never.reason_ar == "الجهة REPD لم تُثبِّت هذا الجذر في دفتر القيود المشترك"
+    assert never.reason_en == (
+        f"Agency REPD never anchored this root on the ledger (chain ID {chain.chain_id})"
+    )
+    elsewhere_reason = reports["elsewhere"].check("anchored").reason_ar
+    assert elsewhere_reason == "المستند يشير إلى دفتر قيود غير الدفتر الذي يُتحقَّق فيه"
+    down = reports["down"].check("anchored")
+    assert (down.reason_en, down.reason_ar) == (
+        "The ledger could not be asked: connection refused",
+        "تعذر الاتصال بدفتر القيود المشترك",
+    )
+    for name, report in reports.items():
+        for check in report.checks:
+            assert not re.search("سلسلة|نسخة|السجل|سجلات", check.reason_ar), (name, check)
+            assert not re.search(r"\bchain\b(?! ID)", check.reason_en), (name, check)
 
 
 def test_a_bundle_for_another_chain_is_not_anchored_here() -> None:

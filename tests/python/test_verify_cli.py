@@ -430,20 +430,20 @@ def test_as_a_process_bad_input(devchain: Any, made: dict[str, Any]) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-NO_LEDGER = "so the chain cannot say whether this record was anchored"
+NO_LEDGER = "so whether this record was anchored cannot be checked"
 
 
 def _no_ledger_reason(kind: str, ledger: str) -> dict[str, str]:
     """The reason docs/verify.md gives the chain's checks of a bundle naming no RecordLedger."""
     if kind == "contract":
         return {
-            "en": f"The contract at {ledger} on chain 31337 is not a RecordLedger, {NO_LEDGER}",
-            "ar": f"العقد على العنوان {ledger} في السلسلة 31337 ليس عقد السجل (RecordLedger)، "
+            "en": f"The contract at {ledger} (chain ID 31337) is not a RecordLedger, {NO_LEDGER}",
+            "ar": f"العقد على العنوان {ledger} ليس دفتر القيود المشترك (RecordLedger)، "
             "فلا يمكن التحقق من تثبيت هذا القيد",
         }
     return {
-        "en": f"There is no contract at ledger {ledger} on chain 31337, {NO_LEDGER}",
-        "ar": f"لا يوجد عقد على العنوان {ledger} في السلسلة 31337، فلا يمكن التحقق من تثبيت هذا القيد",
+        "en": f"There is no contract at ledger {ledger} (chain ID 31337), {NO_LEDGER}",
+        "ar": f"لا يوجد عقد على العنوان {ledger}، فلا يمكن التحقق من تثبيت هذا القيد",
     }
 
 
