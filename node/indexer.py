@@ -85,6 +85,17 @@ class Indexer:
     def step(self) -> bool:
         """Index the next range of blocks; whether the index has caught up."""
         latest = self.w3.eth.block_number - self.confirmations
+        if latest < self.checkpoint:
+            # The chain lost blocks (a dev chain killed before it saved them, a network restored
+            # from a backup): follow it from where it is now, or the events of the blocks mined
+            # again under the lost numbers would never be read. What was indexed from the lost
+            # blocks stays until those events come again (a batch the node sends again is
+            # indexed anew when it is).
+            log.warning(
+                "the chain is at block %d, below the indexed %d: indexing from there", latest, self.checkpoint
+            )
+            self.store.put_json(None, b"chain/checkpoint", {"block": max(latest, self.start_block - 1)})
+            return False
         first = self.checkpoint + 1
         if first > latest:
             return True

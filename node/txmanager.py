@@ -310,7 +310,7 @@ class TxManager:
     def _send_locked(self, params: dict[str, Any], gas: int, label: str) -> PendingTx:
         if self._nonce is None:
             self._nonce = self._pending_nonce()
-        elif self.in_flight():
+        else:  # also with nothing in flight: a chain that lost blocks forgot nonces it had mined
             self._close_gap()
         fees = self._fees()
         gap_filled = False
@@ -368,6 +368,10 @@ class TxManager:
         else:
             log.warning("nonces %d to %d are lost; continuing from %d", node_next, self._nonce - 1, node_next)
             self._nonce = node_next
+            with self._slots:  # signed with nonces that go to new transactions: never mined now
+                for tx_hash in [h for h, p in self._in_flight.items() if p.nonce >= node_next]:
+                    del self._in_flight[tx_hash]
+                self._slots.notify_all()
 
     def _sign(
         self, params: dict[str, Any], gas: int, fees: dict[str, int], nonce: int, label: str
