@@ -332,6 +332,41 @@ def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
         proxy.close()
 
 
+def test_a_revocation_found_in_effect_names_the_transaction_that_made_it_so(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The race of issue 15, made certain: the revocation's transaction went out and was mined,
+    but its send's answer was lost, so the node recorded nothing and next finds the revocation
+    already in effect on the chain. The operation and the audit trail must name the transaction
+    that made it so (from its LeafRevoked event), not None."""
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    node = _node(data_dir, "CRA", network, devchain.rpc_url)
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="e1")
+        node.batcher.drain(timeout=120)
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=3, actor="s", request_id="e2"
+        )
+        # What the lost send did: the revocation mined, nothing of it stored by the node.
+        receipt = node.batcher.tx.transact(
+            node.batcher.ledger.functions.revoke([accepted.leaf], 3), label="revoke, answer lost"
+        )
+        node.batcher.step()
+        [op] = [op for _, op in node.store.iter_json(b"op/")]
+        assert op["status"] == "done"
+        assert op["tx"] == receipt["transactionHash"].to_0x_hex() and op["block"] == receipt["blockNumber"]
+        assert w3.eth.get_transaction(op["tx"])["blockNumber"] == op["block"]
+        [entry] = [e for e in node.store.export_audit() if e["action"] == "record.revoke.effective"]
+        assert entry["details"] == {"leaf": accepted.leaf.hex(), "tx": op["tx"], "block": op["block"]}
+        assert entry["subject"] == f"commercial/{accepted.record_id}"
+    finally:
+        node.stop()
+
+
 def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
     network: dict[str, Any],
     devchain: DevChain,
