@@ -145,6 +145,10 @@ def test_a_chain_that_lost_the_last_blocks_gets_them_again(
             "300",
             "--ready-max-stall",
             "5",
+            # Receipts promise anchoring within 600 s: a promise is at risk here once a leaf has
+            # waited 10 s, so the outage below shows that rule too.
+            "--ready-anchor-margin",
+            "590",
         )
         with server.client("officer") as officer, httpx.Client(base_url=server.url) as public:
             kept = _bulk(officer, 900, start=1)
@@ -168,8 +172,13 @@ def test_a_chain_that_lost_the_last_blocks_gets_them_again(
             chain.kill()  # the blocks since the dump are gone with it
             during = _bulk(officer, 600, start=20_000)  # taken in while the chain is away
             assert _until(lambda: _says(public, "anchoring has made no progress"), timeout=60)
+            assert _until(lambda: _says(public, "anchoring promise at risk"), timeout=60)
             ready = public.get("/readyz")
             assert ready.status_code == 503 and ready.json()["unanchored"] >= 600, ready.json()
+            assert 0 < ready.json()["anchorBySlack"] < 590 and ready.json()["oldestUnanchoredAge"] > 10
+            metrics = public.get("/metrics").text
+            assert f"sijill_unanchored_leaves {ready.json()['unanchored']}" in metrics
+            assert public.get("/healthz").status_code == 200  # liveness: the process answers
             chain = DevChain(config).start()
             assert _chain_log(ledger, "REPD") == kept_log, "the kill lost the later batches"
             assert ledger.functions.leafStatus(agency_code("REPD"), leaf).call()[0] == 0
