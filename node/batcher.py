@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from web3.exceptions import BlockNotFound
+
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from node.authority import Authority, Refusal
@@ -51,6 +53,7 @@ from node.store import Store
 log = logging.getLogger("sijill.batcher")
 
 MAX_LEAVES_PER_CALL = 1024
+LAST_EFFECT = b"meta/last-effect"  # {"block", "hash"}: where the latest operation done took effect
 COUNT_LIMIT = 1_000_000  # leaves counted per queue when reporting what waits
 ANCHOR_GAS = 250_000  # measured: 128,753 for an agency's first anchor, 94,937 after
 
@@ -354,9 +357,12 @@ class Batcher:
         and every later anchor reverts, as its seq no longer follows the chain's head. They are
         sent again (`_resend_what_the_chain_lost`). The chain ahead (another process signed for
         the agency, or the store is new): the node's open batches are rebased after it
-        (`_rebase_if_behind`). Each reads the chain's head afresh."""
+        (`_rebase_if_behind`). Each reads the chain's head afresh. Revocations and supersessions
+        carry no seq: the block where the latest took effect is kept (`meta/last-effect`, number
+        and hash), and when the chain no longer has that block, those it lost are redone."""
         self._checked_at = time.monotonic()
         self._resend_what_the_chain_lost()
+        self._redo_ops_if_their_blocks_are_gone()
         self._rebase_if_behind()
 
     def _resend_what_the_chain_lost(self) -> None:
@@ -421,6 +427,24 @@ class Batcher:
         """Whether the chain neither mined nor holds the batch's transaction."""
         return self.tx.find_receipt(batch["tx"]) is None and not self._in_pool(batch)
 
+    def _redo_ops_if_their_blocks_are_gone(self) -> None:
+        """If the block of the latest revocation or supersession done is no longer the chain's
+        (missing, or another block under its number), the chain lost blocks: redo what it lost."""
+        mark = self.store.get_json(LAST_EFFECT)
+        if mark is None:
+            return
+        try:
+            block = self.tx.w3.eth.get_block(mark["block"])
+            still = bytes(block["hash"]).hex() == mark["hash"]
+        except BlockNotFound:
+            still = False
+        except Exception as exc:  # transport errors: the caller retries later
+            what = f"cannot read block {mark['block']} from the chain"
+            raise ChainError(f"{what}: {type(exc).__name__}") from None
+        if not still:
+            log.warning("block %d, where the last operation done took effect, is gone", mark["block"])
+            self._redo_lost_ops()
+
     def _redo_lost_ops(self) -> None:
         """Queue again every revocation and supersession held as done that the chain no longer
         shows (lost with the blocks that held it): one chain question per operation done."""
@@ -430,6 +454,7 @@ class Batcher:
                 kept = {k: v for k, v in op.items() if k not in ("tx", "block")}
                 self.store.put_json(None, key, {**kept, "status": "queued"})
                 redone += 1
+        self.store.delete(None, LAST_EFFECT)  # the ops still done are in blocks the chain has
         if redone:
             log.warning("%d revocations or supersessions lost by the chain are queued again", redone)
 
@@ -743,12 +768,17 @@ class Batcher:
         node's last send of it, whose answer may have been lost), with an audit entry naming
         them; the operations as stored."""
         done = []
+        mark = self.store.get_json(LAST_EFFECT)
         for key, op in ops:  # the chain first, then one write batch
-            tx_hash, block = self._effect_on_chain(op)
+            tx_hash, block, block_hash = self._effect_on_chain(op)
             done.append((key, {**op, "status": "done", "tx": tx_hash, "block": block}))
+            if block_hash is not None and (mark is None or block > mark["block"]):
+                mark = {"block": block, "hash": block_hash}
         with self.store.write_batch() as wb:
             for key, settled in done:
                 self.store.put_json(wb, key, settled)
+            if mark is not None:
+                self.store.put_json(wb, LAST_EFFECT, mark)
             for key, settled in done:
                 record = self.store.get_json(b"leaf/" + settled["leaf"].encode()) or {}
                 self.store.audit(
@@ -762,10 +792,10 @@ class Batcher:
                 )
         return [settled for _, settled in done]
 
-    def _effect_on_chain(self, op: dict[str, Any]) -> tuple[str | None, int | None]:
-        """(transaction hash, block) of the event by which the chain put `op` in effect; (None,
-        block) if that block holds no such event of this leaf (it cannot, unless the chain went
-        back and forth since `leafStatus` was read)."""
+    def _effect_on_chain(self, op: dict[str, Any]) -> tuple[str | None, int, str | None]:
+        """(transaction hash, block, block hash) of the event by which the chain put `op` in
+        effect; (None, block, None) if that block holds no such event of this leaf (it cannot,
+        unless the chain went back and forth since `leafStatus` was read)."""
         leaf = bytes.fromhex(op["leaf"])
         try:
             block = int(self.ledger.functions.leafStatus(self._agency_word, leaf).call()[2])
@@ -773,7 +803,7 @@ class Batcher:
             if own is None and op.get("tx"):
                 own = self._receipts[op["tx"]] = self.tx.find_receipt(op["tx"])
             if own is not None and own["status"] == 1 and own["blockNumber"] == block:
-                return op["tx"], block  # its own transaction, mined in that block
+                return op["tx"], block, bytes(own["blockHash"]).hex()  # its own, mined in that block
             events = self.ledger.events
             event = events.LeafRevoked if op["kind"] == "revoke" else events.LeafSuperseded
             found = event().get_logs(
@@ -782,8 +812,8 @@ class Batcher:
         except Exception as exc:  # transport errors: the caller retries later
             raise ChainError(f"cannot read the event of leaf {op['leaf']}: {type(exc).__name__}") from None
         if not found:
-            return None, block
-        return "0x" + bytes(found[-1]["transactionHash"]).hex(), block
+            return None, block, None
+        return "0x" + bytes(found[-1]["transactionHash"]).hex(), block, bytes(found[-1]["blockHash"]).hex()
 
     def _op_done_on_chain(self, op: dict[str, Any]) -> bool:
         try:

@@ -367,6 +367,48 @@ def test_a_revocation_found_in_effect_names_the_transaction_that_made_it_so(
         node.stop()
 
 
+def test_a_revocation_the_chain_lost_with_its_block_is_sent_again(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The chain goes back past a revocation's block but keeps every batch (anvil's evm_revert:
+    its blocks since the snapshot are gone, the next ones mined under the same numbers): no
+    batch seq shows the loss, so the block where the last operation took effect is what the
+    node checks. The revocation is queued again and sent, and the chain shows the leaf revoked."""
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    node = _node(data_dir, "CRA", network, devchain.rpc_url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="g1")
+        node.batcher.drain(timeout=120)
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=4, actor="s", request_id="g2"
+        )
+        node.batcher.drain(timeout=120)
+        [(_, first)] = list(node.store.iter_json(b"op/"))
+        assert first["status"] == "done"
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 2
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 0
+        node.batcher.line_up()
+        assert [op["status"] for _, op in node.store.iter_json(b"op/")] == ["queued"]
+        node.batcher.drain(timeout=120)
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 2
+        [(_, again)] = list(node.store.iter_json(b"op/"))
+        assert again["status"] == "done"  # its transaction, perhaps the very same signed bytes, mined anew
+        receipt = w3.eth.get_transaction_receipt(again["tx"])
+        assert receipt["status"] == 1 and receipt["blockNumber"] == again["block"]
+    finally:
+        node.stop()
+
+
 def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
     network: dict[str, Any],
     devchain: DevChain,
