@@ -273,7 +273,7 @@ class BlockClock:
             self.seen.setdefault(number, time.time())
             self._stop.wait(0.05)
 
-    def wait_for(self, number: int, timeout: float = 2.0) -> None:
+    def wait_for(self, number: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while number not in self.seen:
             assert time.monotonic() < deadline, f"block {number} never seen"
