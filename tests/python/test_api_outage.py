@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,15 @@ def test_a_chain_that_lost_the_last_blocks_gets_them_again(
             before_kill = _chain_log(ledger, "REPD")
             assert len(before_kill) > len(kept_log)
 
-            chain.kill()  # the blocks since the dump are gone with it
-            during = _bulk(officer, 600, start=20_000)  # taken in while the chain is away
+            # Kill anvil under load: once the node anchors from a third upload, still under way
+            # or just done, with more batches in flight and queued. The blocks since the dump
+            # are gone with it.
+            with ThreadPoolExecutor(1) as pool, server.client("officer") as loader:
+                loading = pool.submit(_bulk, loader, 3000, 20_000)
+                assert _until(lambda: len(_chain_log(ledger, "REPD")) > len(before_kill), timeout=120)
+                chain.kill()
+                during = loading.result(timeout=120)
+            during += _bulk(officer, 600, start=30_000)  # taken in while the chain is away
             assert _until(lambda: _says(public, "anchoring has made no progress"), timeout=60)
             assert _until(lambda: _says(public, "anchoring promise at risk"), timeout=60)
             ready = public.get("/readyz")
@@ -199,7 +207,7 @@ def test_a_chain_that_lost_the_last_blocks_gets_them_again(
         chain_log = _chain_log(ledger, "REPD")
         assert [e["seq"] for e in chain_log] == list(range(1, len(chain_log) + 1)), "gapless"
         assert all(e["prevRoot"] == p["root"] for p, e in itertools.pairwise(chain_log))
-        assert sum(e["count"] for e in chain_log) == 900 + 1500 + 600, "every leaf anchored once"
+        assert sum(e["count"] for e in chain_log) == 900 + 1500 + 3600, "every leaf anchored once"
         with Store(data_dir / "store", bytes.fromhex(KEK)) as store:
             node_log = [entry["root"] for _, entry in store.iter_json(b"log/")]
             assert node_log == [e["root"].hex() for e in chain_log], "the node's log is the chain's"
