@@ -4,7 +4,7 @@ Readiness tells the truth about the node's promise: every leaf accepted and not 
 (queued, or in a batch built or sent) is counted, and the soonest `anchorBy` among them is
 watched. `/readyz` turns 503 when that promise is at risk (less than `ready_anchor_margin`
 seconds left, or past) or when anchoring makes no progress for `ready_max_stall` seconds
-although batches wait (reverts again and again, a chain that lost the node's batches, a
+although leaves wait (the chain away, reverts again and again, a chain that lost the node's batches, a
 transaction never mined). `/healthz` stays the liveness probe: the process answers, and a
 restart would not anchor anything sooner."""
 
@@ -17,6 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
+
+from node.batcher import Unanchored
 
 router = APIRouter(tags=["operations"])
 
@@ -50,9 +52,9 @@ def _leaves(count: int) -> str:
     return f"{count:,} leaf" if count == 1 else f"{count:,} leaves"
 
 
-def promise_problems(waiting: Any, now: float, *, margin: float, max_stall: float) -> list[str]:
-    """What /readyz reports about the unanchored leaves (`node.batcher.Unanchored`): a promise
-    at risk, anchoring stalled; each a sentence naming the numbers."""
+def promise_problems(waiting: Unanchored, now: float, *, margin: float, max_stall: float) -> list[str]:
+    """What /readyz reports about the leaves not yet anchored: a promise at risk, anchoring
+    stalled; each a sentence naming the numbers."""
     problems = []
     if waiting.earliest_anchor_by is not None:
         slack = waiting.earliest_anchor_by - now
