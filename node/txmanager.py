@@ -44,7 +44,10 @@ that account's stream of transactions and keeps three promises:
   transaction is broadcast again. A `send` that has waited that long for a free slot does the
   same for every in-flight transaction the node lost (a caller polling `find_receipt` never
   waits). If the account's mined nonce passes ours without our receipt, another transaction
-  took the nonce: `ChainError`, and the caller decides.
+  took the nonce: `ChainError`, and the caller decides. In-flight transactions whose nonces
+  all sit above a hole in the account's (a chain that lost the blocks holding our earlier ones)
+  can never be mined: they are forgotten rather than resent, and the next send signs from the
+  chain's nonce again.
 
 Fees follow the chain (see node/chain.py): legacy gas price 0 on a free-gas chain (Besu's
 zero base fee, anvil --base-fee 0), EIP-1559 fees when there is a base fee, or a forced
@@ -295,6 +298,7 @@ class TxManager:
         The same signed bytes each time, so none can execute twice. Returns how many were sent.
         """
         self._forget_mined()
+        self._forget_stranded()
         resent = 0
         for earlier in self.in_flight():
             if below is not None and earlier.nonce >= below:
@@ -509,6 +513,24 @@ class TxManager:
             for tx_hash in [h for h, p in self._in_flight.items() if p.nonce < mined]:
                 del self._in_flight[tx_hash]
             self._slots.notify_all()
+
+    def _forget_stranded(self) -> None:
+        """Forget in-flight transactions that can never be mined: all of them sit above a hole
+        in the account's nonces, which only a chain that lost the blocks holding our earlier
+        transactions leaves (ours were mined, or the account's nonce would not have passed
+        them). Resending them would only park them in the pool while they hold every slot; the
+        next send signs from the chain's nonce again (`_close_gap`), and their callers, asking
+        for receipts that never come, send their work again."""
+        with self._slots:
+            lowest = min((p.nonce for p in self._in_flight.values()), default=None)
+        if lowest is None or lowest <= self._mined_nonce():
+            return
+        with self._slots:
+            stranded = [h for h, p in self._in_flight.items() if p.nonce >= lowest]
+            for tx_hash in stranded:
+                del self._in_flight[tx_hash]
+            self._slots.notify_all()
+        log.warning("%d in-flight transactions above a hole in the nonces are forgotten", len(stranded))
 
     def _release(self, pending: PendingTx) -> None:
         with self._slots:
