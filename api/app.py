@@ -48,6 +48,11 @@ class ApiSettings:
     peer_max_skew: int = 60  # seconds a signed node-to-node request may be off the clock
     ready_max_lag: int = 30  # blocks the indexer may trail before /readyz says not ready
     ready_max_backlog: int = 1_000_000  # queued leaves before /readyz says not ready
+    #: /readyz says not ready when the earliest anchorBy among leaves not yet anchored is less than
+    #: this many seconds away (or past): the receipts' promise is at risk
+    ready_anchor_margin: float = 120.0
+    #: /readyz says not ready when anchoring has made no progress this long while batches wait
+    ready_max_stall: float = 60.0
     chain_cache_seconds: float = 2.0  # how long verify trusts a registry answer
     public_url: str | None = None  # how citizens reach this node (QR codes); default: the request's
     public_rate: float = 20.0  # public requests (verify page, certificates, /rpc) a second per client

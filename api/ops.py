@@ -1,4 +1,12 @@
-"""Operations: `/healthz` (the process answers), `/readyz` (it can do its job), `/metrics`."""
+"""Operations: `/healthz` (the process answers), `/readyz` (it can do its job), `/metrics`.
+
+Readiness tells the truth about the node's promise: every leaf accepted and not yet anchored
+(queued, or in a batch built or sent) is counted, and the soonest `anchorBy` among them is
+watched. `/readyz` turns 503 when that promise is at risk (less than `ready_anchor_margin`
+seconds left, or past) or when anchoring makes no progress for `ready_max_stall` seconds
+although leaves wait (the chain away, reverts again and again, a chain that lost the node's batches, a
+transaction never mined). `/healthz` stays the liveness probe: the process answers, and a
+restart would not anchor anything sooner."""
 
 from __future__ import annotations
 
@@ -10,9 +18,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-router = APIRouter(tags=["operations"])
+from node.batcher import Unanchored
 
-BACKLOG_SCAN_LIMIT = 1_000_000
+router = APIRouter(tags=["operations"])
 
 
 class HealthOut(BaseModel):
@@ -26,6 +34,11 @@ class ReadyOut(BaseModel):
     chain: bool
     indexerLag: int | None
     backlog: int
+    unanchored: int
+    unanchoredBatches: int
+    oldestUnanchoredAge: float | None
+    anchorBySlack: float | None
+    anchoringStalledFor: float
     lastAnchorAt: float | None
     problems: list[str]
 
@@ -35,8 +48,30 @@ async def healthz(request: Request) -> dict[str, Any]:
     return {"status": "ok", "agency": request.app.state.sijill.agency}
 
 
-def _backlog(node: Any) -> int:
-    return sum(1 for _ in node.store.iter_prefix(b"queue/", limit=BACKLOG_SCAN_LIMIT))
+def _leaves(count: int) -> str:
+    return f"{count:,} leaf" if count == 1 else f"{count:,} leaves"
+
+
+def promise_problems(waiting: Unanchored, now: float, *, margin: float, max_stall: float) -> list[str]:
+    """What /readyz reports about the leaves not yet anchored: a promise at risk, anchoring
+    stalled; each a sentence naming the numbers."""
+    problems = []
+    if waiting.earliest_anchor_by is not None:
+        slack = waiting.earliest_anchor_by - now
+        if slack < margin:
+            when = f"was due {-slack:.0f} s ago" if slack < 0 else f"is due in {slack:.0f} s"
+            problems.append(
+                f"anchoring promise at risk: the earliest anchorBy of the {_leaves(waiting.leaves)} not "
+                f"yet anchored {when} (margin {margin:g} s); the oldest was taken in "
+                f"{now - (waiting.oldest_intake or now):.0f} s ago"
+            )
+    if waiting.stalled_for > max_stall:
+        problems.append(
+            f"anchoring has made no progress for {waiting.stalled_for:.0f} s (limit {max_stall:g} s) "
+            f"while {_leaves(waiting.leaves)} wait to be anchored ({waiting.in_batches:,} of them in "
+            f"{waiting.batches} batch{'' if waiting.batches == 1 else 'es'} built or sent)"
+        )
+    return problems
 
 
 def readiness(sijill: Any) -> dict[str, Any]:
@@ -52,9 +87,14 @@ def readiness(sijill: Any) -> dict[str, Any]:
     lag = node.indexer.lag() if chain else None
     if chain and (lag is None or lag > settings.ready_max_lag):
         problems.append(f"indexer behind the chain by {lag} blocks (limit {settings.ready_max_lag})")
-    backlog = _backlog(node)
+    backlog = node.store.queued_leaves
     if backlog > settings.ready_max_backlog:
         problems.append(f"backlog of {backlog} leaves (limit {settings.ready_max_backlog})")
+    waiting = node.batcher.unanchored()
+    now = time.time()
+    problems += promise_problems(
+        waiting, now, margin=settings.ready_anchor_margin, max_stall=settings.ready_max_stall
+    )
     for error in (node.batcher.last_error, node.indexer.last_error):
         if error:
             problems.append(error)
@@ -65,6 +105,15 @@ def readiness(sijill: Any) -> dict[str, Any]:
         "chain": chain,
         "indexerLag": lag,
         "backlog": backlog,
+        "unanchored": waiting.leaves,
+        "unanchoredBatches": waiting.batches,
+        "oldestUnanchoredAge": None
+        if waiting.oldest_intake is None
+        else round(now - waiting.oldest_intake, 1),
+        "anchorBySlack": None
+        if waiting.earliest_anchor_by is None
+        else round(waiting.earliest_anchor_by - now, 1),
+        "anchoringStalledFor": round(waiting.stalled_for, 1),
         "lastAnchorAt": node.batcher.last_anchor_at,
         "problems": problems,
     }
@@ -74,7 +123,8 @@ def readiness(sijill: Any) -> dict[str, Any]:
     "/readyz",
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "Not ready: `problems` says why"}},
-    summary="Ready to serve: chain reachable, indexer caught up, backlog under its limit, nothing held back",
+    summary="Ready to serve: chain reachable, indexer caught up, backlog under its limit, nothing held back, "
+    "anchoring progressing and every promise (anchorBy) kept with room to spare",
 )
 async def readyz(request: Request) -> JSONResponse:
     state = await run_in_threadpool(readiness, request.app.state.sijill)
@@ -93,8 +143,52 @@ async def metrics(request: Request) -> PlainTextResponse:
     def gauges() -> list[tuple[str, str, str, float | int | None]]:
         batcher = node.batcher
         anchored = batcher.anchored_batches
+        waiting = batcher.unanchored()
+        now = time.time()
         return [
-            ("sijill_backlog_leaves", "gauge", "Leaves taken in and not yet in a batch", _backlog(node)),
+            (
+                "sijill_backlog_leaves",
+                "gauge",
+                "Leaves taken in and not yet in a batch",
+                node.store.queued_leaves,
+            ),
+            (
+                "sijill_unanchored_leaves",
+                "gauge",
+                "Leaves taken in and not yet anchored: queued, or in batches built or sent",
+                waiting.leaves,
+            ),
+            (
+                "sijill_unanchored_batches",
+                "gauge",
+                "Batches built or sent and not yet anchored",
+                waiting.batches,
+            ),
+            (
+                "sijill_oldest_unanchored_age_seconds",
+                "gauge",
+                "Seconds since the oldest leaf not yet anchored was taken in (NaN when none waits)",
+                None if waiting.oldest_intake is None else round(now - waiting.oldest_intake, 1),
+            ),
+            (
+                "sijill_anchor_by_slack_seconds",
+                "gauge",
+                "Seconds until the earliest anchorBy promised to a leaf not yet anchored; negative once "
+                "it has passed (NaN when none waits)",
+                None if waiting.earliest_anchor_by is None else round(waiting.earliest_anchor_by - now, 1),
+            ),
+            (
+                "sijill_anchoring_stalled_seconds",
+                "gauge",
+                "Seconds anchoring has made no progress while batches wait (0 while it progresses)",
+                round(waiting.stalled_for, 1),
+            ),
+            (
+                "sijill_batches_resent_total",
+                "counter",
+                "Batches sent again by this process because the chain lost them (it went back)",
+                batcher.resent_batches,
+            ),
             (
                 "sijill_indexer_lag_blocks",
                 "gauge",

@@ -49,6 +49,16 @@ def serve_command(
     miss_limit: Annotated[
         int, typer.Option(help="Unknown certificate codes a client address may try a minute.")
     ] = 10,
+    ready_anchor_margin: Annotated[
+        float,
+        typer.Option(help="/readyz is 503 when a leaf's anchorBy is less than this many seconds away."),
+    ] = 120.0,
+    ready_max_stall: Annotated[
+        float,
+        typer.Option(
+            help="/readyz is 503 when anchoring makes no progress this many seconds while batches wait."
+        ),
+    ] = 60.0,
     verify_peer: Annotated[
         list[str] | None,
         typer.Option(
@@ -99,6 +109,8 @@ def serve_command(
         public_rate=public_rate,
         public_burst=max(1.0, public_rate * 3),
         miss_limit=miss_limit,
+        ready_anchor_margin=ready_anchor_margin,
+        ready_max_stall=ready_max_stall,
         verify_peers=tuple(verify_peer or ()),
         cors_origins=tuple(cors_origin or ()),
     )

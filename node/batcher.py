@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from web3.exceptions import BlockNotFound
+
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from node.authority import Authority, Refusal
@@ -51,6 +53,7 @@ from node.store import Store
 log = logging.getLogger("sijill.batcher")
 
 MAX_LEAVES_PER_CALL = 1024
+LAST_EFFECT = b"meta/last-effect"  # {"block", "hash"}: where the latest operation done took effect
 COUNT_LIMIT = 1_000_000  # leaves counted per queue when reporting what waits
 ANCHOR_GAS = 250_000  # measured: 128,753 for an agency's first anchor, 94,937 after
 
@@ -61,6 +64,32 @@ class BatcherSettings:
     max_age: float = 5.0
     max_in_flight: int = 4
     receipt_timeout: float = 120.0
+    #: seconds between two comparisons of the node's log with the chain's, when nothing (a
+    #: revert, a restart) prompts one sooner: the chain may have lost blocks (see `line_up`)
+    chain_check_interval: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Unanchored:
+    """What the node accepted and has not anchored yet: the receipts' promises still to keep.
+
+    `queued` leaves wait in the intake queues, `in_batches` in batches built or sent (or held
+    back because the registry refuses them). `earliest_anchor_by` is the soonest `anchorBy`
+    promised to any of them, `oldest_intake` the intake time of the one waiting longest (unix
+    seconds; None when nothing waits). `stalled_for` is how long anchoring has made no progress
+    (no batch anchored) although leaves wait: since the later of the last batch anchored and the
+    oldest waiting leaf's intake (seconds; 0 when nothing waits)."""
+
+    queued: int
+    in_batches: int
+    batches: int
+    earliest_anchor_by: float | None
+    oldest_intake: float | None
+    stalled_for: float
+
+    @property
+    def leaves(self) -> int:
+        return self.queued + self.in_batches
 
 
 class Batcher:
@@ -100,6 +129,14 @@ class Batcher:
         self.anchored_batches = 0
         self.anchored_leaves = 0
         self.anchor_seconds_total = 0.0
+        self.resent_batches = 0  # batches the chain lost (it went backwards) and this process resent
+        # Anchoring progresses while a batch is finalised now and then, or while nothing waits:
+        # the later of the two is when it last made progress (for `unanchored()`).
+        self._progress_at = clock()
+        self._open_batches: list[tuple[int, float | None, float | None, float]] = []
+        self._checked_at = float("-inf")  # when the log was last lined up with the chain's
+        self._receipts: dict[str | None, Any] = {}
+        self._take_stock()
 
     # ------------------------------------------------------------------------- the loop
 
@@ -142,7 +179,15 @@ class Batcher:
     def _round(self, *, force: bool) -> bool:
         """A round of `step`, closing every queue's batch now if `force`; False when `force`
         found nothing left to do (`drain` is done)."""
+        try:
+            return self._round_of_work(force=force)
+        finally:
+            self._take_stock()  # also when the chain is away: what waits is still counted
+
+    def _round_of_work(self, *, force: bool) -> bool:
         self.authority.refresh()
+        if time.monotonic() - self._checked_at >= self.settings.chain_check_interval:
+            self.line_up()
         for kind in self._queued_types():
             while self.close_batch(kind, force=force):
                 pass
@@ -193,6 +238,7 @@ class Batcher:
             if oldest is None or self._clock() - oldest["intakeTime"] < self.settings.max_age:
                 return False
         leaves = [bytes(value) for _, value in entries]
+        promises = self._promises(leaves)
         tree = build_tree(leaves)
         head = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
         seq = head["seq"] + 1
@@ -208,12 +254,13 @@ class Batcher:
                     "count": len(leaves),
                     "status": "built",
                     "builtAt": self._clock(),
+                    **promises,
                 },
             )
             self.store.put_json(wb, f"log/{seq:016x}".encode(), {"root": tree.root.hex()})
             self.store.put_json(wb, b"meta/head", {"seq": seq, "root": tree.root.hex()})
             for key, _ in entries:
-                self.store.delete(wb, key)
+                self.store.dequeue(wb, key)
         failpoint("batch-built")
         return True
 
@@ -264,11 +311,12 @@ class Batcher:
                 self._finalise(root, batch, tx_hash=batch["tx"], block=receipt["blockNumber"])
             else:
                 # Mined but reverted without anchoring: nothing changed on chain. If the chain's
-                # log moved past this batch, rebase; otherwise send it again.
+                # log moved past this batch, rebase; if it lost batches this one follows, send
+                # those again first; otherwise send it again.
                 log.warning("anchor of batch %s reverted; checking the chain's log", batch["seq"])
                 self._mark(root, batch, "built")
                 self.authority.refresh(force=True)  # the registry may have changed: ask it now
-                self._rebase_if_behind()
+                self.line_up()
                 return
 
     def _open_log(self) -> Iterator[tuple[bytes, str, dict[str, Any] | None]]:
@@ -299,7 +347,116 @@ class Batcher:
         for _, root, batch in self._unanchored():
             if self._on_chain(root):
                 self._finalise(root, batch, tx_hash=batch.get("tx"))
+        self.line_up()
+
+    def line_up(self) -> None:
+        """Line the local log up with the chain's, whichever of them is ahead.
+
+        The chain behind (it lost blocks: a dev chain killed before it saved its last ones, a
+        network restored from a backup): batches the node holds as anchored are no longer on it,
+        and every later anchor reverts, as its seq no longer follows the chain's head. They are
+        sent again (`_resend_what_the_chain_lost`). The chain ahead (another process signed for
+        the agency, or the store is new): the node's open batches are rebased after it
+        (`_rebase_if_behind`). Each reads the chain's head afresh. Revocations and supersessions
+        carry no seq: the block where the latest took effect is kept (`meta/last-effect`, number
+        and hash), and when the chain no longer has that block, those it lost are redone."""
+        self._checked_at = time.monotonic()
+        self._resend_what_the_chain_lost()
+        self._redo_ops_if_their_blocks_are_gone()
         self._rebase_if_behind()
+
+    def _resend_what_the_chain_lost(self) -> None:
+        """If the chain's head is below batches the node holds as anchored, and the chain's log
+        is a prefix of the node's (the batch after its head names its head root as predecessor),
+        set every batch above the chain's head back to built, with its proofs withdrawn, so they
+        are sent again in log order with their own seq and prev root: the same roots, so every
+        receipt's leaf and proof stays what it was once they are on the chain again. A batch
+        the chain has is never sent again (each is asked first, and the contract refuses a root
+        twice); revocations and supersessions the chain lost with them are queued again."""
+        chain_root, chain_seq = self._chain_head()
+        local = self.store.get_json(b"meta/head") or {"seq": 0, "root": "00" * 32}
+        if local["seq"] <= chain_seq:
+            return
+        above = list(self.store.iter_json(b"log/", start=f"log/{chain_seq + 1:016x}".encode()))
+        if not above:
+            return  # the log begins later (a store started at the chain's head): nothing of ours lost
+        lost: list[tuple[str, dict[str, Any]]] = []
+        for position, (_, entry) in enumerate(above):
+            batch = self.store.get_json(f"batch/{entry['root']}".encode())
+            if batch is None:
+                return
+            if position == 0 and batch["prev"] != chain_root.hex():
+                log.error(
+                    "the chain's log of %s (seq %d, root %s) is not a prefix of the node's: batch %d "
+                    "names %s; not resending anything",
+                    self.agency,
+                    chain_seq,
+                    chain_root.hex(),
+                    batch["seq"],
+                    batch["prev"],
+                )
+                return
+            if batch["status"] == "anchored" and not self._on_chain(entry["root"]):
+                lost.append((entry["root"], batch))
+            elif batch["status"] == "sent" and self._tx_lost(batch) and not self._on_chain(entry["root"]):
+                lost.append((entry["root"], batch))  # its transaction went with the lost blocks
+        if not lost:
+            return
+        for root, batch in lost:
+            levels = self.store.get(f"tree/{root}".encode()) or b""
+            with self.store.write_batch() as wb:
+                for leaf in unpack_level(levels, 0, batch["count"]):
+                    self.store.delete(wb, b"proof/" + leaf.hex().encode())
+                kept = {k: v for k, v in batch.items() if k not in ("tx", "block")}
+                self.store.put_json(wb, f"batch/{root}".encode(), {**kept, "status": "built"})
+        self._log_from = None  # the leading anchored run is shorter now
+        self.resent_batches += len(lost)
+        log.warning(
+            "the chain's log of %s went back to seq %d: %d batches the node held as anchored or "
+            "sent (seq %d to %d) are not on it and are sent again",
+            self.agency,
+            chain_seq,
+            len(lost),
+            lost[0][1]["seq"],
+            lost[-1][1]["seq"],
+        )
+        if any(batch["status"] == "anchored" for _, batch in lost):
+            self._redo_lost_ops()
+
+    def _tx_lost(self, batch: dict[str, Any]) -> bool:
+        """Whether the chain neither mined nor holds the batch's transaction."""
+        return self.tx.find_receipt(batch["tx"]) is None and not self._in_pool(batch)
+
+    def _redo_ops_if_their_blocks_are_gone(self) -> None:
+        """If the block of the latest revocation or supersession done is no longer the chain's
+        (missing, or another block under its number), the chain lost blocks: redo what it lost."""
+        mark = self.store.get_json(LAST_EFFECT)
+        if mark is None:
+            return
+        try:
+            block = self.tx.w3.eth.get_block(mark["block"])
+            still = bytes(block["hash"]).hex() == mark["hash"]
+        except BlockNotFound:
+            still = False
+        except Exception as exc:  # transport errors: the caller retries later
+            what = f"cannot read block {mark['block']} from the chain"
+            raise ChainError(f"{what}: {type(exc).__name__}") from None
+        if not still:
+            log.warning("block %d, where the last operation done took effect, is gone", mark["block"])
+            self._redo_lost_ops()
+
+    def _redo_lost_ops(self) -> None:
+        """Queue again every revocation and supersession held as done that the chain no longer
+        shows (lost with the blocks that held it): one chain question per operation done."""
+        redone = 0
+        for key, op in self.store.iter_json(b"op/"):
+            if op["status"] == "done" and not self._op_done_on_chain(op):
+                kept = {k: v for k, v in op.items() if k not in ("tx", "block")}
+                self.store.put_json(None, key, {**kept, "status": "queued"})
+                redone += 1
+        self.store.delete(None, LAST_EFFECT)  # the ops still done are in blocks the chain has
+        if redone:
+            log.warning("%d revocations or supersessions lost by the chain are queued again", redone)
 
     def _rebase_if_behind(self) -> None:
         """If the chain's log has moved past a batch not yet anchored (another process signed
@@ -360,13 +517,66 @@ class Batcher:
             for key, root, batch in stale:
                 packed = self.store.get(f"tree/{root}".encode()) or b""
                 for leaf in unpack_level(packed, 0, batch["count"]):
-                    seq = self.store.next_sequence(wb, f"queue/{batch['type']}")
-                    self.store.put(wb, f"queue/{batch['type']}/{seq:016x}".encode(), leaf)
+                    self.store.enqueue(wb, batch["type"], leaf)
                 self.store.delete(wb, key)
                 self.store.delete(wb, f"batch/{root}".encode())
             self.store.put_json(wb, b"meta/head", {"seq": chain_seq, "root": chain_root.hex()})
 
     # ------------------------------------------------------------------------- what waits
+
+    def _promises(self, leaves: list[bytes]) -> dict[str, float]:
+        """The soonest `anchorBy` and the earliest intake time of `leaves` (from their receipts):
+        kept in the batch, so the node can say how close its oldest promise is without reading
+        every leaf again."""
+        by: float | None = None
+        intake: float | None = None
+        for leaf in leaves:
+            info = self.store.get_json(b"leaf/" + leaf.hex().encode())
+            if info is None:
+                continue
+            by = info["anchorBy"] if by is None else min(by, info["anchorBy"])
+            intake = info["intakeTime"] if intake is None else min(intake, info["intakeTime"])
+        return {} if by is None or intake is None else {"anchorBy": by, "intakeTime": intake}
+
+    def _take_stock(self) -> None:
+        """Note the open batches (leaves, soonest promise, oldest intake, when built) for
+        `unanchored()`, which other threads call; and that anchoring progresses while nothing
+        waits."""
+        batches = []
+        for _, root, batch in self._unanchored():
+            if "anchorBy" not in batch:  # a batch built before batches kept their promise
+                first = unpack_level(self.store.get(f"tree/{root}".encode()) or b"", 0, 1)
+                batch = {**batch, **self._promises(first)}
+            batches.append((batch["count"], batch.get("anchorBy"), batch.get("intakeTime"), batch["builtAt"]))
+        self._open_batches = batches
+        if not batches and self.store.queued_leaves == 0:
+            self._progress_at = self._clock()
+
+    def unanchored(self) -> Unanchored:
+        """What is accepted and not anchored yet (see `Unanchored`); cheap: the queues' count is
+        the store's, the open batches are those of the batcher's last round, and only the head
+        of each queue is read (a queue is in intake order, so its head waited longest)."""
+        batches = self._open_batches
+        by = [b for _, b, _, _ in batches if b is not None]
+        intake = [t for _, _, t, _ in batches if t is not None]
+        for kind in self._queued_types():
+            head = next(iter(self.store.iter_prefix(f"queue/{kind}/".encode(), limit=1)), None)
+            info = self.store.get_json(b"leaf/" + bytes(head[1]).hex().encode()) if head else None
+            if info is not None:
+                by.append(info["anchorBy"])
+                intake.append(info["intakeTime"])
+        now = self._clock()
+        stalled = 0.0
+        if intake:  # something waits: since when has anchoring made no progress?
+            stalled = max(0.0, now - max(self._progress_at, min(intake)))
+        return Unanchored(
+            queued=self.store.queued_leaves,
+            in_batches=sum(count for count, _, _, _ in batches),
+            batches=len(batches),
+            earliest_anchor_by=min(by, default=None),
+            oldest_intake=min(intake, default=None),
+            stalled_for=stalled,
+        )
 
     def _refusal(self, kind: str) -> Refusal | None:
         return self.authority.refusal(kind)
@@ -445,7 +655,7 @@ class Batcher:
                     )
         failpoint("proofs-stored")
         self._mark(root, {**batch, "tx": tx_hash, "block": block}, "anchored")
-        self.last_anchor_at = self._clock()
+        self.last_anchor_at = self._progress_at = self._clock()
         # For /metrics: batches and leaves anchored by this process, and how long each batch
         # took from closing to its proofs being stored.
         self.anchored_batches += 1
@@ -490,6 +700,7 @@ class Batcher:
         as a successor, so a record amended (v1 by v2) and then revoked (v2), or amended twice,
         must reach the chain in that order, whatever the grouping by kind and reason and
         whichever transaction is mined first."""
+        self._receipts = {}  # receipts read this round, by transaction
         ready: dict[tuple[str, int], list[tuple[bytes, dict[str, Any]]]] = {}
         successors: set[str] = set()  # of the supersessions not yet done, in queue order so far
         for key, op in self.store.iter_json(b"op/"):
@@ -510,7 +721,12 @@ class Batcher:
         for (kind, reason), ops in ready.items():
             for start in range(0, len(ops), MAX_LEAVES_PER_CALL):
                 group = ops[start : start + MAX_LEAVES_PER_CALL]
-                pending = [(key, op) for key, op in group if not self._op_done_on_chain(op)]
+                pending: list[tuple[bytes, dict[str, Any]]] = []
+                effective: list[tuple[bytes, dict[str, Any]]] = []
+                for key, op in group:
+                    (effective if self._op_done_on_chain(op) else pending).append((key, op))
+                if effective:  # an earlier send took effect, its answer lost: record which one
+                    self._record_effective(effective)
                 if pending:
                     old = [bytes.fromhex(op["leaf"]) for _, op in pending]
                     if kind == "revoke":
@@ -520,16 +736,12 @@ class Batcher:
                             old, [bytes.fromhex(op["successor"]) for _, op in pending], reason
                         )
                     sent = self.tx.send_call(call, label=f"{kind} {len(old)} leaves")
-                    tx_hash = sent.tx_hash_hex
-                else:
-                    tx_hash = None
-                sent_at = self._clock()
-                with self.store.write_batch() as wb:
-                    for key, op in group:
-                        status = "sent" if tx_hash else "done"
-                        self.store.put_json(
-                            wb, key, {**op, "status": status, "tx": tx_hash, "sentAt": sent_at}
-                        )
+                    sent_at = self._clock()
+                    with self.store.write_batch() as wb:
+                        for key, op in pending:
+                            self.store.put_json(
+                                wb, key, {**op, "status": "sent", "tx": sent.tx_hash_hex, "sentAt": sent_at}
+                            )
 
     def _settle_op(self, key: bytes, op: dict[str, Any]) -> dict[str, Any]:
         """A sent operation done on the chain is done; one whose transaction was mined without
@@ -537,7 +749,7 @@ class Batcher:
         sending: a pool emptied by a restart, a process killed before it could resend), is
         queued again. The operation as it is now."""
         if self._op_done_on_chain(op):
-            settled = {**op, "status": "done"}
+            return self._record_effective([(key, op)])[0]
         elif op.get("tx") and self.tx.find_receipt(op["tx"]) is not None:
             settled = {**op, "status": "queued"}  # mined but not effective: retry
         elif self._clock() - op.get("sentAt", 0) > self.settings.receipt_timeout and not self._in_pool(op):
@@ -549,6 +761,59 @@ class Batcher:
             return op
         self.store.put_json(None, key, settled)
         return settled
+
+    def _record_effective(self, ops: list[tuple[bytes, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Mark operations the chain shows in effect as done, each with the transaction and block
+        that made it so (read from its `LeafRevoked` / `LeafSuperseded` event: not necessarily the
+        node's last send of it, whose answer may have been lost), with an audit entry naming
+        them; the operations as stored."""
+        done = []
+        mark = self.store.get_json(LAST_EFFECT)
+        for key, op in ops:  # the chain first, then one write batch
+            tx_hash, block, block_hash = self._effect_on_chain(op)
+            done.append((key, {**op, "status": "done", "tx": tx_hash, "block": block}))
+            if block_hash is not None and (mark is None or block > mark["block"]):
+                mark = {"block": block, "hash": block_hash}
+        with self.store.write_batch() as wb:
+            for key, settled in done:
+                self.store.put_json(wb, key, settled)
+            if mark is not None:
+                self.store.put_json(wb, LAST_EFFECT, mark)
+            for key, settled in done:
+                record = self.store.get_json(b"leaf/" + settled["leaf"].encode()) or {}
+                self.store.audit(
+                    wb,
+                    actor=f"node:{self.agency}",
+                    action=f"record.{settled['kind']}.effective",
+                    request_id=key.decode(),
+                    subject=f"{record.get('type', '?')}/{record.get('id', '?')}",
+                    at=int(self._clock()),
+                    details={"leaf": settled["leaf"], "tx": settled["tx"], "block": settled["block"]},
+                )
+        return [settled for _, settled in done]
+
+    def _effect_on_chain(self, op: dict[str, Any]) -> tuple[str | None, int, str | None]:
+        """(transaction hash, block, block hash) of the event by which the chain put `op` in
+        effect; (None, block, None) if that block holds no such event of this leaf (it cannot,
+        unless the chain went back and forth since `leafStatus` was read)."""
+        leaf = bytes.fromhex(op["leaf"])
+        try:
+            block = int(self.ledger.functions.leafStatus(self._agency_word, leaf).call()[2])
+            own = self._receipts.get(op.get("tx"))
+            if own is None and op.get("tx"):
+                own = self._receipts[op["tx"]] = self.tx.find_receipt(op["tx"])
+            if own is not None and own["status"] == 1 and own["blockNumber"] == block:
+                return op["tx"], block, bytes(own["blockHash"]).hex()  # its own, mined in that block
+            events = self.ledger.events
+            event = events.LeafRevoked if op["kind"] == "revoke" else events.LeafSuperseded
+            found = event().get_logs(
+                argument_filters={"agency": self._agency_word, "leaf": leaf}, from_block=block, to_block=block
+            )
+        except Exception as exc:  # transport errors: the caller retries later
+            raise ChainError(f"cannot read the event of leaf {op['leaf']}: {type(exc).__name__}") from None
+        if not found:
+            return None, block, None
+        return "0x" + bytes(found[-1]["transactionHash"]).hex(), block, bytes(found[-1]["blockHash"]).hex()
 
     def _op_done_on_chain(self, op: dict[str, Any]) -> bool:
         try:

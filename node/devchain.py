@@ -73,6 +73,8 @@ class DevChainConfig:
     data_dir: Path | None = None
     #: wei; 0 is the free-gas network. Tests set it non-zero to exercise EIP-1559 fees.
     base_fee: int = 0
+    #: seconds between two dumps of the state (with `data_dir`); it is dumped on exit as well
+    state_interval: int = 5
     extra_args: tuple[str, ...] = field(default=())
 
     @property
@@ -107,7 +109,12 @@ class DevChainConfig:
         ]
         if self.data_dir is not None:
             # Dump every few seconds as well as on exit, so a killed chain loses little.
-            args += ["--state", str(self.data_dir / "state.json"), "--state-interval", "5"]
+            args += [
+                "--state",
+                str(self.data_dir / "state.json"),
+                "--state-interval",
+                str(self.state_interval),
+            ]
         return args + list(self.extra_args)
 
 
@@ -168,6 +175,17 @@ class DevChain:
                 process.wait()
         if copier is not None:
             copier.join(5)  # anvil's last lines (the state dump) reach the log
+
+    def kill(self) -> None:
+        """SIGKILL anvil, as a crash or power cut would: its state file keeps only what its last
+        dump held, so the blocks mined since are lost when it starts again from it."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+        if self._log_copier is not None:
+            self._log_copier.join(5)
+            self._log_copier = None
 
     def wait(self) -> int:
         """Block until anvil exits; its exit status."""

@@ -2,10 +2,12 @@
 
 It reads `BatchAnchored`, `LeafRevoked` and `LeafSuperseded` of every agency with
 `eth_getLogs`, in ranges of at most `span` blocks from the last processed block, which it
-checkpoints (`chain/checkpoint`) in the same write batch as what it learnt. So it catches up
-after downtime, never processes a block twice, and a restart of the RPC endpoint only delays it
-(errors are retried). QBFT has immediate finality, so no reorganisation handling is needed; on
-a chain that can reorganise, `confirmations` keeps the indexer that many blocks behind.
+checkpoints (`chain/checkpoint`, with the block's hash) in the same write batch as what it
+learnt. So it catches up after downtime, never processes a block twice, and a restart of the
+RPC endpoint only delays it (errors are retried). A chain that lost blocks (the checkpoint's
+block gone, or another block under its number) is indexed again from the deployment block.
+QBFT has immediate finality, so no reorganisation handling is needed beyond that; on a chain
+that can reorganise, `confirmations` keeps the indexer that many blocks behind.
 
 `IndexedChainView` answers `ledger.verify`'s batch and leaf-status questions from this index,
 and the rare agency and signer questions from the chain.
@@ -18,6 +20,7 @@ import threading
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo
 from ledger.codes import decode_code
@@ -85,6 +88,13 @@ class Indexer:
     def step(self) -> bool:
         """Index the next range of blocks; whether the index has caught up."""
         latest = self.w3.eth.block_number - self.confirmations
+        if not self._checkpoint_on_chain():
+            # The chain lost blocks (a dev chain killed before it saved them, a network restored
+            # from a backup): the indexed block is gone, or another stands under its number. What
+            # was learnt from the lost blocks may be false now, and the blocks mined again under
+            # their numbers hold events not read yet: forget the index and read it all again.
+            self._forget_everything()
+            return False
         first = self.checkpoint + 1
         if first > latest:
             return True
@@ -126,8 +136,33 @@ class Indexer:
                             "successor": "00" * 32 if revoked else args["successor"].hex(),
                         },
                     )
-            self.store.put_json(wb, b"chain/checkpoint", {"block": last})
+            checkpoint = {"block": last, "hash": bytes(self.w3.eth.get_block(last)["hash"]).hex()}
+            self.store.put_json(wb, b"chain/checkpoint", checkpoint)
         return last >= latest
+
+    def _checkpoint_on_chain(self) -> bool:
+        """Whether the chain still has the last indexed block (its hash as it was indexed)."""
+        saved = self.store.get_json(b"chain/checkpoint")
+        if saved is None or "hash" not in saved:  # nothing indexed yet, or by a node before hashes
+            return True
+        try:
+            block = self.w3.eth.get_block(saved["block"])
+        except BlockNotFound:
+            return False
+        return bool(bytes(block["hash"]).hex() == saved["hash"])
+
+    def _forget_everything(self) -> None:
+        log.warning(
+            "the chain no longer has block %d as indexed: it lost blocks; indexing again from block %d",
+            self.checkpoint,
+            self.start_block,
+        )
+        for prefix in (b"chain/batch/", b"chain/leaf/"):
+            while keys := [key for key, _ in self.store.iter_prefix(prefix, limit=10_000)]:
+                with self.store.write_batch() as wb:
+                    for key in keys:
+                        self.store.delete(wb, key)
+        self.store.delete(None, b"chain/checkpoint")
 
 
 class IndexedChainView:

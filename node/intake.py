@@ -405,8 +405,7 @@ class Intake:
                 "signer": self._signer,
             },
         )
-        seq = self.store.next_sequence(wb, f"queue/{record_type}")
-        self.store.put(wb, f"queue/{record_type}/{seq:016x}".encode(), sealed.leaf)
+        self.store.enqueue(wb, record_type, sealed.leaf)
         return Accepted(
             record_type,
             record_id,

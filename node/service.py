@@ -144,7 +144,8 @@ class AgencyNode:
         self.store.close()
 
     def health(self) -> dict[str, Any]:
-        backlog = sum(1 for _ in self.store.iter_prefix(b"queue/", limit=1_000_000))
+        backlog = self.store.queued_leaves
+        waiting = self.batcher.unanchored()
         lag = self.indexer.lag()
         held = self.batcher.holds
         degraded = (
@@ -158,6 +159,8 @@ class AgencyNode:
             "agency": self.settings.agency,
             "signer": self.signer.address,
             "backlog": backlog,
+            "unanchored": waiting.leaves,
+            "anchoringStalledFor": round(waiting.stalled_for, 1),
             "indexerLag": lag,
             "lastAnchorAt": self.batcher.last_anchor_at,
             "errors": [e for e in (self.batcher.last_error, self.indexer.last_error) if e] + held,

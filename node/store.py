@@ -56,6 +56,7 @@ after the function returns, so a migration interrupted by a crash runs again: ma
 idempotent (or do all of it in one write batch)."""
 
 SECRET_PREFIXES: tuple[bytes, ...] = (b"record/", b"share/")
+QUEUE_PREFIX = b"queue/"  # queue/<type>/<seq>: leaves waiting for a batch, written by enqueue()
 """The only prefixes that hold secrets, and where nothing is stored in the clear: record fields
 and salts, and shares (which record a certificate's token opens, node/shares.py)."""
 
@@ -134,12 +135,13 @@ class WriteBatch:
     """Writes applied together or not at all; see `Store.write_batch`. Reads do not see them
     before the batch is committed."""
 
-    __slots__ = ("_audit", "_open", "_raw", "_sequences")
+    __slots__ = ("_audit", "_open", "_queued", "_raw", "_sequences")
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self._open = True
         self._sequences: dict[str, int] = {}  # counter name -> highest number taken in this batch
+        self._queued = 0  # leaves this batch adds to the intake queues (negative: takes out)
         self._audit: tuple[int, str] | None = None  # (seq, hash) of this batch's last audit entry
 
     def _check_open(self) -> None:
@@ -189,11 +191,15 @@ class Store:
         self._seq_persisted: dict[str, int] = {}
         self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
         self._audit_owner: int | None = None
+        self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
         self._db = _open_db(self.path, create)
         try:
             self._keys, version = self._open_schema(create)
             self._audit_head = self._load_audit_head()
             self._migrate(version)
+            # Counted once here (about a second per million keys), then kept by every commit
+            # that enqueues or dequeues: /metrics and /readyz read it at no cost.
+            self._queued_leaves = sum(1 for _ in self._db.iterator(prefix=QUEUE_PREFIX, include_value=False))
         except BaseException:
             self._db.close()
             raise
@@ -231,6 +237,14 @@ class Store:
                 self._audit_lock.release()
 
     def _commit(self, wb: WriteBatch) -> None:
+        if wb._queued:
+            with self._queue_lock:
+                self._commit_counted(wb)
+                self._queued_leaves += wb._queued
+        else:
+            self._commit_counted(wb)
+
+    def _commit_counted(self, wb: WriteBatch) -> None:
         if wb._sequences:
             # Batches may commit in another order than they took their numbers: persist the
             # highest number committed so far, so that a restart never hands one out again.
@@ -417,6 +431,26 @@ class Store:
         else:
             wb._sequences[name] = max(number, wb._sequences.get(name, 0))
         return number
+
+    # -- intake queues ------------------------------------------------------------------------
+
+    def enqueue(self, wb: WriteBatch, record_type: str, leaf: bytes) -> None:
+        """Put `leaf` at the end of `record_type`'s queue of leaves waiting for a batch."""
+        seq = self.next_sequence(wb, f"queue/{record_type}")
+        self.put(wb, QUEUE_PREFIX + f"{record_type}/{seq:016x}".encode(), leaf)
+        wb._queued += 1
+
+    def dequeue(self, wb: WriteBatch, key: bytes) -> None:
+        """Take the queue entry `key` (one `iter_prefix(QUEUE_PREFIX)` gave) out of its queue."""
+        if not key.startswith(QUEUE_PREFIX):
+            raise StoreError(f"{_show(key)} is not a queue entry")
+        self.delete(wb, key)
+        wb._queued -= 1
+
+    @property
+    def queued_leaves(self) -> int:
+        """Leaves in the intake queues now (every type), kept up to date by each commit."""
+        return self._queued_leaves
 
     # -- officer tokens -----------------------------------------------------------------------
 

@@ -44,7 +44,10 @@ that account's stream of transactions and keeps three promises:
   transaction is broadcast again. A `send` that has waited that long for a free slot does the
   same for every in-flight transaction the node lost (a caller polling `find_receipt` never
   waits). If the account's mined nonce passes ours without our receipt, another transaction
-  took the nonce: `ChainError`, and the caller decides.
+  took the nonce: `ChainError`, and the caller decides. In-flight transactions whose nonces
+  all sit above a hole in the account's (a chain that lost the blocks holding our earlier ones)
+  can never be mined: they are forgotten rather than resent, and the next send signs from the
+  chain's nonce again.
 
 Fees follow the chain (see node/chain.py): legacy gas price 0 on a free-gas chain (Besu's
 zero base fee, anvil --base-fee 0), EIP-1559 fees when there is a base fee, or a forced
@@ -295,6 +298,7 @@ class TxManager:
         The same signed bytes each time, so none can execute twice. Returns how many were sent.
         """
         self._forget_mined()
+        self._forget_stranded()
         resent = 0
         for earlier in self.in_flight():
             if below is not None and earlier.nonce >= below:
@@ -310,7 +314,7 @@ class TxManager:
     def _send_locked(self, params: dict[str, Any], gas: int, label: str) -> PendingTx:
         if self._nonce is None:
             self._nonce = self._pending_nonce()
-        elif self.in_flight():
+        else:  # also with nothing in flight: a chain that lost blocks forgot nonces it had mined
             self._close_gap()
         fees = self._fees()
         gap_filled = False
@@ -368,6 +372,10 @@ class TxManager:
         else:
             log.warning("nonces %d to %d are lost; continuing from %d", node_next, self._nonce - 1, node_next)
             self._nonce = node_next
+            with self._slots:  # signed with nonces that go to new transactions: never mined now
+                for tx_hash in [h for h, p in self._in_flight.items() if p.nonce >= node_next]:
+                    del self._in_flight[tx_hash]
+                self._slots.notify_all()
 
     def _sign(
         self, params: dict[str, Any], gas: int, fees: dict[str, int], nonce: int, label: str
@@ -505,6 +513,24 @@ class TxManager:
             for tx_hash in [h for h, p in self._in_flight.items() if p.nonce < mined]:
                 del self._in_flight[tx_hash]
             self._slots.notify_all()
+
+    def _forget_stranded(self) -> None:
+        """Forget in-flight transactions that can never be mined: all of them sit above a hole
+        in the account's nonces, which only a chain that lost the blocks holding our earlier
+        transactions leaves (ours were mined, or the account's nonce would not have passed
+        them). Resending them would only park them in the pool while they hold every slot; the
+        next send signs from the chain's nonce again (`_close_gap`), and their callers, asking
+        for receipts that never come, send their work again."""
+        with self._slots:
+            lowest = min((p.nonce for p in self._in_flight.values()), default=None)
+        if lowest is None or lowest <= self._mined_nonce():
+            return
+        with self._slots:
+            stranded = [h for h, p in self._in_flight.items() if p.nonce >= lowest]
+            for tx_hash in stranded:
+                del self._in_flight[tx_hash]
+            self._slots.notify_all()
+        log.warning("%d in-flight transactions above a hole in the nonces are forgotten", len(stranded))
 
     def _release(self, pending: PendingTx) -> None:
         with self._slots:

@@ -599,6 +599,10 @@ def test_health_readiness_and_metrics(api: dict[str, Server]) -> None:
         assert "# TYPE sijill_http_requests_total counter" in text
         assert 'sijill_records_total{path="single",outcome="accepted"}' in text
         assert "sijill_batches_anchored_total" in text and "sijill_backlog_leaves" in text
+        for name in ("unanchored_leaves", "anchor_by_slack_seconds", "anchoring_stalled_seconds"):
+            assert f"# TYPE sijill_{name} " in text
+        waiting = {"unanchored", "anchorBySlack", "oldestUnanchoredAge", "anchoringStalledFor"}
+        assert waiting <= set(ready.json())
         assert public.get("/openapi.json").json()["info"]["title"].endswith("REPD")
         assert public.get("/healthz").headers["x-request-id"]
 

@@ -273,7 +273,7 @@ class BlockClock:
             self.seen.setdefault(number, time.time())
             self._stop.wait(0.05)
 
-    def wait_for(self, number: int, timeout: float = 2.0) -> None:
+    def wait_for(self, number: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while number not in self.seen:
             assert time.monotonic() < deadline, f"block {number} never seen"
@@ -363,7 +363,7 @@ def _node(network: Network, rpc_url: str, code: str, monkeypatch: pytest.MonkeyP
     return AgencyNode(settings, create=False)
 
 
-def _wait_proofs(node: AgencyNode, leaves: list[bytes], timeout: float = 30.0) -> dict[str, dict[str, Any]]:
+def _wait_proofs(node: AgencyNode, leaves: list[bytes], timeout: float = 120.0) -> dict[str, dict[str, Any]]:
     """Wait until every leaf's proof is stored and its batch marked anchored; those batches by root."""
     deadline = time.monotonic() + timeout
     while True:
@@ -377,7 +377,7 @@ def _wait_proofs(node: AgencyNode, leaves: list[bytes], timeout: float = 30.0) -
         time.sleep(0.02)
 
 
-def _wait_ops_done(node: AgencyNode, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+def _wait_ops_done(node: AgencyNode, count: int, timeout: float = 120.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         ops = [op for _, op in node.store.iter_json(b"op/")]

@@ -21,7 +21,7 @@ from local_http import FaultyRpc
 from records_examples import commercial_example, marriage_example, numbered_records, write_ndjson
 from web3 import Web3
 
-from ledger.chainview import ChainView
+from ledger.chainview import ChainView, LeafState
 from ledger.codes import agency_code, record_type
 from ledger.merkle import verify_proof
 from ledger.verify import Verdict, verify
@@ -330,6 +330,132 @@ def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
     finally:
         again.stop()
         proxy.close()
+
+
+def test_a_revocation_found_in_effect_names_the_transaction_that_made_it_so(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The race of issue 15, made certain: the revocation's transaction went out and was mined,
+    but its send's answer was lost, so the node recorded nothing and next finds the revocation
+    already in effect on the chain. The operation and the audit trail must name the transaction
+    that made it so (from its LeafRevoked event), not None."""
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    node = _node(data_dir, "CRA", network, devchain.rpc_url)
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="e1")
+        node.batcher.drain(timeout=120)
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=3, actor="s", request_id="e2"
+        )
+        # What the lost send did: the revocation mined, nothing of it stored by the node.
+        receipt = node.batcher.tx.transact(
+            node.batcher.ledger.functions.revoke([accepted.leaf], 3), label="revoke, answer lost"
+        )
+        node.batcher.step()
+        [op] = [op for _, op in node.store.iter_json(b"op/")]
+        assert op["status"] == "done"
+        assert op["tx"] == receipt["transactionHash"].to_0x_hex() and op["block"] == receipt["blockNumber"]
+        assert w3.eth.get_transaction(op["tx"])["blockNumber"] == op["block"]
+        [entry] = [e for e in node.store.export_audit() if e["action"] == "record.revoke.effective"]
+        assert entry["details"] == {"leaf": accepted.leaf.hex(), "tx": op["tx"], "block": op["block"]}
+        assert entry["subject"] == f"commercial/{accepted.record_id}"
+    finally:
+        node.stop()
+
+
+def test_a_revocation_the_chain_lost_with_its_block_is_sent_again(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The chain goes back past a revocation's block but keeps every batch (anvil's evm_revert:
+    its blocks since the snapshot are gone, the next ones mined under the same numbers): no
+    batch seq shows the loss, so the block where the last operation took effect is what the
+    node checks. The revocation is queued again and sent, and the chain shows the leaf revoked."""
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    node = _node(data_dir, "CRA", network, devchain.rpc_url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="g1")
+        node.batcher.drain(timeout=120)
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=4, actor="s", request_id="g2"
+        )
+        node.batcher.drain(timeout=120)
+        [(_, first)] = list(node.store.iter_json(b"op/"))
+        assert first["status"] == "done"
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 2
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 0
+        node.batcher.line_up()
+        assert [op["status"] for _, op in node.store.iter_json(b"op/")] == ["queued"]
+        node.batcher.drain(timeout=120)
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 2
+        [(_, again)] = list(node.store.iter_json(b"op/"))
+        assert again["status"] == "done"  # its transaction, perhaps the very same signed bytes, mined anew
+        receipt = w3.eth.get_transaction_receipt(again["tx"])
+        assert receipt["status"] == 1 and receipt["blockNumber"] == again["block"]
+    finally:
+        node.stop()
+
+
+def test_the_indexer_reads_again_a_chain_that_lost_blocks(
+    network: dict[str, Any],
+    devchain: DevChain,
+    tmp_path: Path,
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+) -> None:
+    """The chain goes back past a revocation and grows past the indexed block again before the
+    indexer looks (evm_revert, then anvil_mine): the block under the checkpoint's number is
+    another one now. The index, which said the leaf was revoked, must be read again and say
+    what the chain says, keeping the batch the chain still has."""
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    node = _node(data_dir, "CRA", network, devchain.rpc_url)
+    ledger = w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+
+    def index_to_the_head() -> None:
+        deadline = time.monotonic() + 60
+        while not node.indexer.step():
+            assert time.monotonic() < deadline, "the indexer did not catch up"
+
+    try:
+        accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="i1")
+        node.batcher.drain(timeout=120)
+        found = read_proof(node.store, accepted.leaf)
+        assert found is not None
+        root = found[0]
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        node.intake.revoke(
+            "commercial", accepted.record_id, expected_version=1, reason=6, actor="s", request_id="i2"
+        )
+        node.batcher.drain(timeout=120)
+        index_to_the_head()
+        assert node.chain_view.leaf_status("CRA", accepted.leaf).state == LeafState.REVOKED
+        checkpoint = node.indexer.checkpoint
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+        w3.provider.make_request("anvil_mine", [hex(checkpoint - w3.eth.block_number + 2)])  # type: ignore[arg-type]
+        assert w3.eth.block_number > checkpoint
+        assert ledger.functions.leafStatus(agency_code("CRA"), accepted.leaf).call()[0] == 0
+        index_to_the_head()
+        assert node.chain_view.leaf_status("CRA", accepted.leaf).state == LeafState.CURRENT
+        batch = node.chain_view.batch("CRA", root)
+        assert batch is not None and batch.count == 1
+    finally:
+        node.stop()
 
 
 def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(

@@ -506,3 +506,34 @@ def test_concurrent_audit_entries_form_one_chain(store: Store) -> None:
     entries = list(store.export_audit())
     assert [e["seq"] for e in entries] == list(range(1, 201))
     assert verify_audit_chain(entries, head=store.audit_head()[1]) == 200
+
+
+def test_the_queue_count_follows_every_commit_and_survives_a_reopen(db_path: Path) -> None:
+    """`queued_leaves` is what /metrics and /readyz report: kept by enqueue and dequeue under
+    concurrent writers, unchanged by an abandoned batch, and counted again on open."""
+    with Store(db_path, KEK, create=True) as store:
+
+        def writer(kind: str) -> None:
+            for n in range(50):
+                with store.write_batch() as wb:
+                    for i in range(20):
+                        store.enqueue(wb, kind, hashlib.sha256(f"{kind}{n}/{i}".encode()).digest())
+
+        threads = [threading.Thread(target=writer, args=(kind,)) for kind in ("title", "marriage", "title")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.queued_leaves == 3000 == sum(1 for _ in store.iter_prefix(b"queue/"))
+        with pytest.raises(RuntimeError), store.write_batch() as wb:
+            store.enqueue(wb, "title", bytes(32))
+            raise RuntimeError("abandoned")
+        assert store.queued_leaves == 3000
+        with store.write_batch() as wb:
+            for key, _ in store.iter_prefix(b"queue/title/", limit=500):
+                store.dequeue(wb, key)
+        assert store.queued_leaves == 2500
+        with pytest.raises(StoreError, match="not a queue entry"), store.write_batch() as wb:
+            store.dequeue(wb, b"log/0000000000000001")
+    with Store(db_path, KEK) as reopened:
+        assert reopened.queued_leaves == 2500 == sum(1 for _ in reopened.iter_prefix(b"queue/"))

@@ -293,6 +293,31 @@ def test_a_send_waiting_behind_lost_transactions_resends_them(
     assert mined_nonce(w3, account) == 3
 
 
+def test_transactions_the_chain_lost_with_its_blocks_do_not_hold_the_slots(
+    w3: Web3, proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder
+) -> None:
+    """The chain goes back past blocks that held transactions still counted in flight (nobody
+    waited for them: the batcher only polls receipts). Their nonces now sit above a hole, so no
+    resend can get them mined: the next send must not wait behind them for ever (issue 15: a
+    node stopped anchoring after anvil was killed and restarted from an older state), but sign
+    from the chain's nonce again."""
+    manager = manager_via(proxy, account, decoder, max_in_flight=2, in_flight_timeout=15)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    assert manager.wait(manager.send(ping(account), gas=30_000, label="kept"), timeout=20)["status"] == 1
+    unwaited = [manager.send(ping(account), gas=30_000, label=f"unwaited {i}") for i in range(2)]
+    for pending in unwaited:
+        w3.eth.wait_for_transaction_receipt(pending.tx_hash, timeout=20)
+    assert [p.nonce for p in manager.in_flight()] == [1, 2]
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+    assert mined_nonce(w3, account) == 0
+    started = time.monotonic()
+    after = manager.send(ping(account), gas=30_000, label="after")
+    assert time.monotonic() - started < 10, "the stranded ones were let go, not waited out"
+    assert after.nonce == 0
+    assert manager.wait(after, timeout=20)["status"] == 1
+    assert mined_nonce(w3, account) == 1
+
+
 def test_threads_share_one_nonce_sequence(
     w3: Web3, devchain: DevChain, account: LocalAccount, decoder: RevertDecoder
 ) -> None:
