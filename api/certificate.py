@@ -14,7 +14,9 @@ The HTML is self-contained: inline CSS (api/web/certificate.css) and an inline S
 URL of any kind besides the verify URL printed as text, fonts by family name only ("Amiri", then
 any serif). The page the node serves (`/c/<token>`) links the same CSS from `/web/certificate.css`
 instead, since the API's Content-Security-Policy admits no inline style (api/guard.py). Every value is
-escaped (jinja2 autoescape): values are user data.
+escaped (jinja2 autoescape): values are user data. The agency's name is read from the chain, where
+software other than Sijill may have set it: a direction override or an invisible character in
+it is written out as `⟨U+202E⟩` (`show_refused`), never left to act, and a note says so.
 
 A clerk compares the certificate with the registry's own papers, so the registry's own number of
 the record (title, contract or commercial registration number, as the verify page leads with it)
@@ -51,6 +53,7 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from ledger.bundle import Bundle
+from ledger.canonical import show_refused
 from ledger.records import CommercialRecord, MarriageRecord, TitleRecord
 
 LABELS_FILE = Path(__file__).resolve().parent / "web" / "labels.json"
@@ -407,6 +410,9 @@ _TEMPLATE = """\
   <div class="state">{{ ui.state[0] }} {{ en(ui.state[1]) }}</div>
   <div class="agency-ar">{{ agency[0] }}</div>
   {% if agency[1] != agency[0] %}<div class="agency-en" lang="en" dir="ltr">{{ agency[1] }}</div>{% endif %}
+  {% if agency_marked -%}
+  <div class="notes agency-note">{{ ui.agencyNameNote[0] }} {{ en(ui.agencyNameNote[1]) }}</div>
+  {%- endif %}
 </header>
 <h1><span class="ar">{{ heading[0] }}</span>{{ en(heading[1]) }}</h1>
 <table class="meta"><tr>
@@ -494,7 +500,8 @@ def certificate_html(cert: Certificate, stylesheet: str | None = None) -> str:
         css=Markup(certificate_css()),
         stylesheet=stylesheet,
         heading=(f"{title[0]} — {kind[0]}", f"{title[1]} — {kind[1]}"),
-        agency=split_agency_name(cert.agency_name),
+        agency=tuple(show_refused(part) for part in split_agency_name(cert.agency_name)),
+        agency_marked=show_refused(cert.agency_name) != cert.agency_name,
         number_label=number_label,
         number=number,
         anchored_at=cairo_time(cert.anchored_at),

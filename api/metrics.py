@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -39,8 +39,14 @@ class Metrics:
             self.records[(how, "accepted")] += accepted
             self.records[(how, "rejected")] += rejected
 
-    def render(self, gauges: Iterable[tuple[str, str, str, float | int | None]]) -> str:
-        """The exposition text; `gauges` are (name, type, help, value) read at scrape time."""
+    def render(
+        self,
+        gauges: Iterable[tuple[str, str, str, float | int | None]],
+        refused: Mapping[int, int] | None = None,
+    ) -> str:
+        """The exposition text; `gauges` are (name, type, help, value) read at scrape time, and
+        `refused` the requests the HTTP layer answered itself, by status
+        (api/http_protocol.py `refusal_counts`)."""
         lines: list[str] = []
         with self._lock:
             _header(
@@ -75,6 +81,15 @@ class Metrics:
             _header(lines, "sijill_http_errors_total", "counter", "Error answers by status")
             for status, count in sorted(self.errors.items()):
                 lines.append(f'sijill_http_errors_total{{status="{status}"}} {count}')
+        _header(
+            lines,
+            "sijill_http_refused_total",
+            "counter",
+            "Requests the HTTP layer refused before the app saw them, by status "
+            "(400 unreadable, 414 request line too long, 431 header fields too large)",
+        )
+        for refused_status, refused_count in sorted((refused or {}).items()):
+            lines.append(f'sijill_http_refused_total{{status="{refused_status}"}} {refused_count}')
         for name, kind, help_text, value in gauges:
             _header(lines, name, kind, help_text)
             lines.append(f"{name} {'NaN' if value is None else value}")

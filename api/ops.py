@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from api.http_protocol import refusal_counts
 from node.batcher import Unanchored
 
 router = APIRouter(tags=["operations"])
@@ -236,5 +237,5 @@ async def metrics(request: Request) -> PlainTextResponse:
             ),
         ]
 
-    text = sijill.metrics.render(await run_in_threadpool(gauges))
+    text = sijill.metrics.render(await run_in_threadpool(gauges), refusal_counts())
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

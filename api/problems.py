@@ -50,6 +50,8 @@ TITLES: dict[str, tuple[str, str]] = {
         "طلب بنفس مفتاح عدم التكرار ما زال قيد المعالجة",
     ),
     "too-large": ("The request is too large", "الطلب أكبر من المسموح"),
+    "uri-too-long": ("The request target is too long", "عنوان الطلب أطول من المسموح"),
+    "header-too-large": ("The request's header fields are too large", "ترويسات الطلب أكبر من المسموح"),
     "unsupported-media-type": ("Unsupported media type", "نوع المحتوى غير مدعوم"),
     "rate-limited": ("Too many requests", "طلبات كثيرة جدًا"),
     "chain-unavailable": ("The chain is unavailable", "الشبكة غير متاحة حاليًا"),

@@ -56,6 +56,7 @@ import bisect
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -146,6 +147,34 @@ REFUSED_RANGES: tuple[tuple[int, int, RefusedKind], ...] = tuple(
 )
 _REFUSED_FIRSTS = [first for first, _, _ in REFUSED_RANGES]
 
+#: What each class of refused character is, in English and Arabic (the module docstring says why
+#: each is refused), for messages that name one.
+REFUSED_KIND_TEXT: Mapping[RefusedKind, tuple[str, str]] = {
+    "control": ("a control character", "محرف تحكم"),
+    "bidi": (
+        "a bidirectional embedding, override or isolate: it makes text display in another order "
+        "than it is stored",
+        "محرف تحكم في اتجاه الكتابة (تضمين أو تجاوز أو عزل) يجعل النص يظهر بترتيب غير الذي حُفظ به",
+    ),
+    "format": (
+        "a format or invisible character: it changes how text looks, or is not seen at all",
+        "محرف تنسيق أو محرف غير مرئي يغيّر شكل النص أو لا يظهر أصلًا",
+    ),
+    "surrogate": (
+        "half of a UTF-16 surrogate pair, not a character",
+        "نصف زوج بديل في ترميز UTF-16 وليس محرفًا",
+    ),
+    "private-use": (
+        "a private-use character, with no agreed meaning outside the system that made it",
+        "محرف للاستخدام الخاص لا معنى متفقًا عليه له خارج النظام الذي أنتجه",
+    ),
+    "noncharacter": ("a Unicode noncharacter", "رمز محجوز في يونيكود لا يمثل محرفًا"),
+    "unassigned": (
+        f"a code point not assigned in Unicode {unicodedata.unidata_version}",
+        f"رمز غير مُعرَّف في يونيكود {unicodedata.unidata_version}",
+    ),
+}
+
 
 def _character_class(code_points: list[int]) -> re.Pattern[str]:
     """A regular expression matching any of `code_points` (sorted), written as ranges."""
@@ -186,6 +215,25 @@ class RefusedCharacter:
     def label(self) -> str:
         """The code point as Unicode writes it: `U+202E`."""
         return f"U+{self.code_point:04X}"
+
+    @property
+    def description(self) -> str:
+        """The code point, its Unicode name and its class, in English: `U+202E RIGHT-TO-LEFT
+        OVERRIDE, a bidirectional embedding, override or isolate: ...`. A character class, never
+        the text around it, so a message may carry it whatever the text is."""
+        name = unicodedata.name(chr(self.code_point), "")
+        return f"{self.label}{' ' + name if name else ''}, {REFUSED_KIND_TEXT[self.kind][0]}"
+
+
+def show_refused(text: str) -> str:
+    """`text` with every character of `REFUSED_RANGES` written out as `⟨U+202E⟩`, for showing
+    text that may not be canonical (an agency's name read from the chain, which other software
+    may have set): a direction override or an invisible character then shows as what it is and
+    no longer acts. Canonical text comes back unchanged; the browser verifier's `showRefused`
+    does the same."""
+    if not _holds_refused(text):
+        return text
+    return _REFUSED.sub(lambda m: f"⟨U+{ord(m[0]):04X}⟩", text)
 
 
 def refused_character(text: str) -> RefusedCharacter | None:

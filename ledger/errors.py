@@ -7,3 +7,8 @@ class LedgerError(ValueError):
 
 class InvalidCode(LedgerError):
     """An agency code or record type that cannot be a short on-chain code."""
+
+
+class InvalidAgencyName(LedgerError):
+    """An agency name the registry must not be given (empty, too long, or holding a character
+    canonical text may not hold)."""

@@ -39,9 +39,10 @@ from rich.markup import escape
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ledger.codes import agency_code, decode_code
+from ledger.canonical import show_refused
+from ledger.codes import agency_code, agency_name, decode_code
 from ledger.codes import record_type as record_type_code
-from ledger.errors import InvalidCode, LedgerError
+from ledger.errors import InvalidAgencyName, InvalidCode, LedgerError
 from node.chain import RevertDecoder, call_view, connect
 from node.deploy import bound_contracts, load_deployment, refuse_dev_keys_off_devchain
 from node.errors import ContractRevert, DeploymentError, NodeError
@@ -124,6 +125,8 @@ class Action:
     name: str = ""
 
     def to_abi(self) -> tuple[int, bytes, str, bytes, int, str]:
+        if self.name and agency_name(self.name) != self.name:
+            raise InvalidAgencyName(f"the agency name {self.name!r} is not in canonical form")
         return (
             KINDS.index(self.kind),
             agency_code(self.agency) if self.agency else _ZERO_WORD,
@@ -149,7 +152,7 @@ class Action:
         """What the action does, in words."""
         a, kind = self.agency, self.kind
         texts = {
-            "add-agency": f"add agency {a} ({self.name}) with signer {self.account}"
+            "add-agency": f"add agency {a} ({show_refused(self.name)}) with signer {self.account}"
             + (f" and record type {self.record_type}" if self.record_type else ""),
             "suspend-agency": f"suspend {a}",
             "reinstate-agency": f"reinstate {a}",
@@ -412,7 +415,7 @@ class Council:
 
 
 _CHANGES = {
-    "AgencyAdded": lambda a: f"agency {a['agency']} added: {a['name']}",
+    "AgencyAdded": lambda a: f"agency {a['agency']} added: {show_refused(a['name'])}",
     "AgencyStatusChanged": lambda a: f"{a['agency']} is now {STATUSES[a['status']]}",
     "RecordTypeAllowed": lambda a: f"{a['agency']} may now anchor {a['recordType']}",
     "RecordTypeDisallowed": lambda a: f"{a['agency']} may no longer anchor {a['recordType']}",
@@ -547,7 +550,7 @@ def list_command(rpc: Rpc, deployment: Deployment, as_json: JsonFlag = False) ->
         return
     _print_summary(summary)
     for a in agencies:
-        out.print(f"\n[bold]{a['code']}[/]  {escape(a['name'])}")
+        out.print(f"\n[bold]{a['code']}[/]  {escape(show_refused(a['name']))}")
         out.print(f"  {_standing(a)}; record types: {', '.join(a['recordTypes']) or 'none'}")
         for signer in a["signers"]:
             out.print(f"  signer {signer['address']}, valid from block {signer['validFrom']}")
@@ -572,7 +575,7 @@ def show_command(code: Code, rpc: Rpc, deployment: Deployment, as_json: JsonFlag
     if as_json:
         print(json.dumps({**agency, "openProposals": [p.to_json() for p in pending]}, ensure_ascii=False))
         return
-    out.print(f"[bold]{code}[/]: {escape(agency['name'])}")
+    out.print(f"[bold]{code}[/]: {escape(show_refused(agency['name']))}")
     out.print(f"{_standing(agency)}; registered in block {agency['registeredAt']}")
     out.print(f"record types: {', '.join(agency['recordTypes']) or 'none'}")
     for s in agency["signers"]:
@@ -667,7 +670,14 @@ def _propose(
 @propose_app.command("add-agency")
 def add_agency_command(
     code: Code,
-    name: Annotated[str, typer.Option(help="Display name (public; 1 to 128 bytes).", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Option(
+            help='Display name, public, by convention "Arabic / English": normalised as record text is; '
+            "refused if it holds a direction control or an invisible character; 1 to 128 bytes.",
+            show_default=False,
+        ),
+    ],
     signer: Annotated[str, typer.Option(help="The new agency's first signer account.", show_default=False)],
     rpc: Rpc,
     deployment: Deployment,
@@ -687,7 +697,7 @@ def add_agency_command(
     --keystore .data/repd/signer.json
     """
     with _errors():
-        action = Action("add-agency", code, _address(signer), record_type or "", name=name)
+        action = Action("add-agency", code, _address(signer), record_type or "", name=agency_name(name))
         action.to_abi()  # validates the codes before anything is sent
     _propose(action, rpc, deployment, key_file, keystore, passphrase_file, as_json)
 

@@ -24,6 +24,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.canonical import show_refused
+
 if TYPE_CHECKING:
     from node.audit import AuditReport
 
@@ -258,7 +260,8 @@ def _print_report(report: AuditReport, seconds: float) -> None:
     summary = data["summary"]
     m, log = report.manifest, report.log
     out.print(
-        f"[bold]Audit of {escape(m.agency)}[/] ({escape(report.agency_name)}) on chain {m.chain_id}, "
+        f"[bold]Audit of {escape(m.agency)}[/] ({escape(show_refused(report.agency_name))}) "
+        f"on chain {m.chain_id}, "
         f"ledger {m.ledger}, blocks {log.from_block} to {log.to_block} ({seconds:.1f} s)"
     )
     out.print(
@@ -325,7 +328,7 @@ def render_html(report: AuditReport) -> str:
         f'<span dir="rtl" lang="ar">{len(report.findings)} مخالفة</span></span>'
     )
     facts = [
-        ("Agency", f"{e(m.agency)} — {e(report.agency_name)}"),
+        ("Agency", f"{e(m.agency)} — {e(show_refused(report.agency_name))}"),
         (
             "Chain",
             f"{m.chain_id}, blocks {log.from_block} to {log.to_block} (latest {_when(log.latest_time)})",

@@ -31,7 +31,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import TxReceipt
 
-from ledger.codes import agency_code, record_type
+from ledger.codes import agency_code, agency_name, record_type
+from ledger.errors import InvalidAgencyName
 from node.chain import RevertDecoder
 from node.devchain import DEV_CHAIN_ID, DEV_MNEMONIC
 from node.errors import DeploymentError
@@ -44,7 +45,8 @@ DEFAULT_PROPOSAL_LIFETIME = 7 * 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class AgencySpec:
-    """A founding agency: code, display name (public), signers, record types, council seat."""
+    """A founding agency: code, display name (public, canonical: `ledger.codes.agency_name`),
+    signers, record types, council seat."""
 
     code: str
     name: str
@@ -66,7 +68,7 @@ class AgencySpec:
         try:
             return cls(
                 code=str(data["code"]),
-                name=str(data["name"]),
+                name=agency_name(data["name"]),
                 signers=tuple(to_checksum_address(s) for s in data["signers"]),
                 record_types=tuple(str(t) for t in data["recordTypes"]),
                 council=bool(data.get("council", True)),
@@ -84,6 +86,8 @@ class NetworkSpec:
     proposal_lifetime: int = DEFAULT_PROPOSAL_LIFETIME
 
     def constructor_args(self) -> bytes:
+        for a in self.agencies:
+            _check_name(a)
         inits = [
             (
                 agency_code(a.code),
@@ -97,6 +101,19 @@ class NetworkSpec:
         return abi_encode(
             ["(bytes32,string,bool,address[],bytes32[])[]", "uint32", "uint64"],
             [inits, self.threshold, self.proposal_lifetime],
+        )
+
+
+def _check_name(agency: AgencySpec) -> None:
+    """Refuse to put a name on-chain that is not a canonical agency name (ledger.codes): names
+    read from an agencies file are normalised on the way in, so only code can get here with one."""
+    try:
+        canonical = agency_name(agency.name)
+    except InvalidAgencyName as exc:
+        raise DeploymentError(f"agency {agency.code}: {exc}") from None
+    if canonical != agency.name:
+        raise DeploymentError(
+            f"agency {agency.code}: the name {agency.name!r} is not in canonical form ({canonical!r})"
         )
 
 

@@ -158,6 +158,10 @@ const TEXT = {
   recordId: { ar: 'المعرّف الداخلي للقيد', en: 'Internal record ID' },
   version: { ar: 'الإصدار', en: 'Version' },
   agency: { ar: 'الجهة المصدرة', en: 'Issuing agency' },
+  agencyNameRefused: {
+    ar: 'في اسم الجهة كما سُجِّل في دفتر القيود المشترك محارف خفية أو محارف تغيّر اتجاه الكتابة، وهي معروضة هنا بين ⟨ ⟩. اعتمد على رمز الجهة.',
+    en: 'The agency’s name as registered on the ledger holds invisible or direction-changing characters, shown here between ⟨ ⟩. Rely on the agency code.',
+  },
   anchoredAt: { ar: 'تاريخ التثبيت في دفتر القيود المشترك', en: 'Anchored on the ledger' },
   block: { ar: 'رقم الكتلة', en: 'Block number' },
   fieldsTitle: { ar: 'بيانات القيد', en: 'The record’s data' },
@@ -982,15 +986,25 @@ function registryNumberRow(doc) {
  * it, api/certificate.py split_agency_name), as two isolated parts on their own lines, the page's
  * language first, and the agency code after. One run of mixed text would be reordered by the
  * bidi algorithm (the halves swapped around a stray "/" in an English page).
+ *
+ * The registry checks only a name's length, so a name set by other software than Sijill may hold
+ * a direction override (U+202E could make the issuer read as another agency) or an invisible
+ * character: each is written out as ⟨U+202E⟩ (showRefused), never left to act, and a note says so
+ * and points to the code, which cannot hold such characters.
  */
-function agencyNameParts(name, code) {
+function agencyNameParts(raw, code) {
   const codePart = h('bdi', { class: 'code', dir: 'ltr' }, `(${code})`);
-  if (!name) return [h('bdi', { class: 'code', dir: 'ltr' }, code)];
+  if (!raw) return [h('bdi', { class: 'code', dir: 'ltr' }, code)];
+  const name = lib.showRefused(raw);
+  const note =
+    name === raw
+      ? []
+      : [' ', h('span', { class: 'agency-line agency-note', 'data-note': 'agency-name-refused' }, t('agencyNameRefused'))];
   const cut = name.indexOf(' / ');
   const halves = cut < 0 ? null : [name.slice(0, cut).trim(), name.slice(cut + 3).trim()];
   if (!halves || !halves[0] || !halves[1]) {
     const whole = h('bdi', { class: 'agency-part', dir: 'auto' }, name);
-    return [h('span', { class: 'agency-line' }, whole, ' ', codePart)];
+    return [h('span', { class: 'agency-line' }, whole, ' ', codePart), ...note];
   }
   const parts = [
     { text: halves[0], lang: 'ar', dir: 'rtl' },
@@ -1002,6 +1016,7 @@ function agencyNameParts(name, code) {
     h('span', { class: 'agency-line' }, first, ' ', codePart),
     ' ', // copied text keeps the two names apart
     h('span', { class: 'agency-line muted' }, second),
+    ...note,
   ];
 }
 

@@ -361,6 +361,20 @@ const REFUSED = new RegExp(
   "u"
 );
 
+const REFUSED_EVERYWHERE = new RegExp(REFUSED.source, "gu");
+
+/** Text with every character of REFUSED_RANGES written out as ⟨U+202E⟩, for showing text that may
+ * not be canonical (an agency's name read from the chain, which other software may have set): a
+ * direction override or an invisible character then shows as what it is and no longer acts.
+ * Canonical text comes back unchanged (ledger/canonical.py show_refused). */
+export function showRefused(text) {
+  if (typeof text !== "string") throw new TypeError("showRefused takes a string");
+  return text.replace(
+    REFUSED_EVERYWHERE,
+    (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`
+  );
+}
+
 /** Whether text is already canonical: normalised, and none of REFUSED_RANGES. A verifier refuses
  * anything else, never normalises. */
 export function isCanonicalText(text) {

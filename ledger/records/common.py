@@ -54,7 +54,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from ledger.canonical import RefusedKind, normalize_text, refused_character
+from ledger.canonical import REFUSED_KIND_TEXT, normalize_text, refused_character
 from ledger.national_id import BORN_ABROAD, GOVERNORATES, InvalidNationalId, NationalId, parse_national_id
 from ledger.records.problems import FieldProblem, field_error
 
@@ -75,33 +75,6 @@ _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _FRACTION = re.compile(r"([0-9]+) ?/ ?([0-9]+)")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISIC_CLASS = re.compile(r"[0-9]{4}")
-# What each class of refused character is, in English and Arabic (ledger/canonical.py says why
-# each is refused).
-_REFUSED_KINDS: Mapping[RefusedKind, tuple[str, str]] = {
-    "control": ("a control character", "محرف تحكم"),
-    "bidi": (
-        "a bidirectional embedding, override or isolate: it makes text display in another order "
-        "than it is stored",
-        "محرف تحكم في اتجاه الكتابة (تضمين أو تجاوز أو عزل) يجعل النص يظهر بترتيب غير الذي حُفظ به",
-    ),
-    "format": (
-        "a format or invisible character: it changes how text looks, or is not seen at all",
-        "محرف تنسيق أو محرف غير مرئي يغيّر شكل النص أو لا يظهر أصلًا",
-    ),
-    "surrogate": (
-        "half of a UTF-16 surrogate pair, not a character",
-        "نصف زوج بديل في ترميز UTF-16 وليس محرفًا",
-    ),
-    "private-use": (
-        "a private-use character, with no agreed meaning outside the system that made it",
-        "محرف للاستخدام الخاص لا معنى متفقًا عليه له خارج النظام الذي أنتجه",
-    ),
-    "noncharacter": ("a Unicode noncharacter", "رمز محجوز في يونيكود لا يمثل محرفًا"),
-    "unassigned": (
-        f"a code point not assigned in Unicode {unicodedata.unidata_version}",
-        f"رمز غير مُعرَّف في يونيكود {unicodedata.unidata_version}",
-    ),
-}
 
 T = TypeVar("T")
 
@@ -134,12 +107,10 @@ def _string(value: Any, expected_en: str, expected_ar: str) -> str:
     if refused is not None:
         # The code point and its Unicode name describe a character class, not the value: no
         # personal data goes into the message.
-        name = unicodedata.name(chr(refused.code_point), "")
-        what_en, what_ar = _REFUSED_KINDS[refused.kind]
         field_error(
             "characters",
-            f"contains {refused.label}{' ' + name if name else ''}, {what_en}; remove it",
-            f"يحتوي النص على المحرف {refused.label}، وهو {what_ar}؛ احذفه",
+            f"contains {refused.description}; remove it",
+            f"يحتوي النص على المحرف {refused.label}، وهو {REFUSED_KIND_TEXT[refused.kind][1]}؛ احذفه",
         )
     return text
 

@@ -224,6 +224,22 @@ function observe() {
       unicodeBidi: getComputedStyle(part).unicodeBidi,
       top: Math.round(part.getBoundingClientRect().top),
     })),
+    agencyText: document.querySelector('[data-item="agency"] dd')?.innerText ?? null,
+    // Where each character of each part of the agency's name is drawn: its line (top) and its
+    // left edge, by its place in the text, so pytest can tell whether the text was reordered.
+    agencyLayout: [...document.querySelectorAll('[data-item="agency"] dd bdi.agency-part')].map((part) => {
+      const node = part.firstChild;
+      const range = document.createRange();
+      const glyphs = [];
+      for (let i = 0; node && i < node.length; i += 1) {
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const box = range.getBoundingClientRect();
+        glyphs.push({ char: node.data[i], top: Math.round(box.top), left: box.left });
+      }
+      return { text: part.textContent, lang: part.getAttribute('lang'), glyphs };
+    }),
+    agencyNote: text('[data-note="agency-name-refused"]'),
     crossInDetails: Boolean(document.querySelector('#crosscheck')?.closest('details#experts')),
     // checkVisibility: the content of a closed <details> keeps its boxes (content-visibility).
     crossVisible: document.querySelector('#cc-url')?.checkVisibility() ?? false,

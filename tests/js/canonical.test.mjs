@@ -15,6 +15,7 @@ import {
   normalizeText,
   PYTHON_WHITESPACE,
   REFUSED_RANGES,
+  showRefused,
   toHex,
   utf8,
 } from "../../api/web/sijill-verify.js";
@@ -260,4 +261,21 @@ test("canonicalJson refuses what is not canonical JSON", () => {
   // which Python reads as a float, so this one is not asked of the oracle).
   assert.throws(() => canonicalJson(1e21), /integer 1000000000000000000000 is outside the exact JSON range/);
   assert.throws(() => utf8("\udfff"), NotCanonical);
+});
+
+test("showRefused writes out every refused character as Python's show_refused does", { skip: NEEDS_PYTHON }, () => {
+  // An agency name from the chain holding the first or the last code point of each range, and one
+  // holding none (which comes back unchanged).
+  const texts = [
+    "وزارة العدل / Ministry of Justice",
+    ...REFUSED_RANGES.flatMap(([a, b]) => [a, b].map((c) => `Ministry ${charOf(c)}of Justice`)),
+  ];
+  const answers = oracle(texts.map((text) => ({ op: "show_refused", text })));
+  texts.forEach((text, i) => {
+    const shown = showRefused(text);
+    assert.equal(shown, answers[i].ok, JSON.stringify(text));
+    assert.equal(isCanonicalText(shown), true, JSON.stringify(shown));
+  });
+  assert.equal(showRefused(texts[0]), texts[0]);
+  assert.equal(showRefused("\u202eecitsuj"), "⟨U+202E⟩ecitsuj");
 });

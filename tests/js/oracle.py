@@ -18,7 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ledger.bundle import bundle_to_json, load_bundle, parse_bundle
-from ledger.canonical import canonical_json, is_canonical_text, normalize_text
+from ledger.canonical import canonical_json, is_canonical_text, normalize_text, show_refused
 from ledger.chainview import ChainUnavailable, MemoryChain
 from ledger.fields import RecordKey, field_hash, record_digest
 from ledger.receipts import Receipt, ReceiptDomain, receipt_digest, recover_signer
@@ -64,6 +64,8 @@ def answer(request: dict[str, Any]) -> Any:
         return [c for c in range(0x110000) if chr(c).isspace()]
     if op == "normalize":
         return [normalize_text(request["text"]), is_canonical_text(request["text"])]
+    if op == "show_refused":
+        return show_refused(request["text"])
     if op == "canonical":
         return canonical_json(request["value"])
     if op == "field":

@@ -183,12 +183,16 @@ def servers(
     | Callable[[dict[str, str]], Mapping[str, tuple[str, ...]]]
     | None = None,
     names: Mapping[str, str] | None = None,
+    more_signers: dict[str, tuple[str, ...]] | None = None,
 ) -> Iterator[dict[str, Server]]:
     """REPD, CSO and CRA serving a fresh deployment. `extra` is each node's further flags, or a
     function of every node's URL that gives them (for flags that name another node, such as
     `--verify-peer`): the ports are chosen before any node starts. `names`: agencies' on-chain
-    names other than "<code> API test agency"."""
-    keys, deployment = deploy_fresh(w3, compiled, root / "deployment.json", names=names)
+    names other than "<code> API test agency"; `more_signers`: further signer addresses of an
+    agency besides its node's key (a test's own voting key, say)."""
+    keys, deployment = deploy_fresh(
+        w3, compiled, root / "deployment.json", names=names, more_signers=more_signers
+    )
     ports: dict[str, int] = {}
     while len(set(ports.values())) < len(keys):  # three free ports, not one free port thrice
         ports = {code: free_port() for code in keys}

@@ -374,3 +374,64 @@ def test_a_config_file_drives_the_agency_commands(net: Net) -> None:
         timeout=120,
     )
     _refused(approve, 1, "REPD has already approved")
+
+
+# A name that reads "Ministry of Justice" on screen: the override turns the stored letters round.
+SPOOFED = "\u202eecitsuj fo yrtsiniM"
+
+
+def test_an_agency_name_with_a_refused_character_is_refused(net: Net) -> None:
+    """A name holding a direction control or an invisible character is refused before anything is
+    sent, in one line naming the code point, with exit status 2 (bad input); no proposal is made."""
+    signer = Account.create().address
+    spoofed = net.sijill("propose", "add-agency", "FAKE", "--name", SPOOFED, "--signer", signer, key="REPD")
+    line = _refused(spoofed, 2, "U+202E RIGHT-TO-LEFT OVERRIDE", "remove it")
+    assert "\u202e" not in line
+    isolate = net.run(
+        "propose", "add-agency", "FAKE", "--name", "وزارة\u2067 / Fake", "--signer", signer, key="REPD"
+    )
+    _refused(isolate, 2, "U+2067 RIGHT-TO-LEFT ISOLATE")
+    invisible = net.run(
+        "propose", "add-agency", "FAKE", "--name", "Min\u2060istry", "--signer", signer, key="REPD"
+    )
+    _refused(invisible, 2, "U+2060 WORD JOINER")
+    too_long = net.run("propose", "add-agency", "FAKE", "--name", "م" * 65, "--signer", signer, key="REPD")
+    _refused(too_long, 2, "130 bytes long once normalised: 1 to 128 bytes")
+    assert net.json("proposals")["items"] == []
+
+
+def test_an_agency_name_is_normalised_like_record_text(net: Net) -> None:
+    """What an editor slips into a bilingual name (a right-to-left mark, a tatweel, doubled spaces)
+    is normalised away: the registry gets, and the proposal shows, the canonical name."""
+    signer = Account.create().address
+    typed = "  وزارة  العـــدل\u200f / Ministry of  Justice "
+    proposed = net.json("propose", "add-agency", "MOJ2", "--name", typed, "--signer", signer, key="REPD")
+    assert proposed["action"]["name"] == "وزارة العدل / Ministry of Justice", proposed
+    net.json("approve", str(proposed["id"]), key="CSO")
+    assert _agency(net.json("list"), "MOJ2")["name"] == "وزارة العدل / Ministry of Justice"
+
+
+def test_a_bad_name_set_by_other_software_is_shown_with_its_code_points(
+    net: Net, w3: Web3, compiled: dict[str, CompiledContract]
+) -> None:
+    """The registry itself only checks a name's length: another program can register one holding
+    U+202E. `sijill agency` then shows the character as ⟨U+202E⟩ and the text unturned; --json
+    keeps the name as the registry holds it."""
+    deployment = json.loads(net.deployment.read_text())
+    registry = w3.eth.contract(
+        address=deployment["contracts"]["AgencyRegistry"]["address"], abi=compiled["AgencyRegistry"].abi
+    )
+    fake = Account.create().address
+    action = (0, b"FAKE".ljust(32, b"\0"), fake, b"title".ljust(32, b"\0"), 0, SPOOFED)  # AddAgency
+    # anvil's dev accounts 4 and 5 sign for REPD and CSO, and anvil sends for them.
+    w3.eth.wait_for_transaction_receipt(
+        registry.functions.propose(action).transact({"from": net.addresses["REPD"], "gasPrice": 0})
+    )
+    proposal = registry.functions.proposalCount().call()
+    w3.eth.wait_for_transaction_receipt(
+        registry.functions.approve(proposal).transact({"from": net.addresses["CSO"], "gasPrice": 0})
+    )
+    assert _agency(net.json("list"), "FAKE")["name"] == SPOOFED
+    for text in (net.sijill("list"), net.sijill("show", "FAKE"), net.sijill("proposals")):
+        assert text.returncode == 0, text.stderr
+        assert "⟨U+202E⟩ecitsuj fo yrtsiniM" in text.stdout and "\u202e" not in text.stdout, text.stdout

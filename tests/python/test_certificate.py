@@ -384,6 +384,23 @@ def test_agency_name_is_not_markup() -> None:
     assert "<img" not in page and "<i>" not in page and "&lt;i&gt;Agency&lt;/i&gt;" in page
 
 
+def test_an_agency_name_from_the_chain_shows_refused_characters_as_code_points() -> None:
+    """The registry checks only a name's length: a name set by other software holding U+202E (which
+    would turn "ecitsuj fo yrtsiniM" into "Ministry of Justice" on the page) is shown with the
+    override written out, in the page and in the PDF, and a note says so in both languages."""
+    bundle = anchored_bundle("title")
+    spoofed = replace(certificate(bundle), agency_name="وزارة\u2067 العدل / \u202eecitsuj fo yrtsiniM")
+    page = certificate_html(spoofed)
+    assert "\u202e" not in page and "\u2067" not in page
+    assert "⟨U+202E⟩ecitsuj fo yrtsiniM" in page and "وزارة⟨U+2067⟩ العدل" in page
+    assert "محارف خفية أو محارف تغيّر اتجاه الكتابة" in page and "direction-changing characters" in page
+    pdf = render("title-spoofed-agency", spoofed)
+    # (pdftotext gives the brackets' glyphs one code point each, mirrored or not: look past them.)
+    assert "\u202e" not in pdf.text and re.search("U\\+202E.ecitsujfoyrtsiniM", squeeze(pdf.text))
+    plain = certificate_html(certificate(bundle))
+    assert "⟨U+" not in plain and "direction-changing characters" not in plain
+
+
 def test_fields_in_record_order() -> None:
     """Schema order with list items by number, not the bundle's byte order of paths."""
     record = title_example()

@@ -18,6 +18,8 @@ from web3 import Web3
 from node.chain import RevertDecoder, connect
 from node.deploy import (
     DEPLOYMENT_FORMAT,
+    AgencySpec,
+    NetworkSpec,
     check_deployment,
     demo_network,
     deploy_network,
@@ -249,3 +251,40 @@ def test_cli_deploy_with_a_keystore_and_an_agencies_file(
     deployment = load_deployment(tmp_path / "d.json")
     assert deployment["deployer"] == accounts[6].address
     assert deployment["agencies"][0]["code"] == "MOJ" and deployment["threshold"] == 1
+
+
+def test_agency_names_are_canonical_before_any_deployment(
+    devchain: DevChain, accounts: list[LocalAccount], compiled: dict[str, CompiledContract], tmp_path: Path
+) -> None:
+    """An agencies file's names are normalised as record text is, and one holding a direction
+    control is refused in one line naming it, before anything is sent; a name given in code that is
+    not canonical is refused too (node/deploy.py, ledger/codes.py agency_name)."""
+
+    def agencies_file(name: str) -> Path:
+        path = tmp_path / "agencies.json"
+        entry = {"code": "MOJ", "name": name, "signers": [accounts[4].address], "recordTypes": ["title"]}
+        path.write_text(json.dumps({"threshold": 1, "agencies": [entry]}, ensure_ascii=False))
+        return path
+
+    out = tmp_path / "d.json"
+    args = ("deploy", "--rpc", devchain.rpc_url, "--out", str(out), "--agencies")
+    spoofed = _sijill(*args, str(agencies_file("وزارة العدل / \u202eecitsuj fo yrtsiniM")), cwd=tmp_path)
+    assert spoofed.returncode == 1 and len(spoofed.stderr.splitlines()) == 1, spoofed.stderr
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in spoofed.stderr and "Traceback" not in spoofed.stderr
+    assert "\u202e" not in spoofed.stderr and not out.exists()
+
+    typed = _sijill(*args, str(agencies_file("وزارة العـــدل\u200f  / Ministry of Justice ")), cwd=tmp_path)
+    assert typed.returncode == 0, typed.stderr
+    assert load_deployment(out)["agencies"][0]["name"] == "وزارة العدل / Ministry of Justice"
+
+    w3 = connect(devchain.rpc_url)
+    spec = NetworkSpec(
+        (AgencySpec("MOJ", "Ministry\u2066 of Justice", (accounts[4].address,), ("title",)),), 1
+    )
+    with pytest.raises(
+        DeploymentError, match="agency MOJ: the agency name holds U\\+2066 LEFT-TO-RIGHT ISOLATE"
+    ):
+        deploy_network(w3, accounts[0], spec, tmp_path / "e.json", compiled=compiled)
+    spec = NetworkSpec((AgencySpec("MOJ", "Ministry  of Justice", (accounts[4].address,), ("title",)),), 1)
+    with pytest.raises(DeploymentError, match="not in canonical form"):
+        deploy_network(w3, accounts[0], spec, tmp_path / "e.json", compiled=compiled)

@@ -256,8 +256,6 @@ MALFORMED_REQUESTS = {
     "control character in a header": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
     "not HTTP at all": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
     "broken request line": b"GET /healthz HTTP/9.Z\r\nHost: x\r\n\r\n",
-    # httptools' URL parser keeps 16-bit offsets: a longer target cannot be read.
-    "request target over 64 KiB": b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
 
@@ -292,6 +290,95 @@ def test_malformed_http_is_answered_with_problem_details(api: dict[str, Server],
     assert "HTTP/1.1" in problem["detail"] and problem["titleAr"] and problem["detailAr"]
     # The node goes on serving.
     assert httpx.get(api["REPD"].url + "/healthz").status_code == 200
+
+
+def _refused_counts(server: Server) -> dict[str, int]:
+    """sijill_http_refused_total by status, as /metrics says now."""
+    with public(server) as anyone:
+        text = anyone.get("/metrics").text
+    return {
+        m[1]: int(m[2])
+        for m in re.finditer(r'^sijill_http_refused_total\{status="(\d+)"\} (\d+)$', text, re.M)
+    }
+
+
+HEAD_LIMIT = 32 * 1024  # api/http_protocol.py MAX_REQUEST_HEAD, as docs/api.md gives it
+OVERSIZED_HEADS = {
+    # A header of 1 MB: httptools buffers a field whole, so it reached the app before the cap.
+    "one 1 MB header": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+        "431 Request Header Fields Too Large",
+        "header-too-large",
+    ),
+    # Many header fields, each small (nginx's per-line buffer would take each of them).
+    "forty 1 KiB headers": (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-Field-%d: " % i + b"b" * 1024 + b"\r\n" for i in range(40))
+        + b"\r\n",
+        "431 Request Header Fields Too Large",
+        "header-too-large",
+    ),
+    # The request line alone over the cap (httptools could not even read a target over 64 KiB).
+    "request target over the cap": (
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "414 URI Too Long",
+        "uri-too-long",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", OVERSIZED_HEADS)
+def test_a_request_head_over_32_kib_is_refused_with_problem_details(
+    api: dict[str, Server], name: str
+) -> None:
+    """The request line and header fields together are capped at 32 KiB (nginx's default buffers):
+    over it, 431 (or 414 for the request line alone) as a problem in English and Arabic with every
+    security header, the connection closed, the refusal counted in /metrics."""
+    request, status_line_wanted, kind = OVERSIZED_HEADS[name]
+    status = status_line_wanted.split()[0]
+    before = _refused_counts(api["REPD"])
+    answer = _raw_exchange(api["REPD"].url, request)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    assert status_line == f"HTTP/1.1 {status_line_wanted}", (name, answer[:300])
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in header_lines)}
+    assert headers["content-type"] == "application/problem+json", headers
+    assert int(headers["content-length"]) == len(body) and headers["connection"] == "close"
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    problem = json.loads(body)
+    assert problem["type"] == f"/problems/{kind}" and problem["status"] == int(status), problem
+    assert problem["instance"] == "#" + headers["x-request-id"]
+    assert "32 KiB" in problem["detail"] and "32" in problem["detailAr"] and problem["titleAr"], problem
+    after = _refused_counts(api["REPD"])
+    assert after[status] == before[status] + 1, (before, after)
+    assert httpx.get(api["REPD"].url + "/healthz").status_code == 200
+
+
+def test_a_request_head_just_under_32_kib_is_served(api: dict[str, Server]) -> None:
+    """The cap counts the request line and the header fields; a head just under it is answered as usual,
+    on a connection that stays open for a second request."""
+    line = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    filler = HEAD_LIMIT - len(line) - 64
+    request = line + b"X-Filler: " + b"c" * filler + b"\r\n\r\n"
+    assert HEAD_LIMIT - 100 < len(request) <= HEAD_LIMIT
+    host, port = api["REPD"].url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        for _ in range(2):
+            conn.sendall(request)
+            received = b""
+            while not _whole_answer(received):
+                chunk = conn.recv(65536)
+                assert chunk, received  # the node closed the connection
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received[:300]
+
+
+def _whole_answer(received: bytes) -> bool:
+    """Whether `received` holds a whole answer: its head and the Content-Length bytes after it."""
+    head, separator, body = received.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    return bool(separator and length and len(body) >= int(length[1]))
 
 
 # The verify page's cryptography: @noble/hashes and @noble/curves, as package-lock.json pins them.

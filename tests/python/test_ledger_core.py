@@ -33,6 +33,7 @@ from ledger.canonical import (
     is_canonical_text,
     normalize_text,
     refused_character,
+    show_refused,
 )
 from ledger.chainview import AgencyStatus, ChainUnavailable, LeafState, LeafStatusInfo, MemoryChain
 from ledger.fields import FieldError, RecordKey, field_hash, flatten, seal_record, unflatten
@@ -189,6 +190,23 @@ def test_whatever_intake_accepts_a_verifier_accepts(text: str) -> None:
         assert is_canonical_text(canonical)
     if is_canonical_text(canonical):  # intake refuses more: code points unassigned in its Unicode
         assert not {ord(c) for c in canonical} & REFUSED_CODE_POINTS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.sampled_from(sorted(REFUSED_CODE_POINTS)), st.data())
+def test_show_refused_writes_every_refused_character_out(
+    text: str, refused: int, data: st.DataObject
+) -> None:
+    """Text that may not be canonical (an agency name from the chain) is shown with each refused
+    character as ⟨U+XXXX⟩: none is left to act, and text without one comes back as it is."""
+    at = data.draw(st.integers(0, len(text)))
+    shown = show_refused(text[:at] + chr(refused) + text[at:])
+    assert f"⟨U+{refused:04X}⟩" in shown
+    assert not {ord(c) for c in shown} & REFUSED_CODE_POINTS
+    canonical = normalize_text(text)
+    if is_canonical_text(canonical):
+        assert show_refused(canonical) == canonical
+    assert show_refused("وزارة \u202eecitsuj\u2069 / Justice") == "وزارة ⟨U+202E⟩ecitsuj⟨U+2069⟩ / Justice"
 
 
 def test_a_bundle_whose_disclosed_value_holds_an_override_is_not_authentic() -> None:

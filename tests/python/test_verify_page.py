@@ -32,13 +32,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from api_helpers import ENV, Server, servers, wait_anchored
+from api_helpers import ENV, Server, init_node, servers, start_server, stop_server, wait_anchored
 from local_http import FaultyRpc, SilentServer
 from records_examples import commercial_example, marriage_example, title_example
 from typer.testing import CliRunner
 from web3 import Web3
 
 from node.cli import app
+from node.deploy import dev_accounts
 from node.devchain import DevChain, DevChainConfig, free_port
 from node.toolchain import CompiledContract
 
@@ -65,6 +66,10 @@ TITLES = {
 # REPD's on-chain name is bilingual, "Arabic / English", as real agencies' are (node/deploy.py).
 REPD_NAME = ("مصلحة الشهر العقاري للاختبار", "REPD API test agency")
 CAIRO = ZoneInfo("Africa/Cairo")
+VOTERS = {"REPD": 8, "CSO": 9}  # anvil's development accounts that also sign for these agencies
+# An agency name that displays as "Ministry of Justice" where U+202E acts: the override turns the
+# stored letters round. The registry checks only a name's length; Sijill would refuse it.
+SPOOFED_NAME = ("وزارة العدل", "\u202eecitsuj fo yrtsiniM")
 SUSPENDED = (
     "الجهة المصدرة موقوفة حاليًا؛ وقد ثُبِّت القيد حين كانت مفوّضة.",
     "The issuing agency is suspended now; the record was anchored while it was authorised.",
@@ -126,7 +131,12 @@ def nodes(
         }
 
     names = {"REPD": " / ".join(REPD_NAME)}
-    with servers(w3, compiled, root, devchain.rpc_url, extra=extra, names=names) as started:
+    # REPD and CSO each have a second signer, an anvil development account (which anvil sends for),
+    # so that a test can vote in the council as software other than Sijill would (`spoofed`).
+    voters = {code: (dev_accounts(10)[index].address,) for code, index in VOTERS.items()}
+    with servers(
+        w3, compiled, root, devchain.rpc_url, extra=extra, names=names, more_signers=voters
+    ) as started:
         yield started
 
 
@@ -822,3 +832,89 @@ def test_the_arabic_says_one_plain_thing_for_each(page: dict[str, dict[str, Any]
     superseded = page["superseded"]["steps"][0]
     assert "هذا الإصدار أصلي" in superseded["verdictText"]
     assert page["superseded-unlinked"]["lang"] == "en"
+
+
+# ----------------------------------------------------------------------------- a name set by other software
+
+
+@pytest.fixture(scope="module")
+def spoofed(
+    nodes: dict[str, Server],
+    w3: Web3,
+    compiled: dict[str, CompiledContract],
+    devchain: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """An agency registered straight through the contract, as software other than Sijill could,
+    with a name holding U+202E; its own node makes a record and a certificate of it, and the
+    browser opens the certificate's page in Arabic and in English."""
+    deployment = json.loads(Path(nodes["REPD"].extra["deployment"]).read_text())
+    registry = w3.eth.contract(
+        address=deployment["contracts"]["AgencyRegistry"]["address"], abi=compiled["AgencyRegistry"].abi
+    )
+    key = secrets.token_bytes(32)
+    signer = Web3().eth.account.from_key(key).address
+    name = " / ".join(SPOOFED_NAME)
+    action = (0, b"MOJ".ljust(32, b"\0"), signer, b"title".ljust(32, b"\0"), 0, name)  # AddAgency
+    repd, cso = (dev_accounts(10)[VOTERS[code]].address for code in ("REPD", "CSO"))
+    w3.eth.wait_for_transaction_receipt(
+        registry.functions.propose(action).transact({"from": repd, "gasPrice": 0})
+    )
+    proposal = registry.functions.proposalCount().call()
+    w3.eth.wait_for_transaction_receipt(
+        registry.functions.approve(proposal).transact({"from": cso, "gasPrice": 0})
+    )
+    assert tuple(registry.functions.agencyInfo(b"MOJ".ljust(32, b"\0")).call()[:2]) == (name, 1)
+
+    root = tmp_path_factory.mktemp("spoofed")
+    data_dir, tokens = init_node(root, "MOJ", key)
+    moj = start_server(
+        data_dir, "MOJ", key, tokens, devchain.rpc_url, Path(nodes["REPD"].extra["deployment"])
+    )
+    try:
+        with moj.client("officer") as officer, httpx.Client(base_url=moj.url, timeout=30) as public:
+            share = _share(officer, _create(officer, "title", title_example()), fields=TITLE_FIELDS)
+            answer = wait_anchored(public, f"/v1/shared/{share['token']}")
+            assert answer.status_code == 200, answer.text
+        url = f"{moj.url}/V/{share['token']}"
+        cases = [_case("spoofed-name-ar", url), _case("spoofed-name-en", url, lang="en")]
+        output = _browse(cases, root / "cases.json")
+    finally:
+        stop_server(moj)
+    results = {r["name"]: r for r in map(json.loads, output.splitlines())}
+    failures = {n: r["failure"] for n, r in results.items() if "failure" in r}
+    assert not failures, failures
+    yield results
+
+
+def _reading_order(glyphs: list[dict[str, Any]]) -> list[str]:
+    """The characters of a left-to-right part in the order they are drawn: line by line, then
+    left to right (spaces, which have no place of their own at a line's end, left out)."""
+    drawn = sorted((g for g in glyphs if g["char"] != " "), key=lambda g: (g["top"], g["left"]))
+    return [g["char"] for g in drawn]
+
+
+def test_an_agency_name_set_by_other_software_cannot_turn_its_text_round(
+    spoofed: dict[str, dict[str, Any]],
+) -> None:
+    """The registry took a name holding U+202E. The page writes the override out as ⟨U+202E⟩ in
+    the name's English half, so its letters are drawn in the order they are stored (where U+202E
+    acts they are drawn right to left and read "Ministry of Justice"), and says why, in the page's
+    language; the verdict itself rests on the agency code, not the name."""
+    shown_en = "⟨U+202E⟩ecitsuj fo yrtsiniM"
+    notes = {
+        "ar": "في اسم الجهة كما سُجِّل في دفتر القيود المشترك محارف خفية أو محارف تغيّر اتجاه الكتابة",
+        "en": "The agency’s name as registered on the ledger holds invisible or direction-changing",
+    }
+    for lang in ("ar", "en"):
+        result = spoofed[f"spoofed-name-{lang}"]
+        assert result["verdict"] == "authentic-current", result["verdictText"]
+        assert not result["pageErrors"] and not result["consoleErrors"], result
+        text = result["agencyText"]
+        assert "\u202e" not in text and shown_en in text and SPOOFED_NAME[0] in text, text
+        assert "(MOJ)" in text
+        parts = {p["lang"]: p for p in result["agencyLayout"]}
+        assert parts["en"]["text"] == shown_en and parts["ar"]["text"] == SPOOFED_NAME[0]
+        stored = [c for c in shown_en if c != " "]
+        assert _reading_order(parts["en"]["glyphs"]) == stored, parts["en"]["glyphs"]
+        assert result["agencyNote"] and result["agencyNote"].startswith(notes[lang]), result["agencyNote"]
