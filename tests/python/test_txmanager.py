@@ -43,6 +43,7 @@ from node.txmanager import (
 
 pytestmark = pytest.mark.chain
 
+HTTP_TIMEOUT = 5.0
 FAST = TxSettings(backoff_initial=0.02, backoff_max=0.1, poll_interval=0.1, resubmit_after=0.5)
 
 
@@ -62,8 +63,13 @@ def account() -> LocalAccount:
 def manager_via(
     proxy: FaultyRpc, account: LocalAccount, decoder: RevertDecoder, **settings: Any
 ) -> TxManager:
-    """A manager talking through the proxy, with a short HTTP timeout and quick retries."""
-    w3 = connect_for_sending(proxy.url, timeout=0.5)
+    """A manager talking through the proxy, with quick retries.
+
+    Its HTTP timeout leaves room for a loaded machine: the tests count the calls that reach the
+    proxy, and an answer slower than the timeout would be retried and counted twice (seen with
+    0.5 s while six test processes shared two cores). A test of a late answer makes the proxy
+    later than this."""
+    w3 = connect_for_sending(proxy.url, timeout=HTTP_TIMEOUT)
     return TxManager(w3, account, decoder, replace(FAST, **settings))
 
 
@@ -147,6 +153,7 @@ def test_transport_faults_are_retried_without_sending_twice(
     manager = manager_via(proxy, account, decoder)
     proxy.inject("drop", "eth_estimateGas", times=2)
     proxy.inject("502", "eth_getBlockByNumber")
+    proxy.delay = 2 * HTTP_TIMEOUT
     proxy.inject("late", SEND)  # the node takes it; the answer comes after the client's timeout
     pending = manager.send(ping(account), label="through faults")
     receipt = manager.wait(pending)
