@@ -137,17 +137,21 @@ def _problem_protocol(base: Any) -> Any:
             self._reading_head = True  # a connection starts with a request line
             self._head_arrived = 0  # bytes received while reading the current head
             self._head_size = 0  # bytes of the request line and header fields parsed so far
+            self._head_ended = False  # a head ended in the chunk being parsed
             self._too_large: str | None = None
             self._lingering = False
 
         def data_received(self, data: bytes) -> None:
             if self._lingering:
                 return  # lingering after a refusal: what else the client sends is dropped unread
-            reading_before = self._reading_head
+            self._head_ended = False
             super().data_received(data)
-            # Still no end of the head after this chunk: httptools holds the unfinished field
-            # in memory, so count what came (a chunk that also ended a body is not counted).
-            if reading_before and self._reading_head and self._too_large is None:
+            # No head ended in this chunk and one is still being read: httptools holds its
+            # unfinished field in memory, so count what came. A chunk in which a head ended is
+            # not counted: it may hold that request's whole body too (a 100 KB POST read in one
+            # go on a busy machine was refused as a 431 when it was), and the fields parsed are
+            # counted one by one anyway (`_grow`).
+            if not self._head_ended and self._reading_head and self._too_large is None:
                 self._head_arrived += len(data)
                 if self._head_arrived > MAX_REQUEST_HEAD:
                     self._refuse("header-too-large" if getattr(self, "headers", None) else "uri-too-long")
@@ -167,6 +171,7 @@ def _problem_protocol(base: Any) -> Any:
 
         def on_headers_complete(self) -> None:
             self._reading_head = False
+            self._head_ended = True
             self._head_arrived = 0
             super().on_headers_complete()
 
