@@ -74,6 +74,14 @@ def _init_node(root: Path, code: str, key: bytes) -> Path:
     return data_dir
 
 
+def _ledger(w3: Web3, network: dict[str, Any], compiled: dict[str, CompiledContract]) -> Any:
+    """The network's RecordLedger, to ask the chain itself what a node anchored or revoked."""
+    return w3.eth.contract(
+        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
+        abi=compiled["RecordLedger"].abi,
+    )
+
+
 def _node(data_dir: Path, code: str, network: dict[str, Any], rpc: str, **batcher: Any) -> AgencyNode:
     # Secrets by settings, not os.environ: the worker runs other test files (and the soak
     # script) after this one, and a SIJILL_KEK left behind would be taken for their nodes' KEK.
@@ -202,10 +210,7 @@ def test_a_batch_mined_after_recover_asked_is_finalised_not_dissolved(
     that head. s is on the chain: it must be finalised, not dissolved and its leaves anchored
     again in a new batch."""
     node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
     try:
         node.batcher.recover()  # a fresh store starts at the chain's head
         seq_before = ledger.functions.head(agency_code("REPD")).call()[1]
@@ -304,10 +309,7 @@ def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
     `sent` for ever."""
     proxy = FaultyRpc(devchain.rpc_url)
     data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
     node = _node(data_dir, "CRA", network, proxy.url, receipt_timeout=1.0)
     try:
         accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="r1")
@@ -380,10 +382,7 @@ def test_a_revocation_the_chain_lost_with_its_block_is_sent_again(
     node checks. The revocation is queued again and sent, and the chain shows the leaf revoked."""
     data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
     node = _node(data_dir, "CRA", network, devchain.rpc_url)
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
     try:
         accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="g1")
         node.batcher.drain(timeout=120)
@@ -422,10 +421,7 @@ def test_the_indexer_reads_again_a_chain_that_lost_blocks(
     what the chain says, keeping the batch the chain still has."""
     data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
     node = _node(data_dir, "CRA", network, devchain.rpc_url)
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
 
     def index_to_the_head() -> None:
         deadline = time.monotonic() + 60
@@ -470,10 +466,7 @@ def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
     node took records and revocations that nothing would ever anchor, /healthz still ok."""
     proxy = FaultyRpc(devchain.rpc_url)
     node = _node(_init_node(tmp_path, "CSO", network["keys"]["CSO"]), "CSO", network, proxy.url)
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
     try:
         accepted = node.intake.submit("marriage", marriage_example(), actor="o", request_id="r1")
         node.batcher.drain(timeout=120)
@@ -607,10 +600,7 @@ def test_sigkill_at_random_moments_during_a_bulk_load(
     file = tmp_path / "bulk.ndjson"
     write_ndjson(file, records, start=50_000, record_type="commercial")
     args = _ingest_args(data_dir, "CRA", file, network, devchain.rpc_url, 2000)
-    ledger = w3.eth.contract(
-        address=network["deployment"]["contracts"]["RecordLedger"]["address"],
-        abi=compiled["RecordLedger"].abi,
-    )
+    ledger = _ledger(w3, network, compiled)
     seq_before = ledger.functions.head(agency_code("CRA")).call()[1]
     rng = random.Random(int(os.environ.get("SIJILL_FAULT_SEED", "7")))
     kills, runs, loads = 0, 0, 1
