@@ -144,14 +144,15 @@ def _problem_protocol(base: Any) -> Any:
         def data_received(self, data: bytes) -> None:
             if self._lingering:
                 return  # lingering after a refusal: what else the client sends is dropped unread
-            self._head_ended = False
+            reading_before, self._head_ended = self._reading_head, False
             super().data_received(data)
-            # No head ended in this chunk and one is still being read: httptools holds its
-            # unfinished field in memory, so count what came. A chunk in which a head ended is
-            # not counted: it may hold that request's whole body too (a 100 KB POST read in one
-            # go on a busy machine was refused as a 431 when it was), and the fields parsed are
-            # counted one by one anyway (`_grow`).
-            if not self._head_ended and self._reading_head and self._too_large is None:
+            # A head was being read before this chunk and still is, none ended in it: httptools
+            # holds the unfinished field in memory, so count what came. Not counted: a chunk that
+            # ended a body (it may be most of that body), nor one in which a head ended (it may
+            # hold that request's whole body too: a 100 KB POST read in one go on a busy machine
+            # was refused as a 431 when it was); the fields parsed are counted one by one anyway
+            # (`_grow`).
+            if reading_before and not self._head_ended and self._reading_head and self._too_large is None:
                 self._head_arrived += len(data)
                 if self._head_arrived > MAX_REQUEST_HEAD:
                     self._refuse("header-too-large" if getattr(self, "headers", None) else "uri-too-long")
