@@ -57,10 +57,6 @@ def free_port() -> int:
         return port
 
 
-STOP_TIMEOUT = 15.0
-"""Seconds anvil gets to save its state and exit after SIGINT before it is killed."""
-
-
 @dataclass(frozen=True, slots=True)
 class DevChainConfig:
     """How to run anvil. `data_dir` None means a throw-away chain (tests)."""
@@ -166,7 +162,7 @@ class DevChain:
         self.stop()
         raise ChainError(f"anvil did not answer at {self.rpc_url} within {timeout:g}s")
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         """Stop anvil with SIGINT, so it dumps its state, then SIGKILL if it hangs."""
         process, self._process = self._process, None
         copier, self._log_copier = self._log_copier, None
