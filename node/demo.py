@@ -109,6 +109,9 @@ def demo_command(
     demo.lock()
     if reset:
         demo.reset()
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored (a shell's background
+    # job, or a script's): Python keeps an inherited SIG_IGN, and `kill -INT` did nothing then.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     status = 0
     try:

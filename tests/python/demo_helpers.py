@@ -95,6 +95,9 @@ class DemoProcess:
             stderr=subprocess.STDOUT,
             text=True,
             umask=-1 if umask is None else umask,
+            # As a shell's background job starts it (`make run &`, CI's scripts): with SIGINT
+            # ignored, which Python then leaves ignored unless the program says otherwise.
+            preexec_fn=_ignore_sigint,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -137,3 +140,7 @@ class DemoProcess:
             os.kill(pid, signal.SIGKILL)
         self.process.kill()
         self.process.wait()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
