@@ -4,11 +4,11 @@
 #
 #   docker build -t sijill:0.1.0 .
 #
-# An agency node compiles the contracts when it starts, for their ABIs (node/toolchain.py): the
+# An agency node compiles the contracts when it starts, for their ABIs (node/chain/toolchain.py): the
 # npm `solc` package run by Node through scripts/solcjs, over the OpenZeppelin sources, both at
 # the versions package-lock.json pins. So the image carries Node.js and those two packages, and
 # compiles once here, into build/solc/ (the cache the node then reads). The install is editable
-# because node/toolchain.py finds contracts/, node_modules/ and build/ beside its package.
+# because node/chain/toolchain.py finds contracts/, node_modules/ and build/ beside its package.
 #
 # Only the files the image needs are copied (the build context also holds node_modules/, .venv/
 # and .data/, which must not end up in it).
@@ -43,6 +43,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY ledger ledger
 COPY node node
 COPY api api
+COPY cli cli
 COPY contracts contracts
 COPY scripts/solcjs scripts/solcjs
 COPY --from=npm /npm/node_modules node_modules

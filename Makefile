@@ -57,8 +57,8 @@ $(WEB_VENDOR): node_modules/.installed scripts/vendor-web.mjs
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check ledger node api scripts tests
-	$(BIN)/ruff format --check ledger node api scripts tests
+	$(BIN)/ruff check ledger node api cli scripts tests
+	$(BIN)/ruff format --check ledger node api cli scripts tests
 	$(BIN)/mypy
 	npx solhint 'contracts/**/*.sol'
 

@@ -1,6 +1,15 @@
-"""The agency node: the only part of Sijill that talks to the chain (and, later, to LevelDB).
+"""The agency node, and beside it the chain toolkit, the auditor's tools and the operator's tools.
 
-Modules: `toolchain` compiles the contracts, `devchain` runs the anvil development chain,
-`chain` signs and sends transactions and decodes reverts, `deploy` deploys the contracts
-idempotently, `cli` is the `sijill` command.
+Owns, at the top of the package, the agency node at run time: the store (`node.store`), intake
+(`node.intake`), the batcher (`node.batcher`), the transaction manager (`node.txmanager`), the
+indexer, keys, shares, node-to-node proofs (`node.peer`) and the service that wires them
+(`node.service`). `node.errors` holds the errors every part of the package raises.
+
+Subpackages, each with one job:
+- `node.chain`: the chain toolkit (compile, dev chain, deploy, connect, views, JSON-RPC batches);
+- `node.auditor`: the auditor's tools (verify a bundle, export a node's log, audit it);
+- `node.network`: the operator's tools (Besu network files, allow-list sync).
+
+Imports run one way: `ledger` <- `node.chain` <- the node <- `api` <- `cli`. `node.chain`
+imports only `ledger` and `node.errors`; nothing in `node` imports `api` or `cli`.
 """

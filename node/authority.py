@@ -27,7 +27,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 
 from ledger.codes import agency_code, decode_code
-from node.chain import RevertDecoder, call_view
+from node.chain.client import RevertDecoder, call_view
 from node.errors import ChainError, ContractRevert, NodeError
 
 

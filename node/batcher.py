@@ -45,6 +45,7 @@ from web3.exceptions import BlockNotFound
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from node.authority import Authority, Refusal
+from node.chain.limits import ANCHOR_GAS, MAX_LEAVES_PER_CALL
 from node.errors import ChainError, ContractRevert, NodeError
 from node.failpoints import failpoint
 from node.proofs import pack_levels, unpack_level
@@ -52,10 +53,8 @@ from node.store import Store
 
 log = logging.getLogger("sijill.batcher")
 
-MAX_LEAVES_PER_CALL = 1024
 LAST_EFFECT = b"meta/last-effect"  # {"block", "hash"}: where the latest operation done took effect
 COUNT_LIMIT = 1_000_000  # leaves counted per queue when reporting what waits
-ANCHOR_GAS = 250_000  # measured: 128,753 for an agency's first anchor, 94,937 after
 
 
 @dataclass(frozen=True, slots=True)

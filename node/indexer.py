@@ -24,7 +24,7 @@ from web3.exceptions import BlockNotFound
 
 from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo
 from ledger.codes import decode_code
-from node.chainview import Web3ChainView
+from node.chain.views import Web3ChainView
 from node.store import Store
 
 log = logging.getLogger("sijill.indexer")

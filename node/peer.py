@@ -71,7 +71,7 @@ from ledger.codes import AGENCY_CODE_PATTERN, RECORD_ID_PATTERN, RECORD_TYPE_PAT
 from ledger.fields import MAX_PATH_BYTES
 from ledger.hashing import keccak256
 from ledger.receipts import ReceiptError, address_of, recover_signer
-from node.chain import RevertDecoder, call_view
+from node.chain.client import RevertDecoder, call_view
 from node.errors import ContractRevert, NodeError
 from node.store import Store, make_key
 

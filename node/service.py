@@ -19,15 +19,15 @@ from typing import Any
 from ledger.receipts import ReceiptDomain
 from node.authority import Authority, check_signer
 from node.batcher import Batcher, BatcherSettings
-from node.chain import RevertDecoder, connect
-from node.chainview import Web3ChainView
-from node.deploy import load_deployment
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import load_deployment
+from node.chain.toolchain import compile_contracts
+from node.chain.views import Web3ChainView
 from node.errors import NodeError
 from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
 from node.store import Store
-from node.toolchain import compile_contracts
 from node.txmanager import TxManager, TxSettings, connect_for_sending
 
 

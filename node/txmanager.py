@@ -49,7 +49,7 @@ that account's stream of transactions and keeps three promises:
   can never be mined: they are forgotten rather than resent, and the next send signs from the
   chain's nonce again.
 
-Fees follow the chain (see node/chain.py): legacy gas price 0 on a free-gas chain (Besu's
+Fees follow the chain (see node/chain/client.py): legacy gas price 0 on a free-gas chain (Besu's
 zero base fee, anvil --base-fee 0), EIP-1559 fees when there is a base fee, or a forced
 `gas_price`. Few transactions stay in flight (`max_in_flight`, default 4): Besu's pool keeps
 only a handful of future nonces per sender. Reverts are named at estimation, or by replaying
@@ -84,7 +84,7 @@ from web3.exceptions import (
 )
 from web3.types import TxParams, TxReceipt
 
-from node.chain import RevertDecoder, _rpc_message, without_validation
+from node.chain.client import RevertDecoder, _rpc_message, without_validation
 from node.errors import ChainError
 
 log = logging.getLogger(__name__)

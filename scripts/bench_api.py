@@ -53,7 +53,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
 import httpx
-from records_examples import numbered_records
+
+from ledger.records.examples import numbered_records
 
 # ----------------------------------------------------------------------------- load process
 
@@ -494,9 +495,9 @@ def repd_server(console: Any, *serve_args: str) -> Iterator[tuple[Any, Path, Pat
     after). Once the server has stopped, `after` holds its exit status and its log."""
     from api_helpers import deploy_fresh, init_node, start_server, stop_server
 
-    from node.chain import connect
-    from node.devchain import DevChain, DevChainConfig, free_port
-    from node.toolchain import compile_contracts
+    from node.chain.client import connect
+    from node.chain.devchain import DevChain, DevChainConfig, free_port
+    from node.chain.toolchain import compile_contracts
 
     compiled = compile_contracts()
     after: dict[str, Any] = {}

@@ -29,7 +29,8 @@ sys.path[:0] = [str(ROOT / "tests" / "python"), str(ROOT / "scripts")]
 
 import httpx  # noqa: E402
 from bench_api import CpuSampler, _cpu_text, _machine, _ms, closed_phase, repd_server  # noqa: E402
-from records_examples import title_example  # noqa: E402
+
+from ledger.records.examples import title_example  # noqa: E402
 
 
 def _timed(client: httpx.Client, path: str, count: int) -> dict[str, Any]:

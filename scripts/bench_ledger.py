@@ -24,7 +24,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
 from ledger_helpers import NOW, anchored_bundles, new_chain
-from records_examples import TODAY, commercial_example, marriage_example, title_example
 from rich.console import Console
 from rich.table import Table
 
@@ -34,6 +33,7 @@ from ledger.hashing import KECCAK_BACKEND
 from ledger.merkle import build_tree
 from ledger.receipts import recover_receipt_signer
 from ledger.records import validate_record
+from ledger.records.examples import TODAY, commercial_example, marriage_example, title_example
 from ledger.verify import Verdict, verify
 
 

@@ -21,20 +21,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
-from records_examples import numbered_records
 from rich.console import Console
 from rich.table import Table
 
 from ledger.codes import record_type
 from ledger.fields import RecordKey, seal_record
+from ledger.records.examples import numbered_records
 from node.batcher import BatcherSettings
-from node.chain import RevertDecoder, connect
-from node.deploy import demo_network, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import demo_network, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import compile_contracts
 from node.keys import create_keystore
 from node.service import AgencyNode, NodeSettings
 from node.store import Store
-from node.toolchain import compile_contracts
 from node.txmanager import TxManager, TxSettings
 
 

@@ -10,7 +10,7 @@ directory (`--disclose`: bundles showing only those fields, the rest hidden as h
 citizen shares them). Then it times, over that directory:
 - `sijill verify DIR --rpc URL --json > /dev/null` as a subprocess (wall time including the
   interpreter's start-up and imports), with the CPU time of it and its workers, and anvil's;
-- the same run in-process (`node.verify_cli.run`), with the JSON-RPC HTTP requests and calls;
+- the same run in-process (`cli.verify.run`), with the JSON-RPC HTTP requests and calls;
 - `ledger.verify` alone on one core, with the chain's answers already in memory: the ceiling
   the command's verification step can reach per core on this machine.
 Prints a table beside the target (5,000 bundles/s) and a final JSON line with every figure.
@@ -35,24 +35,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
-from records_examples import TODAY, title_example
 from rich.console import Console
 from rich.table import Table
 
+from cli.verify import Lang, Options, run
 from ledger.bundle import SignedReceipt, disclose, dump_bundle, load_bundle, make_bundle, with_anchor
 from ledger.codes import agency_code, record_type
 from ledger.fields import RecordKey, seal_record
 from ledger.merkle import build_tree
 from ledger.receipts import Receipt, ReceiptDomain, ReceiptSigner
 from ledger.records import validate_record
+from ledger.records.examples import TODAY, title_example
 from ledger.verify import Verdict, verify
-from node.chain import RevertDecoder, connect
-from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
-from node.rpcbatch import RpcBatch, ask_chain, find_deployment
-from node.toolchain import compile_contracts
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.rpcbatch import RpcBatch, ask_chain, find_deployment
+from node.chain.toolchain import compile_contracts
 from node.txmanager import TxManager
-from node.verify_cli import Lang, Options, run
 
 TARGET = 5000  # bundles per second, against anvil
 
@@ -145,7 +145,7 @@ def main() -> None:
         command = [
             sys.executable,
             "-m",
-            "node.cli",
+            "cli.main",
             "verify",
             str(directory),
             "--rpc",

@@ -6,9 +6,10 @@ Usage: .venv/bin/python scripts/capacity.py [--gas-json FILE] [--gas-limit G] [-
 The gas and byte figures are measured: read from `scripts/gas_report.py --json` output (--gas-json
 FILE), or, without it, measured now by gas_report's own `measure()` on a fresh anvil (about 10 s).
 The batcher's figures (batch size, batch age, anchors in flight, the anchor's gas limit, leaves per
-revoke/supersede call) are the node's defaults, imported from node/batcher.py and node/txmanager.py.
+revoke/supersede call) are the node's defaults, imported from node/batcher.py, node/chain/limits.py
+and node/txmanager.py.
 The block gas limit and block period default to the genesis `sijill network init` writes
-(node/besu_network.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
+(node/network/besu.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
 of one agency node and the naive design's rate are measured by scripts/bench_node.py; pass what
 it prints. docs/capacity.md explains every formula.
 """
@@ -26,8 +27,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from node.batcher import ANCHOR_GAS, MAX_LEAVES_PER_CALL, BatcherSettings
-from node.besu_network import TX_POOL_MAX_FUTURE_BY_SENDER, NetworkOptions
+from node.batcher import BatcherSettings
+from node.chain.limits import ANCHOR_GAS, MAX_LEAVES_PER_CALL
+from node.network.besu import TX_POOL_MAX_FUTURE_BY_SENDER, NetworkOptions
 from node.txmanager import TxSettings
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
@@ -136,18 +138,18 @@ def main() -> None:
         ("T  block period", f"{f['T']:g} s", "`sijill network init` default (--block-time)"),
         ("g_a  anchor gas (later batch)", f"{f['g_a']:,.0f}", "gas_report.py"),
         ("g_a1  anchor gas (agency's first)", f"{f['g_a1']:,.0f}", "gas_report.py"),
-        ("L_a  anchor gas limit", f"{f['L_a']:,.0f}", "node/batcher.py ANCHOR_GAS"),
+        ("L_a  anchor gas limit", f"{f['L_a']:,.0f}", "node/chain/limits.py ANCHOR_GAS"),
         ("g_r  revoke gas per leaf (100)", f"{f['g_r']:,.0f}", "gas_report.py"),
         ("g_s  supersede gas per leaf (100)", f"{f['g_s']:,.0f}", "gas_report.py"),
         ("g_n  naive gas per record", f"{f['g_n']:,.0f}", "gas_report.py (baseline)"),
         ("B  batch size", f"{f['B']:,.0f}", "node/batcher.py BatcherSettings.batch_size"),
         ("A  batch max age", f"{f['A']:g} s", "node/batcher.py BatcherSettings.max_age"),
         ("F  anchors in flight per agency", f"{f['F']:.0f}", "Batcher/TxSettings.max_in_flight"),
-        ("M  leaves per revoke/supersede call", f"{f['M']:,.0f}", "node/batcher.py MAX_LEAVES_PER_CALL"),
+        ("M  leaves per revoke/supersede call", f"{f['M']:,.0f}", "node/chain/limits.py MAX_LEAVES_PER_CALL"),
         ("R  intake per agency node", f"{args.intake_rate:,.0f} records/s", "bench_node.py, --intake-rate"),
         ("naive rate per sender", f"{args.naive_rate:,.0f} records/s", "bench_node.py, --naive-rate"),
         ("Besu QBFT published", f"{BESU_PUBLISHED_TPS} tx/s", "Besu wiki, QBFT Performance"),
-        ("pool: future nonces per sender", f"{TX_POOL_MAX_FUTURE_BY_SENDER:,}", "node/besu_network.py"),
+        ("pool: future nonces per sender", f"{TX_POOL_MAX_FUTURE_BY_SENDER:,}", "node/network/besu.py"),
     ):
         inputs.add_row(*line)
     console.print(inputs)

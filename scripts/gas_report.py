@@ -24,10 +24,10 @@ from rich.table import Table
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
-from node.chain import RevertDecoder, connect
-from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
-from node.toolchain import compile_contracts
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import compile_contracts
 from node.txmanager import TxManager
 
 NAIVE_GAS_PER_RECORD = 45_000

@@ -6,8 +6,8 @@ Usage: .venv/bin/python scripts/soak.py [--seconds 300] [--seed N] [--officers 2
        make soak [SOAK_SECONDS=300] [SOAK_SEED=N]
 
 What runs (in a fresh directory, on free ports): anvil with a state directory
-(`node.devchain.DevChain`, 1 s blocks, configured like Besu), the three demo agencies deployed
-(`node.deploy.demo_network`), one `sijill serve` per agency (set up with `sijill node init
+(`node.chain.devchain.DevChain`, 1 s blocks, configured like Besu), the three demo agencies deployed
+(`node.chain.deploy.demo_network`), one `sijill serve` per agency (set up with `sijill node init
 --dev-account`; batches of at most 400 leaves, closed after 1 s), each talking to the chain
 through its own local proxy (`local_http.FaultyRpc`) that can be slowed down. Per agency,
 `--officers` officers and a supervisor, each a thread with a token of its own, take records
@@ -73,13 +73,13 @@ from soak_actors import (  # noqa: E402
 )
 from soak_proofs import Proofs  # noqa: E402
 
+from cli.demo import DemoAgency, child_env, demo_agencies, sijill_command  # noqa: E402
+from cli.officer import issue_token, open_node_store  # noqa: E402
 from ledger.codes import agency_code  # noqa: E402
-from node.chain import connect  # noqa: E402
-from node.demo import DemoAgency, child_env, demo_agencies, sijill_command  # noqa: E402
-from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts  # noqa: E402
-from node.devchain import DevChainConfig, free_port  # noqa: E402
-from node.officer_cli import issue_token, open_node_store  # noqa: E402
-from node.toolchain import CompiledContract, compile_contracts  # noqa: E402
+from node.chain.client import connect  # noqa: E402
+from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev_accounts  # noqa: E402
+from node.chain.devchain import DevChainConfig, free_port  # noqa: E402
+from node.chain.toolchain import CompiledContract, compile_contracts  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)

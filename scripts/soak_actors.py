@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 from local_http import FaultyRpc
-from records_examples import numbered_records
 
-from node.demo import DemoAgency, child_env, sijill_command
-from node.devchain import DevChain, DevChainConfig
+from cli.demo import DemoAgency, child_env, sijill_command
+from ledger.records.examples import numbered_records
+from node.chain.devchain import DevChain, DevChainConfig
 
 BATCH_SIZE = 400
 MAX_AGE = 1.0

@@ -1380,7 +1380,7 @@ export class MemoryChain {
   }
 }
 
-// Function selectors: the first 4 bytes of keccak256 of the signature (node/chainview.py's calls).
+// Function selectors: the first 4 bytes of keccak256 of the signature (node/chain/views.py's calls).
 const selector = (signature) => keccak256(encoder.encode(signature)).subarray(0, 4);
 const SELECTORS = {
   registry: selector("registry()"),

@@ -22,7 +22,7 @@ import {
 } from "../../api/web/sijill-verify.js";
 import { reportJson, vector } from "./helpers.mjs";
 
-// Selectors as web3 computes them: Web3.keccak(text=signature)[:4] (see node/rpcbatch.py).
+// Selectors as web3 computes them: Web3.keccak(text=signature)[:4] (see node/chain/rpcbatch.py).
 const SELECTOR = {
   registry: "0x7b103999",
   batch: "0xe77f43d4",

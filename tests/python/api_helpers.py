@@ -20,11 +20,11 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
-from node.devchain import free_port
+from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.chain.devchain import free_port
+from node.chain.toolchain import CompiledContract
 from node.keys import create_keystore
 from node.store import Store
-from node.toolchain import CompiledContract
 
 PASSPHRASE = "a passphrase for API tests only"
 KEK = secrets.token_hex(32)
@@ -126,7 +126,7 @@ def start_server(
     args = [
         sys.executable,
         "-m",
-        "node.cli",
+        "cli.main",
         "serve",
         "--data-dir",
         str(data_dir),

@@ -11,10 +11,10 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain import RevertDecoder, connect
-from node.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
-from node.toolchain import CompiledContract, compile_contracts
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import CompiledContract, compile_contracts
 from node.txmanager import TxManager
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from node.toolchain import PROJECT_ROOT
+from node.chain.toolchain import PROJECT_ROOT
 
 SUMMARY = "Sijill demo running; press Ctrl-C to stop."
 #: The demo's agencies, in its order, and the record type each anchors.
@@ -87,7 +87,7 @@ class DemoProcess:
             str(api_base),
         ]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "demo", *args],
+            [sys.executable, "-m", "cli", "demo", *args],
             cwd=PROJECT_ROOT,
             env={**clean_env(), "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ from web3 import Web3
 
 from ledger.codes import decode_code
 from ledger.errors import InvalidCode
-from node.toolchain import CompiledContract
+from node.chain.toolchain import CompiledContract
 
 # Never in UTF-8 text (0xff, 0xfe are not UTF-8 bytes) nor in the UTF-16 of any name (U+FEFF
 # twice): joining segments with it cannot make a match that spans two of them.

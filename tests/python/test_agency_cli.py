@@ -20,11 +20,11 @@ from eth_account import Account
 from typer.testing import CliRunner
 from web3 import Web3
 
-from node.cli import app
-from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
+from cli.main import app
+from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import CompiledContract
 from node.keys import create_keystore
-from node.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 

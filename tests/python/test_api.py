@@ -18,14 +18,14 @@ import httpx
 import pytest
 from api_helpers import Server, expect_problem, servers, wait_anchored
 from eth_account import Account
-from records_examples import commercial_example, marriage_example, title_example
 from web3 import Web3
 
 from ledger.bundle import load_bundle
 from ledger.receipts import recover_receipt_signer
+from ledger.records.examples import commercial_example, marriage_example, title_example
+from node.chain.toolchain import CompiledContract
 from node.peer import PeerClient, sign_request
 from node.store import verify_audit_chain
-from node.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import KEK, deploy_fresh, init_node, start_server, stop_server, wait_anchored
-from records_examples import numbered_records, title_example
 
 from ledger.codes import agency_code
-from node.chain import connect
-from node.devchain import DevChain, DevChainConfig, free_port
+from ledger.records.examples import numbered_records, title_example
+from node.chain.client import connect
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import CompiledContract
 from node.proofs import read_proof
 from node.store import Store
-from node.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 

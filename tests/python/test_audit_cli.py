@@ -22,19 +22,19 @@ from typing import Any
 import pytest
 from api_helpers import KEK, deploy_fresh, init_node, start_server, stop_server, wait_anchored
 from eth_account import Account
-from records_examples import title_example
 from typer.testing import CliRunner
 from web3 import Web3
 
+from cli.main import app
 from ledger.codes import agency_code
 from ledger.merkle import build_tree
 from ledger.receipts import Receipt, ReceiptDomain, address_of, sign_receipt
-from node.audit import EVENTS, VIEWS, ChainBatch, ChainLog, SignerInfo, audit_export
-from node.chain import RevertDecoder
-from node.cli import app
-from node.deploy import bound_contracts
-from node.export import ExportBatch, ExportReceipt, ExportWriter, Manifest, read_manifest
-from node.toolchain import CompiledContract
+from ledger.records.examples import title_example
+from node.auditor.audit import EVENTS, VIEWS, ChainBatch, ChainLog, SignerInfo, audit_export
+from node.auditor.export import ExportBatch, ExportReceipt, ExportWriter, Manifest, read_manifest
+from node.chain.client import RevertDecoder
+from node.chain.deploy import bound_contracts
+from node.chain.toolchain import CompiledContract
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain

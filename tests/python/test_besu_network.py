@@ -1,4 +1,4 @@
-"""`sijill network init` / `unlock-key` (node/besu_network.py): the Besu QBFT network's files.
+"""`sijill network init` / `unlock-key` (node/network/besu.py): the Besu QBFT network's files.
 
 Besu cannot run here, so the tests check what can be checked without it:
 - the QBFT extraData codec against Besu's own bytes (published vectors, cited below), both ways;
@@ -29,9 +29,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from node import besu_network
+from cli.main import app
 from node.batcher import MAX_LEAVES_PER_CALL
-from node.besu_network import (
+from node.chain.toolchain import PROJECT_ROOT
+from node.keys import KeystoreError
+from node.network import besu as besu_network
+from node.network.besu import (
     BESU_KEY,
     LARGEST_CALL_GAS,
     MIN_GAS_LIMIT,
@@ -45,9 +48,6 @@ from node.besu_network import (
     generate_network,
     unlock_key,
 )
-from node.cli import app
-from node.keys import KeystoreError
-from node.toolchain import PROJECT_ROOT
 
 runner = CliRunner()
 PASSPHRASE = "correct horse battery staple"
@@ -576,7 +576,7 @@ def test_refusals_exit_non_zero_with_a_clear_message_and_no_traceback(
         if "--out" not in args:
             args = [*args, "--out", str(tmp_path / name)]
         processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "network", "init", *args],
+            [sys.executable, "-m", "cli", "network", "init", *args],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -601,7 +601,7 @@ def anvil_from_genesis(network4: Path) -> Iterator[str]:
     """anvil started from the generated genesis.json (`--init`). anvil takes the chain id, base
     fee, timestamp and alloc from it but not gasLimit (its own default, 30 M, stays; checked
     below), so the genesis's gas limit is also given as --gas-limit."""
-    from node.devchain import DevChain, DevChainConfig, anvil_binary, free_port
+    from node.chain.devchain import DevChain, DevChainConfig, anvil_binary, free_port
 
     genesis = network4 / "genesis.json"
     gas_limit = int(json.loads(genesis.read_text())["gasLimit"], 16)
@@ -638,9 +638,9 @@ def test_genesis_runs_on_anvil_and_sijill_deploy_works_on_it(
 ) -> None:
     from web3 import Web3
 
-    from node.chain import RevertDecoder, connect
-    from node.deploy import bound_contracts
-    from node.toolchain import compile_contracts
+    from node.chain.client import RevertDecoder, connect
+    from node.chain.deploy import bound_contracts
+    from node.chain.toolchain import compile_contracts
     from node.txmanager import TxManager
 
     manifest = json.loads((network4 / "network.json").read_text())
@@ -693,6 +693,6 @@ def test_genesis_runs_on_anvil_and_sijill_deploy_works_on_it(
 def test_the_dev_chain_takes_the_nodes_largest_call_like_the_besu_genesis() -> None:
     """anvil's usual 30 M gas refuses a 1,024-leaf supersede: the dev chain and the demo would
     retry it forever. The dev chain uses the network generator's default instead."""
-    from node.devchain import DevChainConfig
+    from node.chain.devchain import DevChainConfig
 
     assert DevChainConfig().gas_limit == besu_network.DEFAULT_GAS_LIMIT >= MIN_GAS_LIMIT > LARGEST_CALL_GAS

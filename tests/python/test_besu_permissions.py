@@ -10,7 +10,7 @@ It records every call, so the tests assert the exact methods, parameters and ord
 
 The registry side is real: a deployment of the test's own on the session's anvil, changed by
 council proposals through `sijill agency`, and the command runs as the real program
-(`python -m node.cli network sync-permissions ...`).
+(`python -m cli network sync-permissions ...`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from local_http import LocalServer
 from typer.testing import CliRunner
 from web3 import Web3
 
-from node.besu_permissions import (
+from cli.main import app
+from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, free_port
+from node.chain.toolchain import CompiledContract
+from node.network.allowlist import (
     ABSENT_ENTRY,
     ACCOUNTS_NOT_ENABLED,
     ADD_ACCOUNTS,
@@ -47,10 +51,6 @@ from node.besu_permissions import (
     UsageError,
     sync_nodes,
 )
-from node.cli import app
-from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
-from node.devchain import DevChain, free_port
-from node.toolchain import CompiledContract
 
 runner = CliRunner()
 GET: tuple[str, list[Any]] = (GET_ACCOUNTS, [])
@@ -308,7 +308,7 @@ class Net:
     def sync(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The real program in a process of its own."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
-        command = [sys.executable, "-m", "node.cli", "network", "sync-permissions"]
+        command = [sys.executable, "-m", "cli", "network", "sync-permissions"]
         return subprocess.run(
             [*command, "--rpc", self.rpc, "--deployment", str(self.deployment), *args],
             cwd=self.root,
@@ -506,7 +506,7 @@ def test_the_manifest_names_the_nodes_and_the_enodes_to_check(
     manifest = shared_net.root / "network.json"
     manifest.write_text(
         json.dumps(
-            {  # the keys `sijill network init` writes (node/besu_network.py)
+            {  # the keys `sijill network init` writes (node/network/besu.py)
                 "format": "sijill-network/1",
                 "validators": [
                     {"index": i + 1, "name": f"validator-{i + 1}", "rpcUrl": url, "enode": enodes[i]}

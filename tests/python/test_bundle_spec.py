@@ -25,7 +25,7 @@ from ledger.chainview import AgencyStatus, LeafState
 from ledger.codes import AGENCY_CODE_PATTERN, RECORD_ID_PATTERN, RECORD_TYPE_PATTERN
 from ledger.fields import MAX_FIELDS, MAX_PATH_BYTES, MAX_VERSION, SALT_BYTES
 from ledger.hashing import keccak256
-from node.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract
 
 DOCS = PROJECT_ROOT / "docs"
 PAGE = (DOCS / "proof-bundle.md").read_text()

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from records_examples import TODAY, commercial_example, make_national_id, marriage_example, title_example
 
 from api.certificate import (
     LABELS_FILE,
@@ -44,6 +43,13 @@ from ledger.national_id import BORN_ABROAD, GOVERNORATES
 from ledger.receipts import Receipt, ReceiptDomain, address_of, sign_receipt
 from ledger.records import validate_record
 from ledger.records.commercial import BusinessStatus, LegalForm
+from ledger.records.examples import (
+    TODAY,
+    commercial_example,
+    make_national_id,
+    marriage_example,
+    title_example,
+)
 from ledger.records.marriage import MarriageStatus
 from ledger.records.title import Encumbrance, LandUse
 

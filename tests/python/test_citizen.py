@@ -26,12 +26,12 @@ from api_helpers import (
     stop_server,
     wait_anchored,
 )
-from records_examples import commercial_example, title_example
 from web3 import Web3
 
 from ledger.bundle import load_bundle
+from ledger.records.examples import commercial_example, title_example
+from node.chain.toolchain import CompiledContract
 from node.shares import new_token
-from node.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 
@@ -235,7 +235,7 @@ def test_guessing_codes_finds_nothing_and_is_cut_off(api: dict[str, Server]) -> 
 
 
 def _marriage() -> dict[str, Any]:
-    from records_examples import marriage_example
+    from ledger.records.examples import marriage_example
 
     return marriage_example()
 
@@ -427,7 +427,7 @@ def test_a_public_url_too_long_for_a_qr_code_is_refused_at_start(tmp_path: Path)
     ):
         result = subprocess.run(
             [
-                *(sys.executable, "-m", "node.cli", "serve", "--data-dir", str(tmp_path), "--agency", "REPD"),
+                *(sys.executable, "-m", "cli", "serve", "--data-dir", str(tmp_path), "--agency", "REPD"),
                 *(
                     "--deployment",
                     str(tmp_path / "d.json"),

@@ -17,8 +17,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from node.cli import app
-from node.config import reference_markdown, walk
+from cli.config import reference_markdown, walk
+from cli.main import app
 
 SIJILL = str(Path(sys.executable).with_name("sijill"))
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"

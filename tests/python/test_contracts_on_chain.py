@@ -16,7 +16,7 @@ from web3.logs import DISCARD
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
-from node.chain import RevertDecoder, call_view
+from node.chain.client import RevertDecoder, call_view
 from node.errors import ContractRevert
 from node.txmanager import TxManager
 

@@ -14,9 +14,9 @@ import pytest
 import requests
 from demo_helpers import AGENCIES, KINDS, DemoProcess, alive, children, listening, port_base
 
-from node.chain import connect
-from node.deploy import dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
+from node.chain.client import connect
+from node.chain.deploy import dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.peer import PeerClient
 from node.store import Store
 

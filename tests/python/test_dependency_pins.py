@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from node.toolchain import PROJECT_ROOT
+from node.chain.toolchain import PROJECT_ROOT
 
 # slither-analyzer 0.11.6 requires web3<8 and web3 7 requires websockets<16; the project runs
 # web3 8 (constraints-slither.txt). Any other shared package must be at the same version.

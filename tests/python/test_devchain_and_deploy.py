@@ -15,8 +15,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node.chain import RevertDecoder, connect
-from node.deploy import (
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import (
     DEPLOYMENT_FORMAT,
     AgencySpec,
     NetworkSpec,
@@ -25,9 +25,9 @@ from node.deploy import (
     deploy_network,
     load_deployment,
 )
-from node.devchain import DevChain, DevChainConfig, free_port
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import CompiledContract
 from node.errors import ChainError, DeploymentError
-from node.toolchain import CompiledContract
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
@@ -258,7 +258,7 @@ def test_agency_names_are_canonical_before_any_deployment(
 ) -> None:
     """An agencies file's names are normalised as record text is, and one holding a direction
     control is refused in one line naming it, before anything is sent; a name given in code that is
-    not canonical is refused too (node/deploy.py, ledger/codes.py agency_name)."""
+    not canonical is refused too (node/chain/deploy.py, ledger/codes.py agency_name)."""
 
     def agencies_file(name: str) -> Path:
         path = tmp_path / "agencies.json"

@@ -30,15 +30,15 @@ import httpx
 import pytest
 import uvicorn
 from api_helpers import Server, expect_problem, servers, wait_anchored
-from records_examples import commercial_example, title_example
 from uvicorn.server import ServerState
 from web3 import Web3
 
 from api.citizen import ASSETS
 from api.http_protocol import problem_http_protocol
+from ledger.records.examples import commercial_example, title_example
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract
 from node.errors import StoreError
 from node.store import Store
-from node.toolchain import PROJECT_ROOT, CompiledContract
 
 pytestmark = pytest.mark.chain
 
@@ -603,7 +603,7 @@ def test_cors_origins_come_from_flags_environment_and_config_and_are_checked(tmp
     from typer.testing import CliRunner
 
     from api.rpcproxy import cors_origin_problem, origin_of
-    from node.cli import app
+    from cli.main import app
 
     runner = CliRunner()
 
@@ -857,8 +857,8 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
 
 # Comparisons in api/ and node/ whose operands are named like secrets but hold none, and why.
 NOT_SECRETS = {
-    ("node/demo.py", "k not in _SECRET_VARIABLES"): "names of environment variables",
-    ("node/demo.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
+    ("cli/demo.py", "k not in _SECRET_VARIABLES"): "names of environment variables",
+    ("cli/demo.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
     ("node/store.py", "len(kek) != KEK_SIZE"): "a length",
     ("node/store.py", "blob[0] != _SECRET_FORMAT"): "the format byte of a sealed blob",
 }
@@ -869,11 +869,11 @@ SECRET_NAMES = re.compile(
 
 def test_secrets_are_compared_only_through_compare_digest() -> None:
     """No ==, !=, in or not in over a value named like a secret (a token, a digest, a fingerprint,
-    a share id, a key, a signature, a nonce) anywhere in api/ or node/, but those listed above;
+    a share id, a key, a signature, a nonce) anywhere in api/, node/ or cli/, but those listed above;
     and each place that holds a secret against a stored one does it with hmac.compare_digest."""
     found = set()
     calls_compare_digest = set()
-    for package in ("api", "node"):
+    for package in ("api", "node", "cli"):
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             name = str(path.relative_to(PROJECT_ROOT))
             tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -88,17 +88,16 @@ from api_helpers import (
 from eth_account import Account
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
-from records_examples import EXAMPLES, commercial_example, marriage_example
 from web3 import Web3
 
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from ledger.records import RecordInvalid
+from ledger.records.examples import EXAMPLES, commercial_example, marriage_example
 from ledger.verify import Verdict, verify
 from node.batcher import BatcherSettings
-from node.chain import RevertDecoder
-from node.chainview import Web3ChainView
-from node.deploy import (
+from node.chain.client import RevertDecoder
+from node.chain.deploy import (
     AgencySpec,
     NetworkSpec,
     bound_contracts,
@@ -106,13 +105,14 @@ from node.deploy import (
     dev_accounts,
     load_deployment,
 )
-from node.devchain import free_port
+from node.chain.devchain import free_port
+from node.chain.toolchain import CompiledContract
+from node.chain.views import Web3ChainView
 from node.errors import ContractRevert
 from node.intake import IntakeError
 from node.peer import sign_request
 from node.service import AgencyNode, NodeSettings
 from node.store import Store, hash_token
-from node.toolchain import CompiledContract
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain

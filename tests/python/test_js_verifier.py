@@ -1,7 +1,7 @@
 """The browser verifier (api/web/sijill-verify.js) against a real chain: bundles anchored, superseded,
 revoked, pending, tampered and partly disclosed on anvil, verified by `tests/js/verify_cli.mjs`
 through its own JSON-RPC client (`RpcChain`), and each report, reasons in both languages and
-details included, equal to Python's `ledger.verify` through `node.chainview.Web3ChainView` at the
+details included, equal to Python's `ledger.verify` through `node.chain.views.Web3ChainView` at the
 same moment: the same `now`, and no block mined between the two (interval mining is paused)."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from ledger.bundle import disclose, dump_bundle, with_anchor
 from ledger.fields import RecordKey, seal_record
 from ledger.receipts import ReceiptDomain
 from ledger.verify import verify
-from node.chainview import Web3ChainView
-from node.devchain import DevChain
-from node.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.devchain import DevChain
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.views import Web3ChainView
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
@@ -214,7 +214,7 @@ def test_js_reports_equal_sijill_verify_where_there_is_no_ledger(
     with no_new_blocks(w3, devchain):
         command = ["verify", *map(str, files), "--rpc", devchain.rpc_url, "--json"]
         python = subprocess.run(
-            [sys.executable, "-m", "node.cli", *command],
+            [sys.executable, "-m", "cli", *command],
             capture_output=True,
             text=True,
             cwd=PROJECT_ROOT,

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from records_examples import TODAY, make_national_id
 
 from ledger.canonical import is_canonical_text
 from ledger.errors import LedgerError
@@ -19,6 +18,7 @@ from ledger.national_id import (
     NationalId,
     parse_national_id,
 )
+from ledger.records.examples import TODAY, make_national_id
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 

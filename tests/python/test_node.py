@@ -18,24 +18,25 @@ from typing import Any
 import pytest
 from eth_account import Account
 from local_http import FaultyRpc
-from records_examples import commercial_example, marriage_example, numbered_records, write_ndjson
 from web3 import Web3
 
 from ledger.chainview import ChainView, LeafState
 from ledger.codes import agency_code, record_type
 from ledger.merkle import verify_proof
+from ledger.records.examples import commercial_example, marriage_example, ndjson_lines, numbered_records
 from ledger.verify import Verdict, verify
-from node.batcher import ANCHOR_GAS, BatcherSettings
-from node.chainview import Web3ChainView
-from node.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
+from node.batcher import BatcherSettings
+from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.limits import ANCHOR_GAS
+from node.chain.toolchain import CompiledContract
+from node.chain.views import Web3ChainView
 from node.errors import NodeError
 from node.intake import IntakeError
 from node.keys import create_keystore
 from node.proofs import read_proof
 from node.service import AgencyNode, NodeSettings
 from node.store import Store
-from node.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 
@@ -562,7 +563,7 @@ def test_three_agency_nodes_side_by_side(
     for code, kind in kinds.items():
         dirs[code] = _init_node(tmp_path, code, network["keys"][code])
         file = tmp_path / f"{code}.ndjson"
-        write_ndjson(file, 600, start=10_000, record_type=kind)
+        file.write_text("".join(ndjson_lines(600, start=10_000, record_type=kind)), encoding="utf-8")
         args, env = (
             _ingest_args(dirs[code], code, file, network, devchain.rpc_url, 250),
             {**os.environ, **ENV},
@@ -598,7 +599,7 @@ def test_sigkill_at_random_moments_during_a_bulk_load(
     records = int(os.environ.get("SIJILL_FAULT_RECORDS", "20000"))
     data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
     file = tmp_path / "bulk.ndjson"
-    write_ndjson(file, records, start=50_000, record_type="commercial")
+    file.write_text("".join(ndjson_lines(records, start=50_000, record_type="commercial")), encoding="utf-8")
     args = _ingest_args(data_dir, "CRA", file, network, devchain.rpc_url, 2000)
     ledger = _ledger(w3, network, compiled)
     seq_before = ledger.functions.head(agency_code("CRA")).call()[1]
@@ -623,7 +624,12 @@ def test_sigkill_at_random_moments_during_a_bulk_load(
         # A fast machine finished before it was interrupted three times: load more into the
         # same node, so the interruptions do not depend on the machine's speed.
         file = tmp_path / f"bulk-{loads}.ndjson"
-        write_ndjson(file, records // 2, start=50_000 + records + 100_000 * loads, record_type="commercial")
+        file.write_text(
+            "".join(
+                ndjson_lines(records // 2, start=50_000 + records + 100_000 * loads, record_type="commercial")
+            ),
+            encoding="utf-8",
+        )
         args = _ingest_args(data_dir, "CRA", file, network, devchain.rpc_url, 2000)
         loads += 1
     assert kills >= 3, "the load was actually interrupted"
@@ -648,7 +654,7 @@ def test_the_chain_stops_and_comes_back(compiled: dict[str, CompiledContract], t
         network = {"keys": keys, "path": path, "deployment": deployment}
         data_dir = _init_node(tmp_path, "REPD", keys["REPD"])
         file = tmp_path / "load.ndjson"
-        write_ndjson(file, 3000, start=90_000)
+        file.write_text("".join(ndjson_lines(3000, start=90_000)), encoding="utf-8")
         process = subprocess.Popen(
             _ingest_args(data_dir, "REPD", file, network, chain.rpc_url, 500),
             env={**os.environ, **ENV},
@@ -696,7 +702,9 @@ def test_each_failpoint_is_survived(
     total = 0
     for i, point in enumerate(POINTS):
         file = tmp_path / f"{point}.ndjson"
-        write_ndjson(file, 1200, start=200_000 + 10_000 * i, record_type="marriage")
+        file.write_text(
+            "".join(ndjson_lines(1200, start=200_000 + 10_000 * i, record_type="marriage")), encoding="utf-8"
+        )
         args = _ingest_args(data_dir, "CSO", file, network, devchain.rpc_url, 500)
         dying = subprocess.run(
             args,

@@ -27,7 +27,7 @@ from ledger.bundle import Bundle, bundle_to_json, disclose, dump_bundle
 from ledger.codes import agency_code
 from ledger.fields import RecordKey, seal_record
 from node import peer as peer_module
-from node.devchain import free_port
+from node.chain.devchain import free_port
 from node.errors import NodeError
 from node.peer import (
     PEER_HEADERS,

@@ -38,18 +38,18 @@ from privacy_scan import (
     secret_forms,
     text_forms,
 )
-from records_examples import varied_records
 from typer.testing import CliRunner
 
+from cli.demo import DEMO_DISCLOSED, sijill_command
+from cli.main import app
 from ledger.fields import flatten
-from node import besu_network
-from node.chain import RevertDecoder, connect
-from node.cli import app
-from node.demo import DEMO_DISCLOSED, sijill_command
-from node.deploy import dev_accounts
-from node.devchain import free_port
+from ledger.records.examples import varied_records
+from node.chain.client import RevertDecoder, connect
+from node.chain.deploy import dev_accounts
+from node.chain.devchain import free_port
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract
 from node.keys import load_signer
-from node.toolchain import PROJECT_ROOT, CompiledContract
+from node.network import besu as besu_network
 from node.txmanager import TxManager
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]

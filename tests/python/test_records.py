@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from records_examples import (
+
+from ledger.canonical import canonical_json, is_canonical_text
+from ledger.codes import KNOWN_RECORD_TYPES
+from ledger.errors import LedgerError
+from ledger.records import RECORD_TYPES, FieldProblem, RecordInvalid, validate_record
+from ledger.records.examples import (
     EXAMPLES,
     TODAY,
     commercial_example,
@@ -20,11 +25,6 @@ from records_examples import (
     marriage_example,
     title_example,
 )
-
-from ledger.canonical import canonical_json, is_canonical_text
-from ledger.codes import KNOWN_RECORD_TYPES
-from ledger.errors import LedgerError
-from ledger.records import RECORD_TYPES, FieldProblem, RecordInvalid, validate_record
 
 Record = dict[str, Any]
 

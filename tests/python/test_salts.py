@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from records_examples import title_example
 
 from ledger.fields import SALT_BYTES, RecordKey, new_salts, seal_record
 from ledger.receipts import ReceiptDomain
+from ledger.records.examples import title_example
 from node.authority import Authority
 from node.intake import Intake
 from node.store import Store

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from node.toolchain import PROJECT_ROOT, compiler_config
+from node.chain.toolchain import PROJECT_ROOT, compiler_config
 
 SLITHER = PROJECT_ROOT / ".venv-slither" / "bin" / "slither"
 TRIAGE = PROJECT_ROOT / "contracts" / "slither-triage.json"

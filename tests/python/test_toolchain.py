@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract, collect_sources, compile_contracts
 from node.errors import ToolchainError
-from node.toolchain import PROJECT_ROOT, CompiledContract, collect_sources, compile_contracts
 
 HARDHAT_ARTIFACTS = PROJECT_ROOT / "build" / "hardhat" / "artifacts" / "contracts"
 

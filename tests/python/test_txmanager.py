@@ -27,9 +27,9 @@ from web3 import Web3
 from web3.types import TxParams
 
 from ledger.codes import record_type
-from node.chain import RevertDecoder
-from node.deploy import dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
+from node.chain.client import RevertDecoder
+from node.chain.deploy import dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.errors import ChainError, ContractRevert
 from node.txmanager import (
     BroadcastUncertain,

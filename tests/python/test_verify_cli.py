@@ -1,6 +1,6 @@
 """`sijill verify` on a real anvil: bundles anchored by REPD, verified through typer's runner and
-as real processes (`python -m node.cli verify`), one, many, from stdin and from a URL; bad input
-and an unusable chain each give one line and the documented exit status. Also `node.rpcbatch`
+as real processes (`python -m cli verify`), one, many, from stdin and from a URL; bad input
+and an unusable chain each give one line and the documented exit status. Also `node.chain.rpcbatch`
 against the chain: batched answers equal web3's, and one failed call spoils only itself."""
 
 from __future__ import annotations
@@ -25,17 +25,16 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 from web3 import Web3
 
+from cli.main import app
 from ledger.bundle import dump_bundle, with_anchor
 from ledger.chainview import ChainUnavailable
 from ledger.codes import agency_code, record_type
 from ledger.fields import RecordKey, seal_record
 from ledger.receipts import ReceiptDomain
 from ledger.verify import verify
-from node.chainview import Web3ChainView
-from node.cli import app
-from node.deploy import demo_network, deploy_network
-from node.devchain import free_port
-from node.rpcbatch import (
+from node.chain.deploy import demo_network, deploy_network
+from node.chain.devchain import free_port
+from node.chain.rpcbatch import (
     AGENCY_INFO,
     BATCH,
     LEAF_STATUS,
@@ -49,7 +48,8 @@ from node.rpcbatch import (
     eth_calls,
     find_deployment,
 )
-from node.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.views import Web3ChainView
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
@@ -144,7 +144,7 @@ def cli(*args: str, stdin: str | None = None) -> Any:
 
 def sijill(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "node.cli", "verify", *args],
+        [sys.executable, "-m", "cli", "verify", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -398,7 +398,7 @@ def test_as_a_process_one_bundle_and_arabic(devchain: Any, made: dict[str, Any])
 
 def test_as_a_process_many_json_stdin_and_the_environment(devchain: Any, made: dict[str, Any]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "node.cli", "verify", str(made["good"]), "-", "--json"],
+        [sys.executable, "-m", "cli", "verify", str(made["good"]), "-", "--json"],
         input=dump_bundle(made["bundles"][REVOKED]).decode(),
         capture_output=True,
         text=True,
@@ -757,7 +757,7 @@ def test_an_error_object_for_one_call_makes_only_its_bundles_unknown(
 def test_the_progress_bar_goes_to_a_terminal_stderr_only(devchain: Any, made: dict[str, Any]) -> None:
     from rich.console import Console
 
-    from node.verify_cli import Options, run
+    from cli.verify import Options, run
 
     terminal, out = io.StringIO(), io.StringIO()
     summary = run(

@@ -17,9 +17,9 @@ from ledger.fields import RecordKey, seal_record
 from ledger.merkle import build_tree
 from ledger.receipts import Receipt, ReceiptDomain, receipt_digest, sign_receipt
 from ledger.verify import Outcome, Verdict, verify
-from node.chainview import Web3ChainView
-from node.devchain import free_port
-from node.toolchain import CompiledContract
+from node.chain.devchain import free_port
+from node.chain.toolchain import CompiledContract
+from node.chain.views import Web3ChainView
 from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain

@@ -34,14 +34,14 @@ import httpx
 import pytest
 from api_helpers import ENV, Server, init_node, servers, start_server, stop_server, wait_anchored
 from local_http import FaultyRpc, SilentServer
-from records_examples import commercial_example, marriage_example, title_example
 from typer.testing import CliRunner
 from web3 import Web3
 
-from node.cli import app
-from node.deploy import dev_accounts
-from node.devchain import DevChain, DevChainConfig, free_port
-from node.toolchain import CompiledContract
+from cli.main import app
+from ledger.records.examples import commercial_example, marriage_example, title_example
+from node.chain.deploy import dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
 
@@ -63,7 +63,7 @@ TITLES = {
     "withdrawn": ("شهادة مسحوبة", "Withdrawn by the holder"),
     "not-found": ("رمز غير معروف", "Unknown code"),
 }
-# REPD's on-chain name is bilingual, "Arabic / English", as real agencies' are (node/deploy.py).
+# REPD's on-chain name is bilingual, "Arabic / English", as real agencies' are (node/chain/deploy.py).
 REPD_NAME = ("مصلحة الشهر العقاري للاختبار", "REPD API test agency")
 CAIRO = ZoneInfo("Africa/Cairo")
 VOTERS = {"REPD": 8, "CSO": 9}  # anvil's development accounts that also sign for these agencies
@@ -120,7 +120,7 @@ def nodes(
     # REPD offers the other chain's endpoint for cross-checks, and lets one address make 100 public
     # requests a second (every phone of these cases is 127.0.0.1, four at a time; a real one makes
     # about ten a page). CSO anchors nothing (its batches wait an hour): its record stays pending.
-    # CSO offers REPD's /rpc, as agencies offer each other's (node/demo.py), and so lets pages from
+    # CSO offers REPD's /rpc, as agencies offer each other's (cli/demo.py), and so lets pages from
     # REPD read its own /rpc: the cross-checks through CSO need that (CORS, api/rpcproxy.py).
     # CRA reads the chain through `cra_chain` (a second --rpc: the last one given counts).
     def extra(urls: dict[str, str]) -> dict[str, tuple[str, ...]]:

@@ -18,8 +18,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))
 
-from records_examples import TODAY, commercial_example, marriage_example, title_example  # noqa: E402
-
 from ledger.bundle import SignedReceipt, bundle_to_json, disclose, make_bundle, with_anchor  # noqa: E402
 from ledger.canonical import REFUSED_RANGES, canonical_json, normalize_text, refused_character  # noqa: E402
 from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo, MemoryChain  # noqa: E402
@@ -28,6 +26,7 @@ from ledger.hashing import keccak256  # noqa: E402
 from ledger.merkle import build_tree  # noqa: E402
 from ledger.receipts import Receipt, ReceiptDomain, address_of, receipt_digest, sign_receipt  # noqa: E402
 from ledger.records import validate_record  # noqa: E402
+from ledger.records.examples import TODAY, commercial_example, marriage_example, title_example  # noqa: E402
 from ledger.verify import verify  # noqa: E402
 
 CHAIN_ID = 31337

@@ -29,10 +29,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.node import Agency, DataDir, KekFile
 from ledger.codes import agency_code
 from ledger.errors import LedgerError
 from node.errors import NodeError, StoreError
-from node.node_cli import Agency, DataDir, KekFile
 from node.store import Store, make_key
 
 ROLES = ("officer", "supervisor", "auditor")

@@ -13,7 +13,7 @@ from web3 import Web3
 
 from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, LeafState, LeafStatusInfo
 from ledger.codes import agency_code, decode_code
-from node.toolchain import CompiledContract
+from node.chain.toolchain import CompiledContract
 
 
 class Web3ChainView:

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 
 from node.batcher import BatcherSettings
-from node.deploy import dev_accounts
+from node.chain.deploy import dev_accounts
 from node.errors import NodeError
 
 node_app = typer.Typer(help="Set up and run an agency node.", no_args_is_help=True)

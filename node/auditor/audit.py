@@ -1,4 +1,4 @@
-"""The audit of an agency's log: its export (`node.export`) held against the chain.
+"""The audit of an agency's log: its export (`node.auditor.export`) held against the chain.
 
 An auditor trusts neither the agency's server nor its export: only a chain endpoint. The
 audit reads the agency's events (`BatchAnchored`, `LeafRevoked`, `LeafSuperseded` of the
@@ -44,8 +44,8 @@ from ledger.errors import LedgerError
 from ledger.hashing import keccak256
 from ledger.merkle import MerkleError, build_tree
 from ledger.receipts import Receipt, ReceiptDomain, recover_receipt_signer
+from node.auditor.export import ZERO_ROOT, ExportReceipt, Manifest, read_batches, read_receipts
 from node.errors import ChainError
-from node.export import ZERO_ROOT, ExportReceipt, Manifest, read_batches, read_receipts
 
 REPORT_FORMAT = "sijill-audit/1"
 MAX_UINT64 = 2**64 - 1

@@ -39,16 +39,16 @@ from rich.markup import escape
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from cli.node import Deployment, PassphraseFile, Rpc
 from ledger.canonical import show_refused
 from ledger.codes import agency_code, agency_name, decode_code
 from ledger.codes import record_type as record_type_code
 from ledger.errors import InvalidAgencyName, InvalidCode, LedgerError
-from node.chain import RevertDecoder, call_view, connect
-from node.deploy import bound_contracts, load_deployment, refuse_dev_keys_off_devchain
+from node.chain.client import RevertDecoder, call_view, connect
+from node.chain.deploy import bound_contracts, load_deployment, refuse_dev_keys_off_devchain
+from node.chain.toolchain import compile_contracts
 from node.errors import ContractRevert, DeploymentError, NodeError
 from node.keys import load_signer
-from node.node_cli import Deployment, PassphraseFile, Rpc
-from node.toolchain import compile_contracts
 from node.txmanager import TxManager, connect_for_sending
 
 agency_app = typer.Typer(

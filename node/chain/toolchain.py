@@ -25,7 +25,7 @@ from typing import Any
 
 from node.errors import ToolchainError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_NAMES = ("AgencyRegistry", "RecordLedger")
 
 _IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*\bfrom\s+)?["']([^"']+)["']\s*;""", re.MULTILINE)

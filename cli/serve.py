@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.node_cli import Agency, DataDir, Deployment, KekFile, PassphraseFile, Rpc, _node
+from cli.node import Agency, DataDir, Deployment, KekFile, PassphraseFile, Rpc, _node
 
 
 def serve_command(

@@ -39,7 +39,7 @@ from rich.table import Table
 from node.errors import NodeError
 
 if TYPE_CHECKING:
-    from node.devchain import DevChain
+    from node.chain.devchain import DevChain
 
 out = Console(soft_wrap=True, highlight=False)
 
@@ -70,7 +70,7 @@ class DemoAgency:
 
 
 def demo_agencies(api_port_base: int) -> tuple[DemoAgency, ...]:
-    """The agencies of `node.deploy.demo_network`, in its order, on consecutive ports."""
+    """The agencies of `node.chain.deploy.demo_network`, in its order, on consecutive ports."""
     kinds = (("REPD", "title"), ("CSO", "marriage"), ("CRA", "commercial"))
     return tuple(DemoAgency(code, kind, i + 1, api_port_base + i) for i, (code, kind) in enumerate(kinds))
 
@@ -213,7 +213,7 @@ class Demo:
 
     def reset(self) -> None:
         """Delete what earlier runs left (only the demo's own files: DATA_DIR may hold others)."""
-        from node.officer_cli import open_node_store
+        from cli.officer import open_node_store
 
         for agency in self.agencies:
             node_dir = self.node_dir(agency)
@@ -253,10 +253,16 @@ class Demo:
         self._make_certificates()
 
     def _start_chain(self) -> None:
-        from node.chain import connect
-        from node.deploy import check_deployment, demo_network, deploy_network, dev_accounts, load_deployment
-        from node.devchain import DevChain, DevChainConfig
-        from node.toolchain import compile_contracts
+        from node.chain.client import connect
+        from node.chain.deploy import (
+            check_deployment,
+            demo_network,
+            deploy_network,
+            dev_accounts,
+            load_deployment,
+        )
+        from node.chain.devchain import DevChain, DevChainConfig
+        from node.chain.toolchain import compile_contracts
 
         self.chain = DevChain(DevChainConfig(port=self.chain_port, data_dir=self.chain_dir, block_time=1.0))
         self.chain.start()
@@ -309,7 +315,7 @@ class Demo:
 
     def _issue_officers(self) -> None:
         """One token per role and agency, issued once; re-registered if a node lost it."""
-        from node.officer_cli import ROLES, issue_token, open_node_store
+        from cli.officer import ROLES, issue_token, open_node_store
 
         saved = _read_json(self.officers_file)
         officers: dict[str, dict[str, dict[str, Any]]] = (
@@ -585,7 +591,7 @@ class Demo:
 
 def sijill_command(*args: str) -> list[str]:
     """The command line running `sijill ARGS` with this interpreter (the venv's, whatever PATH holds)."""
-    return [sys.executable, "-m", "node.cli", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -201,7 +201,7 @@ class DeploymentInfo:
 
     @classmethod
     def from_file(cls, path: Path) -> DeploymentInfo:
-        from node.deploy import load_deployment
+        from node.chain.deploy import load_deployment
 
         try:
             data = load_deployment(path)

@@ -33,10 +33,10 @@ from web3.types import TxReceipt
 
 from ledger.codes import agency_code, agency_name, record_type
 from ledger.errors import InvalidAgencyName
-from node.chain import RevertDecoder
-from node.devchain import DEV_CHAIN_ID, DEV_MNEMONIC
+from node.chain.client import RevertDecoder
+from node.chain.devchain import DEV_CHAIN_ID, DEV_MNEMONIC
+from node.chain.toolchain import CompiledContract, compile_contracts, compiler_config
 from node.errors import DeploymentError
-from node.toolchain import CompiledContract, compile_contracts, compiler_config
 from node.txmanager import TxManager, TxSettings
 
 DEPLOYMENT_FORMAT = "sijill-deployment/1"

@@ -1,6 +1,6 @@
 """`sijill network`: the production chain, a Hyperledger Besu QBFT network whose validators the
 agencies run (docs/besu.md). Its commands live in their own modules, each adding itself to the
-group: `init` (node/besu_network.py) and `sync-permissions` (node/besu_permissions.py)."""
+group: `init` (node/network/besu.py) and `sync-permissions` (node/network/allowlist.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ network_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     """Add the `network` group and its commands to the `sijill` app."""
-    from node import besu_network, besu_permissions
+    from node.network import allowlist as besu_permissions
+    from node.network import besu as besu_network
 
     besu_network.register(network_app)
     besu_permissions.register(network_app)

@@ -1,8 +1,8 @@
 """`sijill export` and `sijill audit`: an agency's log exported, and checked against the chain.
 
-`export` writes a `sijill-export/1` directory (`node.export`) from an agency's API (an auditor's
+`export` writes a `sijill-export/1` directory (`node.auditor.export`) from an agency's API (an auditor's
 token) or from a stopped node's store. `audit` holds such a directory against a chain endpoint
-(`node.audit`) and reports every violation as a named finding: a table on the terminal, `--json`
+(`node.auditor.audit`) and reports every violation as a named finding: a table on the terminal, `--json`
 for machines, `--html FILE` for a self-contained report an auditor can hand on.
 
 Exit status: 0 no findings, 1 findings, 2 bad usage, an unreachable chain or an unusable export
@@ -27,7 +27,7 @@ from rich.markup import escape
 from ledger.canonical import show_refused
 
 if TYPE_CHECKING:
-    from node.audit import AuditReport
+    from node.auditor.audit import AuditReport
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -111,8 +111,8 @@ def export_command(
     sijill export --api http://127.0.0.1:8601 --token $TOKEN --deployment deployment.json --out repd-export
     sijill export --data-dir .data/repd --deployment deployment.json --out repd-export
     """
+    from node.auditor.export import DeploymentInfo, export_from_api, export_from_store
     from node.errors import NodeError
-    from node.export import DeploymentInfo, export_from_api, export_from_store
 
     with _errors():
         if (api is None) == (data_dir is None):
@@ -130,7 +130,7 @@ def export_command(
                     manifest = export_from_api(client, info, out_dir, advance)
             else:
                 assert data_dir is not None
-                from node.officer_cli import node_agency, open_node_store
+                from cli.officer import node_agency, open_node_store
 
                 code = _node_agency(data_dir, agency, node_agency(data_dir))
                 with open_node_store(data_dir, kek_file) as store:
@@ -209,10 +209,10 @@ def _run_audit(
     agency: str, export_dir: Path, rpc: str, deployment: Path | None, from_block: int | None
 ) -> AuditReport:
     from ledger.codes import agency_code
-    from node.audit import RpcChain, audit_export
-    from node.chain import connect
+    from node.auditor.audit import RpcChain, audit_export
+    from node.auditor.export import DeploymentInfo, ExportError, read_manifest
+    from node.chain.client import connect
     from node.errors import ChainError
-    from node.export import DeploymentInfo, ExportError, read_manifest
 
     agency_code(agency)
     manifest = read_manifest(export_dir)

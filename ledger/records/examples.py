@@ -1,4 +1,4 @@
-"""Valid example records of each type, for any test that needs one.
+"""Valid example records of each type: the demo's records and every test's.
 
 Each function returns a fresh dict (mutate it freely) that `validate_record` accepts with
 `today=TODAY` and returns unchanged: the examples are already in canonical form, with every
@@ -8,8 +8,10 @@ are structurally valid and agree with the dates of birth and roles, but belong t
 
 from __future__ import annotations
 
+import json
 import random
 import unicodedata
+from collections.abc import Iterator
 from datetime import date
 from typing import Any, Literal
 
@@ -120,13 +122,10 @@ def numbered_titles(count: int, *, start: int = 0) -> Any:
     return numbered_records("title", count, start=start)
 
 
-def write_ndjson(path: Any, count: int, *, start: int = 0, record_type: str = "title") -> None:
-    """An NDJSON file of numbered records, as `sijill node ingest` reads it."""
-    import json
-
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in numbered_records(record_type, count, start=start):
-            handle.write(json.dumps({"recordType": record_type, "record": record}, ensure_ascii=False) + "\n")
+def ndjson_lines(count: int, *, start: int = 0, record_type: str = "title") -> Iterator[str]:
+    """Lines of an NDJSON file of numbered records, as `sijill node ingest` reads it."""
+    for record in numbered_records(record_type, count, start=start):
+        yield json.dumps({"recordType": record_type, "record": record}, ensure_ascii=False) + "\n"
 
 
 # ---------------------------------------------------------------------------- varied records

@@ -69,12 +69,12 @@ from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 from rich.markup import escape
 
+from cli.agency import Council
+from cli.node import Deployment, Rpc
 from ledger.codes import decode_code
 from ledger.errors import InvalidCode, LedgerError
-from node.agency_cli import Council
-from node.chain import call_view
+from node.chain.client import call_view
 from node.errors import NodeError
-from node.node_cli import Deployment, Rpc
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -92,7 +92,7 @@ NODES_NOT_ENABLED = "Node allowlist has not been enabled"
 PERSIST_FAILURE = "Unable to persist changes to allowlist configuration file"  # "... Changes reverted"
 FILE_SYNC = "The permissioning allowlist configuration file is out of sync"  # "... not persisted to disk"
 
-MANIFEST_FORMAT = "sijill-network/1"  # network.json of `sijill network init` (node/besu_network.py)
+MANIFEST_FORMAT = "sijill-network/1"  # network.json of `sijill network init` (node/network/besu.py)
 _OPEN = 2**64 - 1  # Signer.validTo while the signer is current
 _STATUSES = ("none", "active", "suspended")  # IAgencyRegistry.AgencyStatus
 

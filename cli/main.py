@@ -21,10 +21,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.errors import LedgerError
-from node.chain import connect
+from node.chain.client import connect
+from node.chain.toolchain import compile_contracts
 from node.errors import ChainError, NodeError
 from node.keys import load_signer
-from node.toolchain import compile_contracts
 
 app = typer.Typer(
     name="sijill",
@@ -43,15 +43,15 @@ RpcOption = Annotated[
 ]
 
 
-from node.demo import demo_command  # noqa: E402 - the `make run` command
-from node.node_cli import node_app  # noqa: E402 - a sub-command group
-from node.officer_cli import officer_app  # noqa: E402 - a sub-command group
+from cli.demo import demo_command  # noqa: E402 - the `make run` command
+from cli.node import node_app  # noqa: E402 - a sub-command group
+from cli.officer import officer_app  # noqa: E402 - a sub-command group
 
 app.add_typer(node_app, name="node")
 
 
 def _serve_command() -> None:  # imported lazily: FastAPI and uvicorn load only when serving
-    from api.serve import serve_command
+    from cli.serve import serve_command
 
     app.command("serve")(serve_command)
 
@@ -60,7 +60,11 @@ _serve_command()
 app.add_typer(officer_app, name="officer")
 app.command("demo")(demo_command)
 
-from node import agency_cli, audit_cli, config, network_cli, verify_cli  # noqa: E402 - command modules
+from cli import agency as agency_cli  # noqa: E402 - command modules
+from cli import audit as audit_cli  # noqa: E402
+from cli import config  # noqa: E402
+from cli import network as network_cli  # noqa: E402
+from cli import verify as verify_cli  # noqa: E402
 
 for _module in (verify_cli, audit_cli, agency_cli, network_cli):
     _module.register(app)
@@ -109,7 +113,7 @@ def deploy_command(
 
     Example: sijill deploy --rpc http://127.0.0.1:8545 --out .data/deployment.json
     """
-    from node.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
+    from node.chain.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
 
     dev = dev_accounts(4)
     deployer = _load_key(deployer_key_file) if deployer_key_file is not None else dev[0]
@@ -134,8 +138,8 @@ def devchain_command(
     Keeps running until interrupted; the chain state persists in DATA_DIR, and running it
     again reuses the deployment. Example: sijill devchain --port 8545 --data-dir .data/devchain
     """
-    from node.deploy import demo_network, deploy_network, dev_accounts
-    from node.devchain import DevChain, DevChainConfig
+    from node.chain.deploy import demo_network, deploy_network, dev_accounts
+    from node.chain.devchain import DevChain, DevChainConfig
 
     chain = DevChain(DevChainConfig(port=port, data_dir=data_dir, block_time=block_time))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

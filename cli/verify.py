@@ -2,7 +2,7 @@
 
 Sources (files, directories, stdin, URLs) become items; items are verified in chunks of
 `CHUNK` bundles. A chunk is parsed (`ledger.bundle.load_bundle`), the chain is asked everything
-its bundles need in JSON-RPC batches, de-duplicated (`node.rpcbatch.ask_chain`), and every bundle
+its bundles need in JSON-RPC batches, de-duplicated (`node.chain.rpcbatch.ask_chain`), and every bundle
 is checked by `ledger.verify` against those answers. Up to `POOL_ABOVE` bundles are verified in
 this process; more go to a process pool, a bounded number of chunks at a time, so memory stays
 flat however many bundles there are and results come out in input order. Verification is
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ledger.bundle import Bundle
     from ledger.verify import VerificationReport
-    from node.rpcbatch import Deployment, MissingDeployment, RpcBatch
+    from node.chain.rpcbatch import Deployment, MissingDeployment, RpcBatch
 
 EXIT_AUTHENTIC, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 CHUNK = 1000  # bundles per unit of work: one round of chain questions, about half a second of checks
@@ -262,9 +262,9 @@ def run(
 
 def _pinned(client: RpcBatch, path: Path, chain_id: int) -> Deployment:
     """The deployment a --deployment file pins, checked against the chain."""
-    from node.deploy import load_deployment
+    from node.chain.deploy import load_deployment
+    from node.chain.rpcbatch import MissingDeployment, find_deployment
     from node.errors import DeploymentError
-    from node.rpcbatch import MissingDeployment, find_deployment
 
     try:
         data = load_deployment(path)
@@ -462,7 +462,7 @@ def _fetch(client: Any, url: str) -> bytes | Unreadable:
     import httpx
 
     from ledger.bundle import MAX_BUNDLE_BYTES
-    from node.rpcbatch import transport_reason
+    from node.chain.rpcbatch import transport_reason
 
     try:
         with client.stream("GET", url) as response:
@@ -545,7 +545,7 @@ def _client(rpc: str, batch_size: int) -> RpcBatch:
 def _process_state(rpc: str, batch_size: int) -> tuple[RpcBatch, dict[str, Deployment | MissingDeployment]]:
     """This process's JSON-RPC client and the deployments it found, by ledger address (a forked
     worker makes its own: a connection is never shared across processes)."""
-    from node.rpcbatch import RpcBatch
+    from node.chain.rpcbatch import RpcBatch
 
     key = (os.getpid(), rpc, batch_size)
     if key not in _CLIENTS:
@@ -569,7 +569,7 @@ def verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
 def _verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
     from ledger.bundle import BundleError, load_bundle
     from ledger.verify import verify
-    from node.rpcbatch import MissingDeployment, ask_chain
+    from node.chain.rpcbatch import MissingDeployment, ask_chain
 
     client, known = _process_state(settings.rpc, settings.rpc_batch_size)
     requests, calls = client.requests, client.calls
@@ -616,7 +616,7 @@ def _deployment_of(
 ) -> Deployment | MissingDeployment:
     """What `bundle` is checked against: the pinned deployment, else the one at the bundle's
     ledger address (or why there is none)."""
-    from node.rpcbatch import Deployment, find_deployment
+    from node.chain.rpcbatch import Deployment, find_deployment
 
     if settings.pinned is not None:
         return settings.pinned

@@ -45,7 +45,7 @@ from rich.console import Console
 
 from ledger.codes import agency_code, record_type
 from ledger.errors import InvalidCode
-from node.batcher import MAX_LEAVES_PER_CALL
+from node.chain.limits import MAX_LEAVES_PER_CALL
 from node.errors import DeploymentError, NodeError
 from node.keys import KeystoreError, create_keystore, load_signer
 
@@ -341,7 +341,7 @@ class AgenciesFile:
 
 def load_agencies_file(path: Path) -> AgenciesFile:
     """Read and check an agencies file (docs/deployment.md); `NetworkConfigError` on any fault."""
-    from node.deploy import dev_accounts, load_network_spec
+    from node.chain.deploy import dev_accounts, load_network_spec
 
     try:
         spec = load_network_spec(path)

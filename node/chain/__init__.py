@@ -1,0 +1,10 @@
+"""The chain toolkit: everything that compiles the contracts or talks to a chain over JSON-RPC.
+
+Owns: `toolchain` (compile the contracts offline), `devchain` (run anvil configured like Besu),
+`client` (connect, sign and send, decode reverts), `deploy` (deploy idempotently, read a
+deployment file), `views` (`ledger.chainview.ChainView` over web3), `rpcbatch` (the one JSON-RPC
+batch client: many view calls in one request, encoded with eth-abi).
+
+Imports: `ledger` and `node.errors` only, so the auditor's and the operator's tools can use it
+without the agency node.
+"""
