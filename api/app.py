@@ -134,7 +134,7 @@ class SijillApi:
     """Everything the routes share, as `request.app.state.sijill`."""
 
     def __init__(self, node: Any, settings: ApiSettings) -> None:
-        from node.peer import PeerAuthenticator, PeerPolicy
+        from node.peer.auth import PeerAuthenticator, PeerPolicy
 
         self.node = node
         self.settings = settings

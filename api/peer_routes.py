@@ -27,7 +27,7 @@ PeerHeader = Annotated[str | None, Header(description="see docs/api.md, node-to-
 
 
 def _peer(request: Request) -> Any:
-    from node.peer import PeerAuthError, request_target
+    from node.peer.auth import PeerAuthError, request_target
 
     sijill = request.app.state.sijill
     target = request_target(

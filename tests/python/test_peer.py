@@ -26,10 +26,10 @@ from web3.exceptions import ContractCustomError
 from ledger.bundle import Bundle, bundle_to_json, disclose, dump_bundle
 from ledger.codes import agency_code
 from ledger.fields import RecordKey, seal_record
-from node import peer as peer_module
 from node.chain.devchain import free_port
 from node.errors import NodeError
-from node.peer import (
+from node.peer import auth as peer_module
+from node.peer.auth import (
     PEER_HEADERS,
     PeerAuthenticator,
     PeerAuthError,

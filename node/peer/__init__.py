@@ -1,0 +1,1 @@
+"""Node-to-node requests between agencies, authenticated by the on-chain AgencyRegistry."""
