@@ -44,7 +44,7 @@ class ApiSettings:
     bulk_chunk: int = 1000  # bulk lines committed per write batch
     rate_limit: float = 200.0  # requests a second per officer token (0: no limit)
     rate_burst: float = 400.0
-    peer_policy: Path | None = None  # what other agencies may see (node/peer.py PeerPolicy)
+    peer_policy: Path | None = None  # what other agencies may see (node/peer/policy.py PeerPolicy)
     peer_max_skew: int = 60  # seconds a signed node-to-node request may be off the clock
     ready_max_lag: int = 30  # blocks the indexer may trail before /readyz says not ready
     ready_max_backlog: int = 1_000_000  # queued leaves before /readyz says not ready
@@ -134,7 +134,8 @@ class SijillApi:
     """Everything the routes share, as `request.app.state.sijill`."""
 
     def __init__(self, node: Any, settings: ApiSettings) -> None:
-        from node.peer import PeerAuthenticator, PeerPolicy
+        from node.peer.auth import PeerAuthenticator
+        from node.peer.policy import PeerPolicy
 
         self.node = node
         self.settings = settings

@@ -1,22 +1,14 @@
-"""The printable certificate of a record: one A4 page (HTML, or PDF through WeasyPrint) with a QR code.
+"""The printable certificate of a record: what it shows, in which words and in which order.
 
 A citizen prints it or sends it as a PDF; a clerk scans its QR code with a phone, and the page
 behind the code verifies the record against the chain. The certificate itself proves nothing on
 its own (paper is easy to forge): it shows what the holder disclosed and says so, and the scan
-is the check.
+is the check. The page itself (HTML, PDF, the QR code) is drawn by api/certificate_render.py.
 
 It shows the fields of a *disclosed* bundle: each disclosed field with its value, each hidden
 field as "مخفي / hidden" (a hidden field carries only its hash, so no hidden value can reach the
 page). Arabic comes first (the page is right to left), English beside it. Labels come from
 `api/web/labels.json`, shared with the browser verifier (the label rule is in `api/web/README.md`).
-
-The HTML is self-contained: inline CSS (api/web/certificate.css) and an inline SVG QR code, no
-URL of any kind besides the verify URL printed as text, fonts by family name only ("Amiri", then
-any serif). The page the node serves (`/c/<token>`) links the same CSS from `/web/certificate.css`
-instead, since the API's Content-Security-Policy admits no inline style (api/guard.py). Every value is
-escaped (jinja2 autoescape): values are user data. The agency's name is read from the chain, where
-software other than Sijill may have set it: a direction override or an invisible character in
-it is written out as `⟨U+202E⟩` (`show_refused`), never left to act, and a note says so.
 
 A clerk compares the certificate with the registry's own papers, so the registry's own number of
 the record (title, contract or commercial registration number, as the verify page leads with it)
@@ -29,8 +21,6 @@ offset.
 Fields are listed in the record's own order (the order of its schema, list items by number), not
 in the bundle's byte order of paths, where `/owners/10` comes before `/owners/2` and the title
 number after the unit number. Paths the schema does not know come last, in path order.
-
-WeasyPrint is imported by `certificate_pdf` only: importing it takes about a second.
 """
 
 from __future__ import annotations
@@ -47,22 +37,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import segno
-from jinja2 import Environment, StrictUndefined, Template
-from markupsafe import Markup
 from pydantic import BaseModel
 
 from ledger.bundle import Bundle
-from ledger.canonical import show_refused
 from ledger.records import CommercialRecord, MarriageRecord, TitleRecord
 
 LABELS_FILE = Path(__file__).resolve().parent / "web" / "labels.json"
-
-#: The largest QR code a certificate carries: version 10 (57 x 57 modules), about 0.5 mm a
-#: module at 3 cm, still read by any phone camera. A verify URL is short (about 70 characters).
-MAX_QR_VERSION = 10
-QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
-_ERROR_LEVELS = ("M", "Q", "H")  # M or better
 
 _INDEX = re.compile(r"0|[1-9][0-9]*")
 _SEPARATOR = " › "
@@ -119,7 +99,8 @@ def _pair(section: str, key: str) -> Pair | None:
     return None if entry is None else (entry["ar"], entry["en"])
 
 
-def _ui(key: str) -> Pair:
+def ui_label(key: str) -> Pair:
+    """The (Arabic, English) words of an entry of the labels file's `ui` section."""
     entry = labels()["ui"][key]
     return entry["ar"], entry["en"]
 
@@ -167,43 +148,6 @@ def split_agency_name(name: str) -> Pair:
     """The Arabic and English parts of an on-chain agency name written "Arabic / English"."""
     ar, separator, en = name.partition(" / ")
     return (ar.strip(), en.strip()) if separator else (name.strip(), name.strip())
-
-
-# --------------------------------------------------------------------------------- QR code
-
-
-def qr_code(url: str) -> segno.QRCode:
-    """The QR code of a verify URL: error correction M or better, version at most 10.
-
-    An all-uppercase URL (`HTTPS://HOST/V/ABC...`) is encoded in alphanumeric mode, which is
-    denser than bytes; segno picks the mode by itself.
-    """
-    if not url:
-        raise CertificateError("empty verify URL")
-    try:
-        qr = segno.make_qr(url, error="m", boost_error=True)
-    except segno.DataOverflowError:
-        raise CertificateError(f"the verify URL ({len(url)} characters) does not fit any QR code") from None
-    version = qr.version
-    if not isinstance(version, int) or version > MAX_QR_VERSION or qr.error not in _ERROR_LEVELS:
-        raise CertificateError(
-            f"the verify URL ({len(url)} characters) needs a QR code of version {version}; "
-            f"a certificate carries at most version {MAX_QR_VERSION} at error level M"
-        )
-    return qr
-
-
-def qr_svg(url: str) -> str:
-    """Inline `<svg>` markup of the QR code (no XML declaration or namespace), 4-module quiet zone.
-
-    Drawn in module units with a viewBox, so it scales to any size; 4 px a module by default, and
-    `shape-rendering="crispEdges"` so browsers draw no anti-aliased seams between modules.
-    """
-    qr = qr_code(url)
-    size = qr.symbol_size(scale=1, border=QR_BORDER)[0]
-    svg = qr.svg_inline(scale=1, border=QR_BORDER, omitsize=True, svgclass="qr", lineclass=None, dark="#000")
-    attributes = f'<svg width="{4 * size}" height="{4 * size}" shape-rendering="crispEdges" role="img" '
-    return re.sub(r"^<svg ", attributes, svg, count=1)
 
 
 # --------------------------------------------------------------------------------- record order
@@ -273,11 +217,13 @@ def _order_key(path: str, schema: _Schema) -> list[tuple[int, int, bytes]]:
     return key
 
 
-# --------------------------------------------------------------------------------- HTML
+# --------------------------------------------------------------------------------- rows
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
+class FieldRow:
+    """One row of the certificate's table of fields, as the page shows it."""
+
     label: Pair
     hidden: bool
     text: str  # the value as shown (user data), when not translated
@@ -300,19 +246,21 @@ def _direction(text: str) -> str:
 
 def _shown(value: Any) -> tuple[str, Pair | None]:
     if value is None or value == [] or value == {}:
-        return "", _ui("none")
+        return "", ui_label("none")
     if value is True or value is False:
-        return "", _ui("yes" if value else "no")
+        return "", ui_label("yes" if value else "no")
     return str(value), None
 
 
-def _rows(bundle: Bundle) -> list[_Row]:
+def field_rows(bundle: Bundle) -> list[FieldRow]:
+    """The rows of the table of fields: every field of `bundle`, disclosed or hidden, in the
+    record's own order, labelled, with code words and governorates translated."""
     schema = _schemas().get(bundle.record_type, _NO_SCHEMA)
     governorates = labels()["governorates"]
     fields: list[tuple[str, bool, Any]] = [(f.path, False, f.value) for f in bundle.disclosed]
     fields += [(h.path, True, None) for h in bundle.hidden]
     fields.sort(key=lambda field: _order_key(field[0], schema))
-    rows: list[_Row] = []
+    rows: list[FieldRow] = []
     previous_group: list[str] | None = None
     previous_nested = False
     for path, hidden, value in fields:
@@ -332,7 +280,7 @@ def _rows(bundle: Bundle) -> list[_Row]:
                 if entry is not None:
                     translation, code = (entry["ar"], entry["en"]), value
         rows.append(
-            _Row(
+            FieldRow(
                 label=field_label(path),
                 hidden=hidden,
                 text=text,
@@ -362,7 +310,7 @@ def cairo_time(seconds: int) -> tuple[str, Pair]:
     """A unix time as Cairo's wall clock, and the zone named in (Arabic, English):
     ("2026-11-27 16:03", ("بتوقيت القاهرة", "Cairo time (EET)"))."""
     when = datetime.fromtimestamp(seconds, cairo_zone())
-    zone = _ui("cairoTime")
+    zone = ui_label("cairoTime")
     abbreviation = when.tzname()  # EET or EEST: tells winter from summer
     english = f"{zone[1]} ({abbreviation})" if abbreviation else zone[1]
     return when.strftime("%Y-%m-%d %H:%M"), (zone[0], english)
@@ -373,153 +321,6 @@ def registry_number(bundle: Bundle) -> tuple[Pair, str | None]:
     holder hid it (or the type has none)."""
     segment = REGISTRY_NUMBER.get(bundle.record_type)
     if segment is None:
-        return _ui("registryNumber"), None
+        return ui_label("registryNumber"), None
     value = bundle.disclosed_values().get("/" + segment)
-    return _pair("segments", segment) or _ui("registryNumber"), value if isinstance(value, str) else None
-
-
-CSS_FILE = Path(__file__).resolve().parent / "web" / "certificate.css"
-
-
-@cache
-def certificate_css() -> str:
-    """The certificate's stylesheet (api/web/certificate.css): inlined in the PDF's HTML, linked
-    from the page the node serves, whose CSP admits no inline style."""
-    return CSS_FILE.read_text(encoding="utf-8")
-
-
-_TEMPLATE = """\
-{%- macro en(text) %}<span class="en" lang="en" dir="ltr">{{ text }}</span>{% endmacro -%}
-{%- macro both(pair) %}<span class="chip">{{ pair[0] }}</span> {{ en(pair[1]) }}{% endmacro -%}
-{%- macro key(pair) %}<div class="k">{{ pair[0] }}{{ en(pair[1]) }}</div>{% endmacro -%}
-<!DOCTYPE html>
-<html lang="ar" dir="rtl">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ heading[0] }} / {{ heading[1] }} · {{ number or b.record_id }}</title>
-{% if stylesheet -%}
-<link rel="stylesheet" href="{{ stylesheet }}">
-{%- else -%}
-<style>{{ css }}</style>
-{%- endif %}
-</head>
-<body>
-<main class="sheet">
-<header class="masthead">
-  <div class="state">{{ ui.state[0] }} {{ en(ui.state[1]) }}</div>
-  <div class="agency-ar">{{ agency[0] }}</div>
-  {% if agency[1] != agency[0] %}<div class="agency-en" lang="en" dir="ltr">{{ agency[1] }}</div>{% endif %}
-  {% if agency_marked -%}
-  <div class="notes agency-note">{{ ui.agencyNameNote[0] }} {{ en(ui.agencyNameNote[1]) }}</div>
-  {%- endif %}
-</header>
-<h1><span class="ar">{{ heading[0] }}</span>{{ en(heading[1]) }}</h1>
-<table class="meta"><tr>
-  <td class="lead">{{ key(number_label) }}
-    {%- if number %}<div class="v"><bdi dir="auto">{{ number }}</bdi></div>
-    {%- else %}<div class="v not-disclosed">{{ ui.notDisclosed[0] }}{{ en(ui.notDisclosed[1]) }}</div>
-    {%- endif %}</td>
-  <td>{{ key(ui.version) }}<div class="v"><bdi dir="ltr">{{ b.version }}</bdi></div></td>
-  <td>{{ key(ui.anchored) }}<div class="v"><bdi dir="ltr">{{ anchored_at[0] }}</bdi></div>
-      <div class="s zone">{{ anchored_at[1][0] }} · {{ en(anchored_at[1][1]) }}</div>
-      <div class="s"><span class="chip">{{ ui.block[0] }} <bdi dir="ltr">{{ c.anchored_block }}</bdi></span>
-        · {{ en(ui.block[1] ~ " " ~ c.anchored_block) }}</div></td>
-  <td>{{ key(ui.issued) }}<div class="v"><bdi dir="ltr">{{ issued_at[0] }}</bdi></div>
-      <div class="s zone">{{ issued_at[1][0] }} · {{ en(issued_at[1][1]) }}</div></td>
-</tr></table>
-<table class="fields">
-<thead><tr><th class="lab">{{ ui.field[0] }}</th><th class="val">{{ ui.value[0] }} {{ en(ui.value[1]) }}</th>
-  <th class="lab-en" lang="en" dir="ltr">{{ ui.field[1] }}</th></tr></thead>
-<tbody>
-{%- for row in rows %}
-<tr class="{{ 'group' if row.group }}{{ ' hidden' if row.hidden }}">
-  <td class="lab">{{ row.label[0] }}</td>
-  <td class="val">
-  {%- if row.hidden -%}
-    {{ both(ui.hidden) }}
-  {%- elif row.translation -%}
-    {{ both(row.translation) }}{% if row.code %} <bdi class="code" dir="ltr">{{ row.code }}</bdi>{% endif %}
-  {%- else -%}
-    <bdi dir="{{ row.direction }}">{{ row.text }}</bdi>
-  {%- endif -%}
-  </td>
-  <td class="lab-en" lang="en" dir="ltr">{{ row.label[1] }}</td>
-</tr>
-{%- endfor %}
-</tbody>
-</table>
-{% if any_hidden %}<div class="notes">{{ ui.hiddenNote[0] }} {{ en(ui.hiddenNote[1]) }}</div>{% endif %}
-<section class="verify">
-<table class="verify-box"><tr>
-  <td>
-    <h2>{{ ui.verifyTitle[0] }} {{ en(ui.verifyTitle[1]) }}</h2>
-    <p>{{ ui.scan[0] }}</p>
-    <p class="en" lang="en" dir="ltr">{{ ui.scan[1] }}</p>
-    <p class="s">{{ ui.orType[0] }} {{ en(ui.orType[1]) }}</p>
-    <div class="url mono" lang="en" dir="ltr">{{ c.verify_url }}</div>
-    <div class="rely">{{ ui.relyOnScan[0] }}</div>
-    <div class="rely en" lang="en" dir="ltr">{{ ui.relyOnScan[1] }}</div>
-  </td>
-  <td class="code-cell">{{ qr }}</td>
-</tr></table>
-<table class="hashes">
-  <tr><td class="k">{{ ui.recordId[0] }} {{ en(ui.recordId[1]) }}</td>
-    <td class="mono" dir="ltr">{{ b.record_id }} ({{ b.agency }})</td></tr>
-  <tr><td class="k">{{ ui.leaf[0] }} {{ en(ui.leaf[1]) }}</td><td class="mono" dir="ltr">{{ leaf }}</td></tr>
-  <tr><td class="k">{{ ui.root[0] }} {{ en(ui.root[1]) }}</td><td class="mono" dir="ltr">{{ root }}</td></tr>
-</table>
-</section>
-</main>
-</body>
-</html>
-"""
-
-
-@cache
-def _template_object() -> Template:
-    environment = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
-    return environment.from_string(_TEMPLATE)
-
-
-def certificate_html(cert: Certificate, stylesheet: str | None = None) -> str:
-    """The certificate as one self-contained HTML page (A4 when printed); with `stylesheet`, a
-    URL, the page links its CSS from there instead of carrying it inline."""
-    bundle = cert.bundle
-    anchor = bundle.anchor
-    if anchor is None:  # Certificate checks it; a bundle swapped in by dataclasses.replace is not
-        raise CertificateError("a certificate is only issued for an anchored record")
-    kind = record_type_label(bundle.record_type)
-    number_label, number = registry_number(bundle)
-    title = _ui("certificate")
-    ui = {key: (entry["ar"], entry["en"]) for key, entry in labels()["ui"].items()}
-    return _template_object().render(
-        b=bundle,
-        c=cert,
-        ui=ui,
-        css=Markup(certificate_css()),
-        stylesheet=stylesheet,
-        heading=(f"{title[0]} — {kind[0]}", f"{title[1]} — {kind[1]}"),
-        agency=tuple(show_refused(part) for part in split_agency_name(cert.agency_name)),
-        agency_marked=show_refused(cert.agency_name) != cert.agency_name,
-        number_label=number_label,
-        number=number,
-        anchored_at=cairo_time(cert.anchored_at),
-        issued_at=cairo_time(cert.issued_at),
-        rows=_rows(bundle),
-        any_hidden=bool(bundle.hidden),
-        qr=Markup(qr_svg(cert.verify_url)),
-        leaf="0x" + bundle.leaf.hex(),
-        root="0x" + anchor.root.hex(),
-    )
-
-
-def certificate_pdf(cert: Certificate) -> bytes:
-    """The certificate as a PDF (WeasyPrint; fonts embedded). WeasyPrint is imported here, lazily."""
-    import weasyprint  # type: ignore[import-untyped]
-
-    html = certificate_html(cert)
-    # The page refers to nothing outside itself; should it ever, nothing is fetched (no protocol allowed).
-    fetcher = weasyprint.URLFetcher(allowed_protocols=(), allow_redirects=False)
-    pdf: bytes = weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
-    return pdf
+    return _pair("segments", segment) or ui_label("registryNumber"), value if isinstance(value, str) else None

@@ -12,7 +12,8 @@ Public routes (no token; the share token in the URL is the only key):
   the chain in the browser (api/web/); `GET /verify`: the same page, to upload or paste a bundle.
 - `GET /v1/shared/{token}`: the disclosed bundle (202 while pending, 410 once withdrawn), with a
   `Link: <...>; rel="successor-version"` header when the holder linked a newer version.
-- `GET /c/{token}` and `/c/{token}.pdf`: the printable certificate (api/certificate.py).
+- `GET /c/{token}` and `/c/{token}.pdf`: the printable certificate (api/certificate.py, drawn by
+  api/certificate_render.py).
 
 Guessing tokens gets nowhere: each client address may make `public_rate` requests a second to
 the public routes (`limit_public`), and only `miss_limit` lookups of unknown tokens a minute;
@@ -99,7 +100,8 @@ def public_url_problem(url: str) -> str | None:
     enough that a share's verify URL fits a QR code of version 10 at level M."""
     from urllib.parse import urlsplit
 
-    from api.certificate import CertificateError, qr_code
+    from api.certificate import CertificateError
+    from api.certificate_render import qr_code
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -394,7 +396,7 @@ def shared_bundle(request: Request, token: Token) -> Response:
     summary="The certificate as a PDF (A4)",
 )
 def certificate_pdf(request: Request, token: Token) -> Response:
-    from api.certificate import certificate_pdf as render_pdf
+    from api.certificate_render import certificate_pdf as render_pdf
 
     cert, share = _certificate(request, token)
     with _PDF_LOCK:  # Pango and fontconfig are not safe to drive from several threads at once
@@ -412,7 +414,7 @@ def certificate_pdf(request: Request, token: Token) -> Response:
     summary="The certificate as a printable page (A4)",
 )
 def certificate_page(request: Request, token: Token) -> HTMLResponse:
-    from api.certificate import certificate_html
+    from api.certificate_render import certificate_html
 
     cert, _ = _certificate(request, token)
     return HTMLResponse(certificate_html(cert, stylesheet="/web/certificate.css"))

@@ -1,6 +1,6 @@
 """Node-to-node routes: another agency's node fetches a record or its proof bundle.
 
-The request is signed by the calling agency's signer key (node/peer.py has the wire format);
+The request is signed by the calling agency's signer key (node/peer/signing.py has the wire format);
 the on-chain AgencyRegistry says whether that key is a current signer of that agency, so the
 chain is the PKI and agencies share no secrets. The answer carries only the fields this
 agency's peer policy lets the caller see; the bundle hides the rest as salted hashes, so the
@@ -27,7 +27,8 @@ PeerHeader = Annotated[str | None, Header(description="see docs/api.md, node-to-
 
 
 def _peer(request: Request) -> Any:
-    from node.peer import PeerAuthError, request_target
+    from node.peer.auth import PeerAuthError
+    from node.peer.signing import request_target
 
     sijill = request.app.state.sijill
     target = request_target(

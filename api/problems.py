@@ -61,7 +61,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "share-withdrawn": ("The holder withdrew this certificate", "سحب صاحب الشهادة الإذن بالاطلاع عليها"),
     "not-anchored": ("Not anchored on the chain yet", "لم يُثبَّت على الشبكة بعد"),
 }
-# node/peer.py's refusal codes name the problem exactly (peer-replay, peer-timestamp-skew, ...).
+# node/peer/auth.py's refusal codes name the problem exactly (peer-replay, peer-timestamp-skew, ...).
 for _code in (
     "peer-headers-missing",
     "peer-headers-malformed",

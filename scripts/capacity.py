@@ -6,7 +6,7 @@ Usage: .venv/bin/python scripts/capacity.py [--gas-json FILE] [--gas-limit G] [-
 The gas and byte figures are measured: read from `scripts/gas_report.py --json` output (--gas-json
 FILE), or, without it, measured now by gas_report's own `measure()` on a fresh anvil (about 10 s).
 The batcher's figures (batch size, batch age, anchors in flight, the anchor's gas limit, leaves per
-revoke/supersede call) are the node's defaults, imported from node/batcher.py, node/chain/limits.py
+revoke/supersede call) are the node's defaults, imported from node/batcher/log.py, node/chain/limits.py
 and node/txmanager.py.
 The block gas limit and block period default to the genesis `sijill network init` writes
 (node/network/besu.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
@@ -142,8 +142,8 @@ def main() -> None:
         ("g_r  revoke gas per leaf (100)", f"{f['g_r']:,.0f}", "gas_report.py"),
         ("g_s  supersede gas per leaf (100)", f"{f['g_s']:,.0f}", "gas_report.py"),
         ("g_n  naive gas per record", f"{f['g_n']:,.0f}", "gas_report.py (baseline)"),
-        ("B  batch size", f"{f['B']:,.0f}", "node/batcher.py BatcherSettings.batch_size"),
-        ("A  batch max age", f"{f['A']:g} s", "node/batcher.py BatcherSettings.max_age"),
+        ("B  batch size", f"{f['B']:,.0f}", "node/batcher/log.py BatcherSettings.batch_size"),
+        ("A  batch max age", f"{f['A']:g} s", "node/batcher/log.py BatcherSettings.max_age"),
         ("F  anchors in flight per agency", f"{f['F']:.0f}", "Batcher/TxSettings.max_in_flight"),
         ("M  leaves per revoke/supersede call", f"{f['M']:,.0f}", "node/chain/limits.py MAX_LEAVES_PER_CALL"),
         ("R  intake per agency node", f"{args.intake_rate:,.0f} records/s", "bench_node.py, --intake-rate"),

@@ -24,7 +24,8 @@ from ledger.bundle import load_bundle
 from ledger.receipts import recover_receipt_signer
 from ledger.records.examples import commercial_example, marriage_example, title_example
 from node.chain.toolchain import CompiledContract
-from node.peer import PeerClient, sign_request
+from node.peer.client import PeerClient
+from node.peer.signing import sign_request
 from node.store import verify_audit_chain
 
 pytestmark = pytest.mark.chain

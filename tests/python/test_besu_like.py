@@ -50,9 +50,10 @@ from web3 import Web3
 
 from ledger.codes import agency_code
 from ledger.records.examples import numbered_records
-from node.batcher import MAX_LEAVES_PER_CALL, BatcherSettings
+from node.batcher import BatcherSettings
 from node.chain.client import connect
 from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.limits import MAX_LEAVES_PER_CALL
 from node.chain.toolchain import CompiledContract
 from node.intake import Accepted
 from node.network.besu import RPC_APIS, NetworkOptions

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.main import app
-from node.batcher import MAX_LEAVES_PER_CALL
+from node.chain.limits import MAX_LEAVES_PER_CALL
 from node.chain.toolchain import PROJECT_ROOT
 from node.keys import KeystoreError
 from node.network import besu as besu_network

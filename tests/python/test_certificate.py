@@ -1,5 +1,6 @@
-"""The printable certificate (api/certificate.py): real sealed, signed, anchored and disclosed
-bundles of each record type, rendered to HTML and PDF, and checked with poppler and zbar.
+"""The printable certificate (api/certificate.py, api/certificate_render.py): real sealed, signed,
+anchored and disclosed bundles of each record type, rendered to HTML and PDF, and checked with
+poppler and zbar.
 
 Every PDF, its PNG (100 dpi) and its HTML are written under build/test-output/certificates/ for a
 person to look at.
@@ -27,14 +28,11 @@ from api.certificate import (
     LABELS_FILE,
     Certificate,
     CertificateError,
-    certificate_html,
-    certificate_pdf,
     field_label,
-    qr_code,
-    qr_svg,
     split_agency_name,
     value_label,
 )
+from api.certificate_render import certificate_html, certificate_pdf, qr_code, qr_svg
 from ledger.bundle import Bundle, SignedReceipt, disclose, make_bundle, with_anchor
 from ledger.fields import RecordKey, flatten, seal_record
 from ledger.hashing import keccak256
@@ -321,7 +319,8 @@ def test_without_zone_data_no_certificate_is_made() -> None:
         "import sys; sys.modules['tzdata'] = None\n"  # the tzdata Python package, if ever installed
         "sys.path.insert(0, 'tests/python')\n"
         "from test_certificate import anchored_bundle, certificate\n"
-        "from api.certificate import CertificateError, certificate_html\n"
+        "from api.certificate import CertificateError\n"
+        "from api.certificate_render import certificate_html\n"
         "try:\n    certificate_html(certificate(anchored_bundle('title')))\n"
         "except CertificateError as exc:\n    print(exc)\n"
     )
@@ -466,7 +465,7 @@ def test_header_shows_agency_dates_and_identity(rendered: dict[str, Rendered]) -
 
 
 def test_weasyprint_is_imported_lazily() -> None:
-    code = "import sys, api.certificate; print('weasyprint' in sys.modules)"
+    code = "import sys, api.certificate_render; print('weasyprint' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUTPUT.parents[2]
     )

@@ -17,7 +17,7 @@ from demo_helpers import AGENCIES, KINDS, DemoProcess, alive, children, listenin
 from node.chain.client import connect
 from node.chain.deploy import dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
-from node.peer import PeerClient
+from node.peer.client import PeerClient
 from node.store import Store
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]

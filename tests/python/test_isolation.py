@@ -110,7 +110,7 @@ from node.chain.toolchain import CompiledContract
 from node.chain.views import Web3ChainView
 from node.errors import ContractRevert
 from node.intake import IntakeError
-from node.peer import sign_request
+from node.peer.signing import sign_request
 from node.service import AgencyNode, NodeSettings
 from node.store import Store, hash_token
 from node.txmanager import TxManager

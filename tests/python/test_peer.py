@@ -1,4 +1,4 @@
-"""Node-to-node requests (node/peer.py): signed headers checked against the AgencyRegistry of the
+"""Node-to-node requests (node/peer/): signed headers checked against the AgencyRegistry of the
 demo deployment on anvil, replay protection in a real LevelDB store, the sharing policy, and
 the client talking to a small HTTP server over a real socket."""
 
@@ -26,20 +26,13 @@ from web3.exceptions import ContractCustomError
 from ledger.bundle import Bundle, bundle_to_json, disclose, dump_bundle
 from ledger.codes import agency_code
 from ledger.fields import RecordKey, seal_record
-from node import peer as peer_module
 from node.chain.devchain import free_port
 from node.errors import NodeError
-from node.peer import (
-    PEER_HEADERS,
-    PeerAuthenticator,
-    PeerAuthError,
-    PeerClient,
-    PeerIdentity,
-    PeerPolicy,
-    PeerRequestError,
-    sign_request,
-    signing_message,
-)
+from node.peer import auth as peer_module
+from node.peer.auth import PeerAuthenticator, PeerAuthError, PeerIdentity
+from node.peer.client import PeerClient, PeerRequestError
+from node.peer.policy import PeerPolicy
+from node.peer.signing import PEER_HEADERS, sign_request, signing_message
 from node.store import Store
 
 NOW = 1_790_000_000
