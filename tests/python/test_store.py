@@ -17,7 +17,7 @@ import pytest
 
 from node.errors import StoreError
 from node.store import AUDIT_GENESIS, Store, hash_token, kek_id, make_key, verify_audit_chain
-from node.store import database as store_module
+from node.store import store as store_module
 
 KEK = bytes(range(32))
 NEW_KEK = bytes(range(100, 132))
