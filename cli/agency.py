@@ -49,7 +49,8 @@ from node.chain.deploy import bound_contracts, load_deployment, refuse_dev_keys_
 from node.chain.toolchain import compile_contracts
 from node.errors import ContractRevert, DeploymentError, NodeError
 from node.keys import load_signer
-from node.txmanager import TxManager, connect_for_sending
+from node.txmanager import TxManager
+from node.txrpc import connect_for_sending
 
 agency_app = typer.Typer(
     help="Council governance: agencies, signers, record types and proposals in the registry.\n\n"

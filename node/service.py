@@ -28,7 +28,8 @@ from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
 from node.store import Store
-from node.txmanager import TxManager, TxSettings, connect_for_sending
+from node.txmanager import TxManager, TxSettings
+from node.txrpc import connect_for_sending
 
 
 @dataclass(frozen=True, slots=True)

@@ -859,8 +859,8 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
 NOT_SECRETS = {
     ("cli/demo.py", "k not in _SECRET_VARIABLES"): "names of environment variables",
     ("cli/demo.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
-    ("node/store.py", "len(kek) != KEK_SIZE"): "a length",
-    ("node/store.py", "blob[0] != _SECRET_FORMAT"): "the format byte of a sealed blob",
+    ("node/store/encryption.py", "len(kek) != KEK_SIZE"): "a length",
+    ("node/store/encryption.py", "blob[0] != _SECRET_FORMAT"): "the format byte of a sealed blob",
 }
 SECRET_NAMES = re.compile(
     r"token|digest|fingerprint|share_?id|kek|secret|signature|\bmac\b|nonce|passphrase|password", re.I
@@ -894,8 +894,8 @@ def test_secrets_are_compared_only_through_compare_digest() -> None:
                     found.add((name, ast.unparse(node)))
     assert found == set(NOT_SECRETS), found ^ set(NOT_SECRETS)
     assert calls_compare_digest >= {
-        ("node/store.py", "find_token"),  # officer tokens
-        ("node/store.py", "_unwrap_data_keys"),  # the KEK's id
+        ("node/store/tokens.py", "find_token"),  # officer tokens
+        ("node/store/encryption.py", "_unwrap_data_keys"),  # the KEK's id
         ("node/shares.py", "withdraw"),  # share ids (digests of share tokens)
         ("api/idempotency.py", "claim"),  # the fingerprint an Idempotency-Key is tied to
         ("api/bulk.py", "_process_chunk"),  # a bulk chunk's hash under an Idempotency-Key

@@ -15,9 +15,9 @@ from typing import Any
 import plyvel
 import pytest
 
-from node import store as store_module
 from node.errors import StoreError
 from node.store import AUDIT_GENESIS, Store, hash_token, kek_id, make_key, verify_audit_chain
+from node.store import store as store_module
 
 KEK = bytes(range(32))
 NEW_KEK = bytes(range(100, 132))

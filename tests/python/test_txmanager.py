@@ -31,15 +31,9 @@ from node.chain.client import RevertDecoder
 from node.chain.deploy import dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.errors import ChainError, ContractRevert
-from node.txmanager import (
-    BroadcastUncertain,
-    PendingTx,
-    TxManager,
-    TxSettings,
-    _classify,
-    _Pool,
-    connect_for_sending,
-)
+from node.txfaults import PoolVerdict, classify
+from node.txmanager import BroadcastUncertain, PendingTx, TxManager, TxSettings
+from node.txrpc import connect_for_sending
 
 pytestmark = pytest.mark.chain
 
@@ -84,27 +78,27 @@ def mined_nonce(w3: Web3, account: LocalAccount) -> int:
 
 def test_pool_messages_of_besu_and_anvil_map_to_recoveries() -> None:
     cases = {
-        "Known transaction": _Pool.KNOWN,  # Besu
-        "transaction already imported": _Pool.KNOWN,  # anvil
-        "already known": _Pool.KNOWN,  # geth
-        "Nonce too low": _Pool.NONCE_TAKEN,
-        "nonce too low": _Pool.NONCE_TAKEN,
-        "Replacement transaction underpriced": _Pool.NONCE_TAKEN,
-        "replacement transaction underpriced": _Pool.NONCE_TAKEN,
-        "Nonce too high": _Pool.NONCE_GAP,
-        "Transaction nonce is too distant from current sender nonce": _Pool.NONCE_GAP,
-        "Gas price below configured minimum gas price": _Pool.BELOW_MINIMUM,
-        "Gas price below current base fee": _Pool.UNDERPRICED,
-        "max fee per gas less than block base fee": _Pool.UNDERPRICED,
-        "transaction underpriced": _Pool.UNDERPRICED,
-        "txpool is full": _Pool.BUSY,
-        "Initial sync is still in progress": _Pool.BUSY,  # Besu -32008
-        POOL_OFF[1]: _Pool.BUSY,  # Besu -32002
-        "Sender account not authorized to send transactions": _Pool.NOT_AUTHORIZED,  # Besu -32007
-        "Upfront cost exceeds account balance": _Pool.REFUSED,
-        "Wrong chainId": _Pool.REFUSED,
+        "Known transaction": PoolVerdict.KNOWN,  # Besu
+        "transaction already imported": PoolVerdict.KNOWN,  # anvil
+        "already known": PoolVerdict.KNOWN,  # geth
+        "Nonce too low": PoolVerdict.NONCE_TAKEN,
+        "nonce too low": PoolVerdict.NONCE_TAKEN,
+        "Replacement transaction underpriced": PoolVerdict.NONCE_TAKEN,
+        "replacement transaction underpriced": PoolVerdict.NONCE_TAKEN,
+        "Nonce too high": PoolVerdict.NONCE_GAP,
+        "Transaction nonce is too distant from current sender nonce": PoolVerdict.NONCE_GAP,
+        "Gas price below configured minimum gas price": PoolVerdict.BELOW_MINIMUM,
+        "Gas price below current base fee": PoolVerdict.UNDERPRICED,
+        "max fee per gas less than block base fee": PoolVerdict.UNDERPRICED,
+        "transaction underpriced": PoolVerdict.UNDERPRICED,
+        "txpool is full": PoolVerdict.BUSY,
+        "Initial sync is still in progress": PoolVerdict.BUSY,  # Besu -32008
+        POOL_OFF[1]: PoolVerdict.BUSY,  # Besu -32002
+        "Sender account not authorized to send transactions": PoolVerdict.NOT_AUTHORIZED,  # Besu -32007
+        "Upfront cost exceeds account balance": PoolVerdict.REFUSED,
+        "Wrong chainId": PoolVerdict.REFUSED,
     }
-    assert {message: _classify(message) for message in cases} == cases
+    assert {message: classify(message) for message in cases} == cases
 
 
 def test_free_gas_chain_gets_gas_price_zero(

@@ -1,0 +1,44 @@
+"""The node's store: one LevelDB database per agency node, personal data encrypted at rest.
+
+LevelDB is an ordered key-value store that one process at a time may open. A node opens its
+`Store` once and shares it between its threads (API, batcher, indexer): plyvel's reads, writes
+and write batches are thread-safe. A second process (a CLI command while the node runs) gets
+`StoreError("... is in use by another process")`. The key layout is in docs/node-store.md.
+
+`Store` is the one class the rest of the node uses; it is built from one module per concern:
+- `layout`: the key layout (`make_key`, the prefixes, which are secret or managed) and the
+  JSON encoding of clear values;
+- `database`: opening LevelDB, atomic write batches (`WriteBatch`), clear values, prefix scans;
+- `encryption`: the operator's KEK, the data keys it wraps, sealing and opening secrets, and
+  rotating either key;
+- `counters`: counters (`next_sequence`) and the intake queues with their running count;
+- `tokens`: officer tokens, kept as their SHA-256 only;
+- `audit`: the append-only, hash-chained audit trail and `verify_audit_chain`;
+- `store`: `Store`, joining them, opening a store and migrating its schema (`SCHEMA_VERSION`,
+  `MIGRATIONS`).
+
+May import `ledger`, `node.errors`, the standard library, plyvel and cryptography; never
+`node.chain`, the rest of the node, `api` or `cli`.
+"""
+
+from node.store.audit import AUDIT_GENESIS, verify_audit_chain
+from node.store.database import WriteBatch
+from node.store.encryption import KEK_SIZE, kek_id
+from node.store.layout import QUEUE_PREFIX, SECRET_PREFIXES, make_key
+from node.store.store import Store
+from node.store.tokens import MIN_TOKEN_LENGTH, TOKEN_ID_LENGTH, hash_token
+
+__all__ = [
+    "AUDIT_GENESIS",
+    "KEK_SIZE",
+    "MIN_TOKEN_LENGTH",
+    "QUEUE_PREFIX",
+    "SECRET_PREFIXES",
+    "TOKEN_ID_LENGTH",
+    "Store",
+    "WriteBatch",
+    "hash_token",
+    "kek_id",
+    "make_key",
+    "verify_audit_chain",
+]
