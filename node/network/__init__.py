@@ -1,8 +1,12 @@
 """The network operator's tools: the Besu QBFT network whose validators the agencies run.
 
-Owns: `besu` (genesis, node configs, compose files of a network) and `allowlist` (keeping each
-Besu node's permissioning allow-lists in line with the on-chain AgencyRegistry). docs/besu.md
-is their manual.
+Owns generating a network (`sijill network init`): `generate` (writes the directory; its
+docstring lists the files), `options` (what is asked for and the constants every file shares),
+`agencies` (the agencies file, checked), `extradata` (the QBFT extraData codec), `genesis`
+(genesis.json), `nodekeys` (node keys, enodes, `unlock-key`), `configs` (each validator's
+config.toml and permissions_config.toml), `compose` (docker-compose.yml); and `allowlist`
+(keeping each Besu node's permissioning allow-lists in line with the on-chain AgencyRegistry).
+docs/besu.md is their manual.
 
 Imports: `ledger`, `node.chain`, `node.errors`. Never `api` or `cli`.
 """

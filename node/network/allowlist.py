@@ -92,7 +92,7 @@ NODES_NOT_ENABLED = "Node allowlist has not been enabled"
 PERSIST_FAILURE = "Unable to persist changes to allowlist configuration file"  # "... Changes reverted"
 FILE_SYNC = "The permissioning allowlist configuration file is out of sync"  # "... not persisted to disk"
 
-MANIFEST_FORMAT = "sijill-network/1"  # network.json of `sijill network init` (node/network/besu.py)
+MANIFEST_FORMAT = "sijill-network/1"  # network.json of `sijill network init` (node/network/generate.py)
 _OPEN = 2**64 - 1  # Signer.validTo while the signer is current
 _STATUSES = ("none", "active", "suspended")  # IAgencyRegistry.AgencyStatus
 
