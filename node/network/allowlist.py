@@ -69,11 +69,11 @@ from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 from rich.markup import escape
 
-from cli.agency import Council
 from cli.node import Deployment, Rpc
 from ledger.codes import decode_code
 from ledger.errors import InvalidCode, LedgerError
 from node.chain.client import call_view
+from node.chain.registry import Council
 from node.errors import NodeError
 
 out = Console(soft_wrap=True, highlight=False)
