@@ -1,6 +1,6 @@
 """`sijill network`: the production chain, a Hyperledger Besu QBFT network whose validators the
 agencies run (docs/besu.md). `init` and `unlock-key` are defined here (their work is done in
-node/network/: `generate`, `nodekeys`); `sync-permissions` in node/network/allowlist.py.
+node/network/: `generate`, `nodekeys`); `sync-permissions` in cli/network_permissions.py.
 
 Cheap to import: the option defaults come from `node.network.options` (standard library only);
 the modules that generate a network, with eth-account and PyYAML, load inside the commands."""
@@ -41,11 +41,11 @@ out = Console()
 
 def register(app: typer.Typer) -> None:
     """Add the `network` group and its commands to the `sijill` app."""
-    from node.network import allowlist as besu_permissions
+    from cli import network_permissions
 
     network_app.command("init")(init_command)
     network_app.command("unlock-key")(unlock_key_command)
-    besu_permissions.register(network_app)
+    network_permissions.register(network_app)
     app.add_typer(network_app, name="network")
 
 
