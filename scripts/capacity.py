@@ -9,7 +9,7 @@ The batcher's figures (batch size, batch age, anchors in flight, the anchor's ga
 revoke/supersede call) are the node's defaults, imported from node/batcher/log.py, node/chain/limits.py
 and node/txmanager.py.
 The block gas limit and block period default to the genesis `sijill network init` writes
-(node/network/besu.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
+(node/network/options.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
 of one agency node and the naive design's rate are measured by scripts/bench_node.py; pass what
 it prints. docs/capacity.md explains every formula.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from node.batcher import BatcherSettings
 from node.chain.limits import ANCHOR_GAS, MAX_LEAVES_PER_CALL
-from node.network.besu import TX_POOL_MAX_FUTURE_BY_SENDER, NetworkOptions
+from node.network.options import TX_POOL_MAX_FUTURE_BY_SENDER, NetworkOptions
 from node.txmanager import TxSettings
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
@@ -149,7 +149,7 @@ def main() -> None:
         ("R  intake per agency node", f"{args.intake_rate:,.0f} records/s", "bench_node.py, --intake-rate"),
         ("naive rate per sender", f"{args.naive_rate:,.0f} records/s", "bench_node.py, --naive-rate"),
         ("Besu QBFT published", f"{BESU_PUBLISHED_TPS} tx/s", "Besu wiki, QBFT Performance"),
-        ("pool: future nonces per sender", f"{TX_POOL_MAX_FUTURE_BY_SENDER:,}", "node/network/besu.py"),
+        ("pool: future nonces per sender", f"{TX_POOL_MAX_FUTURE_BY_SENDER:,}", "node/network/options.py"),
     ):
         inputs.add_row(*line)
     console.print(inputs)

@@ -65,7 +65,7 @@ class DevChainConfig:
     host: str = "127.0.0.1"
     chain_id: int = DEV_CHAIN_ID
     block_time: float = 1.0
-    #: As the Besu genesis `sijill network init` writes (node/network/besu.py): the node's largest
+    #: As the Besu genesis `sijill network init` writes (node/network/genesis.py): the node's largest
     #: call, a 1,024-leaf supersede, needs about 62 M gas, which anvil's usual 30 M refuses.
     gas_limit: int = 100_000_000
     hardfork: str = "shanghai"

@@ -1,5 +1,5 @@
 """What one call to RecordLedger may carry and cost: figures the batcher, the Besu genesis
-(`node.network.besu`, its block gas limit) and the capacity model (scripts/capacity.py) share."""
+(`node.network.options`, its block gas limit) and the capacity model (scripts/capacity.py) share."""
 
 #: leaves in one revoke or supersede call; a longer list is sent as several calls
 MAX_LEAVES_PER_CALL = 1024

@@ -21,7 +21,7 @@ none used those tags and every method is one Besu's enabled APIs provide. The no
 code paths: in process (`AgencyNode`: intake, batcher, tx manager, indexer) and as a `sijill
 serve` process (through the HTTP API). A second chain with a base fee exercises the tx manager's
 other branch, EIP-1559 fees, on the same 2 s blocks. Block period and gas limit are those of the
-genesis `sijill network init` writes (node/network/besu.py), and the batcher's largest call (a
+genesis `sijill network init` writes (node/network/genesis.py), and the batcher's largest call (a
 1,024-leaf supersede) is sent through the forwarder to show it fits in such a block.
 """
 
@@ -56,7 +56,7 @@ from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.limits import MAX_LEAVES_PER_CALL
 from node.chain.toolchain import CompiledContract
 from node.intake import Accepted
-from node.network.besu import RPC_APIS, NetworkOptions
+from node.network.options import RPC_APIS, NetworkOptions
 from node.service import AgencyNode, NodeSettings
 
 pytestmark = pytest.mark.chain
@@ -132,7 +132,7 @@ BESU_ENABLED = frozenset(
     }
 )
 # Besu has these API groups; the agency node may not use them: "Method not enabled". (The network
-# also enables QBFT and PERM, node/network/besu.py RPC_APIS, for the operators' tools such as
+# also enables QBFT and PERM, node/network/options.py RPC_APIS, for the operators' tools such as
 # `sijill network sync-permissions`; an agency node must work with ETH, NET, WEB3 and TXPOOL alone.)
 NODE_APIS = frozenset({"ETH", "NET", "WEB3", "TXPOOL"})
 BESU_DISABLED_PREFIXES = ("admin_", "debug_", "trace_", "miner_", "qbft_", "ibft_", "perm_", "priv_", "eea_")

@@ -1,4 +1,5 @@
-"""`sijill network init` / `unlock-key` (node/network/besu.py): the Besu QBFT network's files.
+"""`sijill network init` / `unlock-key` (node/network/generate.py and the modules it uses): the
+Besu QBFT network's files.
 
 Besu cannot run here, so the tests check what can be checked without it:
 - the QBFT extraData codec against Besu's own bytes (published vectors, cited below), both ways;
@@ -33,20 +34,18 @@ from cli.main import app
 from node.chain.limits import MAX_LEAVES_PER_CALL
 from node.chain.toolchain import PROJECT_ROOT
 from node.keys import KeystoreError
-from node.network import besu as besu_network
-from node.network.besu import (
+from node.network import nodekeys
+from node.network.extradata import QbftExtraData, decode_qbft_extra_data, encode_qbft_extra_data
+from node.network.generate import generate_network
+from node.network.nodekeys import NodeKey, unlock_key
+from node.network.options import (
     BESU_KEY,
+    DEFAULT_GAS_LIMIT,
     LARGEST_CALL_GAS,
     MIN_GAS_LIMIT,
     PASSPHRASE_ENV,
     NetworkConfigError,
     NetworkOptions,
-    NodeKey,
-    QbftExtraData,
-    decode_qbft_extra_data,
-    encode_qbft_extra_data,
-    generate_network,
-    unlock_key,
 )
 
 runner = CliRunner()
@@ -233,7 +232,7 @@ def network4(tmp_path_factory: pytest.TempPathFactory, agencies_file: Path) -> P
     eth-keyfile's 262144, everywhere else (test_the_keys_are_encrypted_with_the_default_work)."""
     out = tmp_path_factory.mktemp("net4") / "network"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(besu_network, "KEYSTORE_KDF_ITERATIONS", 2**12)
+        patch.setattr(nodekeys, "KEYSTORE_KDF_ITERATIONS", 2**12)
         result = runner.invoke(
             app,
             ["network", "init", "--validators", "4", "--agencies", str(agencies_file), "--out", str(out)],
@@ -442,7 +441,7 @@ def test_no_long_running_process_of_the_compose_file_runs_as_root(network4: Path
 
 
 def test_the_keys_are_encrypted_with_the_default_work(network4: Path) -> None:
-    assert besu_network.KEYSTORE_KDF_ITERATIONS is None  # eth-keyfile's scrypt n = 262144
+    assert nodekeys.KEYSTORE_KDF_ITERATIONS is None  # eth-keyfile's scrypt n = 262144
     keystore = json.loads((network4 / "validator-1" / "key.json").read_text())
     assert keystore["version"] == 3 and keystore["crypto"]["kdf"] == "scrypt"
 
@@ -695,4 +694,4 @@ def test_the_dev_chain_takes_the_nodes_largest_call_like_the_besu_genesis() -> N
     retry it forever. The dev chain uses the network generator's default instead."""
     from node.chain.devchain import DevChainConfig
 
-    assert DevChainConfig().gas_limit == besu_network.DEFAULT_GAS_LIMIT >= MIN_GAS_LIMIT > LARGEST_CALL_GAS
+    assert DevChainConfig().gas_limit == DEFAULT_GAS_LIMIT >= MIN_GAS_LIMIT > LARGEST_CALL_GAS

@@ -37,7 +37,8 @@ from cli.main import app
 from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
 from node.chain.devchain import DevChain, free_port
 from node.chain.toolchain import CompiledContract
-from node.network.allowlist import (
+from node.network.allowlist import sync_nodes
+from node.network.perm import (
     ABSENT_ENTRY,
     ACCOUNTS_NOT_ENABLED,
     ADD_ACCOUNTS,
@@ -47,10 +48,8 @@ from node.network.allowlist import (
     REMOVE_ACCOUNTS,
     BesuPerm,
     PermError,
-    Target,
-    UsageError,
-    sync_nodes,
 )
+from node.network.wanted import Target, UsageError
 
 runner = CliRunner()
 GET: tuple[str, list[Any]] = (GET_ACCOUNTS, [])
@@ -506,7 +505,7 @@ def test_the_manifest_names_the_nodes_and_the_enodes_to_check(
     manifest = shared_net.root / "network.json"
     manifest.write_text(
         json.dumps(
-            {  # the keys `sijill network init` writes (node/network/besu.py)
+            {  # the keys `sijill network init` writes (node/network/generate.py)
                 "format": "sijill-network/1",
                 "validators": [
                     {"index": i + 1, "name": f"validator-{i + 1}", "rpcUrl": url, "enode": enodes[i]}

@@ -49,7 +49,8 @@ from node.chain.deploy import dev_accounts
 from node.chain.devchain import free_port
 from node.chain.toolchain import PROJECT_ROOT, CompiledContract
 from node.keys import load_signer
-from node.network import besu as besu_network
+from node.network import nodekeys
+from node.network.options import PASSPHRASE_ENV
 from node.txmanager import TxManager
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]
@@ -428,9 +429,9 @@ def _after_the_demo(result: DemoRun) -> dict[str, str]:
     founding = [{**a, "signers": [Account.create().address]} for a in result.deployment["agencies"]]
     agencies = result.root / "agencies.json"
     agencies.write_text(json.dumps({"threshold": result.deployment["threshold"], "agencies": founding}))
-    passphrase = {besu_network.PASSPHRASE_ENV: NETWORK_PASSPHRASE}
+    passphrase = {PASSPHRASE_ENV: NETWORK_PASSPHRASE}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(besu_network, "KEYSTORE_KDF_ITERATIONS", 2**12)
+        patch.setattr(nodekeys, "KEYSTORE_KDF_ITERATIONS", 2**12)
         outputs["sijill network init"] = _sijill(
             *(
                 "network",
@@ -511,7 +512,7 @@ def _refusals(result: DemoRun, chain_port: int, outputs: dict[str, str]) -> None
     before = {name: _snapshot(case[2]) for name, case in cases.items()}
     done = _sijill_processes(
         {name: case[0] for name, case in cases.items()},
-        env={"SIJILL_DEPLOYER_PASSPHRASE": WRONG_PASSPHRASE, besu_network.PASSPHRASE_ENV: WRONG_PASSPHRASE},
+        env={"SIJILL_DEPLOYER_PASSPHRASE": WRONG_PASSPHRASE, PASSPHRASE_ENV: WRONG_PASSPHRASE},
     )
     for name, (args, key_file, directory, must_not_exist) in cases.items():
         output = done[name].stdout + done[name].stderr
