@@ -22,14 +22,14 @@ from node.batcher import Batcher, BatcherSettings
 from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import load_deployment
 from node.chain.toolchain import compile_contracts
+from node.chain.txmanager import TxManager, TxSettings
+from node.chain.txrpc import connect_for_sending
 from node.chain.views import Web3ChainView
 from node.errors import NodeError
 from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
 from node.store import Store
-from node.txmanager import TxManager, TxSettings
-from node.txrpc import connect_for_sending
 
 
 @dataclass(frozen=True, slots=True)

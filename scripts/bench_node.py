@@ -32,10 +32,10 @@ from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import demo_network, deploy_network, dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.toolchain import compile_contracts
+from node.chain.txmanager import TxManager, TxSettings
 from node.keys import create_keystore
 from node.service import AgencyNode, NodeSettings
 from node.store import Store
-from node.txmanager import TxManager, TxSettings
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.rpcbatch import RpcBatch, ask_chain, find_deployment
 from node.chain.toolchain import compile_contracts
-from node.txmanager import TxManager
+from node.chain.txmanager import TxManager
 
 TARGET = 5000  # bundles per second, against anvil
 

@@ -7,7 +7,7 @@ The gas and byte figures are measured: read from `scripts/gas_report.py --json` 
 FILE), or, without it, measured now by gas_report's own `measure()` on a fresh anvil (about 10 s).
 The batcher's figures (batch size, batch age, anchors in flight, the anchor's gas limit, leaves per
 revoke/supersede call) are the node's defaults, imported from node/batcher/log.py, node/chain/limits.py
-and node/txmanager.py.
+and node/chain/txmanager.py.
 The block gas limit and block period default to the genesis `sijill network init` writes
 (node/network/options.py NetworkOptions); --gas-limit and --block-time try others. The intake rate
 of one agency node and the naive design's rate are measured by scripts/bench_node.py; pass what
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from node.batcher import BatcherSettings
 from node.chain.limits import ANCHOR_GAS, MAX_LEAVES_PER_CALL
+from node.chain.txmanager import TxSettings
 from node.network.options import TX_POOL_MAX_FUTURE_BY_SENDER, NetworkOptions
-from node.txmanager import TxSettings
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 SLOT_BYTES = 64  # a storage slot's key and value, 32 bytes each, before the state trie's own overhead

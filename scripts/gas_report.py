@@ -28,7 +28,7 @@ from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import bound_contracts, demo_network, deploy_network, dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.toolchain import compile_contracts
-from node.txmanager import TxManager
+from node.chain.txmanager import TxManager
 
 NAIVE_GAS_PER_RECORD = 45_000
 

@@ -8,7 +8,7 @@ Rules for Besu, which the dev chain (anvil) is configured to follow as well:
 - a revert is decoded against the contracts' ABIs into `ContractRevert` carrying the custom
   error's name and arguments, e.g. `RecordLedger.SequenceMismatch(agency=REPD, expected=2, given=5)`.
 
-Sending transactions (nonces, fees, retries, resubmission) is `node.txmanager.TxManager`.
+Sending transactions (nonces, fees, retries, resubmission) is `node.chain.txmanager.TxManager`.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from ledger.errors import InvalidAgencyName
 from node.chain.client import RevertDecoder
 from node.chain.devchain import DEV_CHAIN_ID, DEV_MNEMONIC
 from node.chain.toolchain import CompiledContract, compile_contracts, compiler_config
+from node.chain.txmanager import TxManager, TxSettings
 from node.errors import DeploymentError
-from node.txmanager import TxManager, TxSettings
 
 DEPLOYMENT_FORMAT = "sijill-deployment/1"
 DEFAULT_PROPOSAL_LIFETIME = 7 * 24 * 3600

@@ -18,10 +18,10 @@ from eth_account.signers.local import LocalAccount
 
 from node.chain.client import RevertDecoder
 from node.chain.registry import STATUSES, Action, Council, Outcome, RegistryRefusal, format_when, tally
+from node.chain.txmanager import TxManager
+from node.chain.txrpc import connect_for_sending
 from node.errors import ContractRevert, NodeError
 from node.keys import load_signer
-from node.txmanager import TxManager
-from node.txrpc import connect_for_sending
 
 
 def _transaction_manager(rpc: str, account: LocalAccount, decoder: RevertDecoder) -> TxManager:

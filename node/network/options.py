@@ -38,7 +38,7 @@ BESU_UID = 1000
 SUPERSEDE_BASE_GAS, SUPERSEDE_GAS_PER_LEAF = 32_780, 50_269
 LARGEST_CALL_GAS = SUPERSEDE_BASE_GAS + SUPERSEDE_GAS_PER_LEAF * MAX_LEAVES_PER_CALL
 ANCHOR_GAS = 94_937
-#: The gas limit TxManager gives that call: its estimate * 1.2 + 10,000 (node/txrpc.py).
+#: The gas limit TxManager gives that call: its estimate * 1.2 + 10,000 (node/chain/txrpc.py).
 #: Besu refuses a transaction whose gas limit exceeds the block's, so no block may be smaller.
 MIN_GAS_LIMIT = int(LARGEST_CALL_GAS * 1.2) + 10_000
 #: 100 M: the largest call with its headroom (61.8 M) and some 150 anchors (250,000 gas limit each).

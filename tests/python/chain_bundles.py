@@ -10,7 +10,7 @@ from ledger.bundle import Bundle, DisclosedField, SignedReceipt, make_bundle
 from ledger.codes import agency_code, record_type
 from ledger.merkle import MerkleTree, build_tree
 from ledger.receipts import Receipt, ReceiptDomain, sign_receipt
-from node.txmanager import TxManager
+from node.chain.txmanager import TxManager
 
 
 def bundle_record(i: int) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from node.auditor.export import ExportBatch, ExportReceipt, ExportWriter, Manife
 from node.chain.client import RevertDecoder
 from node.chain.deploy import bound_contracts
 from node.chain.toolchain import CompiledContract
-from node.txmanager import TxManager
+from node.chain.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

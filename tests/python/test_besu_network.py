@@ -640,7 +640,7 @@ def test_genesis_runs_on_anvil_and_sijill_deploy_works_on_it(
     from node.chain.client import RevertDecoder, connect
     from node.chain.deploy import bound_contracts
     from node.chain.toolchain import compile_contracts
-    from node.txmanager import TxManager
+    from node.chain.txmanager import TxManager
 
     manifest = json.loads((network4 / "network.json").read_text())
     w3: Web3 = connect(anvil_from_genesis)

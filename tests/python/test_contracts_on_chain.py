@@ -17,8 +17,8 @@ from web3.logs import DISCARD
 from ledger.codes import agency_code, record_type
 from ledger.merkle import build_tree
 from node.chain.client import RevertDecoder, call_view
+from node.chain.txmanager import TxManager
 from node.errors import ContractRevert
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

@@ -27,8 +27,8 @@ from node.chain.deploy import (
 )
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.toolchain import CompiledContract
+from node.chain.txmanager import TxManager
 from node.errors import ChainError, DeploymentError
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

@@ -107,13 +107,13 @@ from node.chain.deploy import (
 )
 from node.chain.devchain import free_port
 from node.chain.toolchain import CompiledContract
+from node.chain.txmanager import TxManager
 from node.chain.views import Web3ChainView
 from node.errors import ContractRevert
 from node.intake import IntakeError
 from node.peer.signing import sign_request
 from node.service import AgencyNode, NodeSettings
 from node.store import Store, hash_token
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

@@ -28,8 +28,8 @@ from ledger.receipts import ReceiptDomain
 from ledger.verify import verify
 from node.chain.devchain import DevChain
 from node.chain.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.txmanager import TxManager
 from node.chain.views import Web3ChainView
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

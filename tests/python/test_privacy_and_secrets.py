@@ -48,10 +48,10 @@ from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import dev_accounts
 from node.chain.devchain import free_port
 from node.chain.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.txmanager import TxManager
 from node.keys import load_signer
 from node.network import nodekeys
 from node.network.options import PASSPHRASE_ENV
-from node.txmanager import TxManager
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(600)]
 

@@ -30,10 +30,10 @@ from ledger.codes import record_type
 from node.chain.client import RevertDecoder
 from node.chain.deploy import dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.txfaults import PoolVerdict, classify
+from node.chain.txmanager import BroadcastUncertain, PendingTx, TxManager, TxSettings
+from node.chain.txrpc import connect_for_sending
 from node.errors import ChainError, ContractRevert
-from node.txfaults import PoolVerdict, classify
-from node.txmanager import BroadcastUncertain, PendingTx, TxManager, TxSettings
-from node.txrpc import connect_for_sending
 
 pytestmark = pytest.mark.chain
 

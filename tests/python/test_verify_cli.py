@@ -49,8 +49,8 @@ from node.chain.rpcbatch import (
     find_deployment,
 )
 from node.chain.toolchain import PROJECT_ROOT, CompiledContract
+from node.chain.txmanager import TxManager
 from node.chain.views import Web3ChainView
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

@@ -19,8 +19,8 @@ from ledger.receipts import Receipt, ReceiptDomain, receipt_digest, sign_receipt
 from ledger.verify import Outcome, Verdict, verify
 from node.chain.devchain import free_port
 from node.chain.toolchain import CompiledContract
+from node.chain.txmanager import TxManager
 from node.chain.views import Web3ChainView
-from node.txmanager import TxManager
 
 pytestmark = pytest.mark.chain
 

@@ -1,7 +1,7 @@
 """The manager's calls to the node: each retried on transport faults, and what it reads.
 
 `AccountRpc._rpc` runs one JSON-RPC call, retried on faults of the way to the node (refused or
-dropped connections, timeouts, HTTP 5xx/429: node/txfaults.py) with exponential backoff and
+dropped connections, timeouts, HTTP 5xx/429: node/chain/txfaults.py) with exponential backoff and
 jitter, up to `max_retries`; then `ChainError`. So give the manager a Web3 whose provider does not
 retry by itself (`connect_for_sending`): web3's HTTPProvider otherwise retries most calls five
 times, multiplying the manager's own.
@@ -28,11 +28,11 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import TxParams, TxReceipt
 
 from node.chain.client import RevertDecoder, _rpc_message, without_validation
+from node.chain.txfaults import is_transport_error
 from node.errors import ChainError
-from node.txfaults import is_transport_error
 
 if TYPE_CHECKING:
-    from node.txmanager import PendingTx, TxSettings
+    from node.chain.txmanager import PendingTx, TxSettings
 
 log = logging.getLogger("node.txmanager")  # the manager's retries, logged under its name
 

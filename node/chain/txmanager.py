@@ -10,8 +10,8 @@ that account's stream of transactions and keeps three promises:
   same nonce can never both execute, so a lost answer never turns into a double anchor.
 - It does not give up on passing trouble. Transport faults (refused or dropped connections,
   timeouts, HTTP 5xx/429) are retried with exponential backoff and jitter, up to
-  `max_retries`; then `ChainError` (node/txrpc.py). The pool's refusals are mapped to a
-  recovery (node/txfaults.py has what Besu, anvil and geth say, and what each calls for). A
+  `max_retries`; then `ChainError` (node/chain/txrpc.py). The pool's refusals are mapped to a
+  recovery (node/chain/txfaults.py has what Besu, anvil and geth say, and what each calls for). A
   refusal consumes no nonce: the next send signs the same nonce again.
 - A dropped transaction comes back. While `wait` polls for a receipt it also checks that
   the node still holds the transaction; missing for `resubmit_after` seconds, the same raw
@@ -26,7 +26,7 @@ that account's stream of transactions and keeps three promises:
 Few transactions stay in flight (`max_in_flight`, default 4): Besu's pool keeps only a handful
 of future nonces per sender. The calls to the node, their retries and the reads the manager
 decides on (nonces, fees, estimates, receipts, why a transaction failed) are `AccountRpc`
-(node/txrpc.py), which `TxManager` builds on; give it a Web3 from `connect_for_sending`.
+(node/chain/txrpc.py), which `TxManager` builds on; give it a Web3 from `connect_for_sending`.
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ from web3.exceptions import Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from node.chain.client import RevertDecoder, _rpc_message
+from node.chain.txfaults import PoolVerdict, classify
+from node.chain.txrpc import AccountRpc
 from node.errors import ChainError
-from node.txfaults import PoolVerdict, classify
-from node.txrpc import AccountRpc
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("node.txmanager")  # its name before it moved to node.chain, which logs show
 
 
 @dataclass(frozen=True, slots=True)

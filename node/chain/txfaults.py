@@ -2,9 +2,9 @@
 
 Between the manager and a block lie an HTTP connection and a transaction pool. Faults of the
 connection (refused or dropped connections, timeouts, HTTP 5xx/429: `is_transport_error`) are
-retried with backoff (node/txrpc.py). The pool's refusals of a sent transaction are read from
+retried with backoff (node/chain/txrpc.py). The pool's refusals of a sent transaction are read from
 their messages (`classify`) and mapped to a recovery, which `TxManager` carries out
-(node/txmanager.py):
+(node/chain/txmanager.py):
 
 | the node says (Besu / anvil, geth)                                   | meaning, recovery              |
 | -------------------------------------------------------------------- | ------------------------------ |
