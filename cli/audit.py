@@ -2,8 +2,9 @@
 
 `export` writes a `sijill-export/1` directory (`node.auditor.export`) from an agency's API (an auditor's
 token) or from a stopped node's store. `audit` holds such a directory against a chain endpoint
-(`node.auditor.audit`) and reports every violation as a named finding: a table on the terminal, `--json`
-for machines, `--html FILE` for a self-contained report an auditor can hand on.
+(`node.auditor.audit`, the chain read by `node.auditor.rpcchain`) and reports every violation as a
+named finding: a table on the terminal, `--json` for machines, `--html FILE` for a self-contained
+report an auditor can hand on.
 
 Exit status: 0 no findings, 1 findings, 2 bad usage, an unreachable chain or an unusable export
 (one line on stderr, no traceback). docs/audit.md has the format and the list of findings.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from html import escape as html_escape
 from pathlib import Path
@@ -27,7 +28,7 @@ from rich.markup import escape
 from ledger.canonical import show_refused
 
 if TYPE_CHECKING:
-    from node.auditor.audit import AuditReport
+    from node.auditor.report import AuditReport
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -209,8 +210,10 @@ def _run_audit(
     agency: str, export_dir: Path, rpc: str, deployment: Path | None, from_block: int | None
 ) -> AuditReport:
     from ledger.codes import agency_code
-    from node.auditor.audit import RpcChain, audit_export
-    from node.auditor.export import DeploymentInfo, ExportError, read_manifest
+    from node.auditor.audit import audit_export
+    from node.auditor.export import DeploymentInfo, ExportError
+    from node.auditor.exportread import read_manifest
+    from node.auditor.rpcchain import RpcChain, rpc_client
     from node.chain.client import connect
     from node.errors import ChainError
 
@@ -230,22 +233,23 @@ def _run_audit(
         start = info.ledger_block or 0
     if from_block is not None:
         start = from_block
-    w3 = connect(rpc, expect_chain_id=manifest.chain_id)
-    chain = RpcChain(w3, manifest.ledger, manifest.registry, agency)
-    if not chain.has_code(manifest.ledger):
-        raise ChainError(f"there is no contract at the export's ledger {manifest.ledger} on {rpc}")
-    registry = chain.ledger_registry()
-    if registry != manifest.registry:
-        raise ChainError(
-            f"the ledger {manifest.ledger} consults registry {registry}, not {manifest.registry}"
-        )
-    name, status = chain.agency_info()
-    if status == 0:
-        raise ChainError(f"agency {agency} is not registered on this deployment")
-    latest = chain.latest_block()
-    with _progress() as progress:
-        log = chain.read_log(min(start, latest + 1), latest, progress)
-        report = audit_export(export_dir, manifest, log, chain, progress=progress)
+    connect(rpc, expect_chain_id=manifest.chain_id)
+    with closing(rpc_client(rpc)) as client:
+        chain = RpcChain(client, manifest.ledger, manifest.registry, agency)
+        if not chain.has_code(manifest.ledger):
+            raise ChainError(f"there is no contract at the export's ledger {manifest.ledger} on {rpc}")
+        registry = chain.ledger_registry()
+        if registry != manifest.registry:
+            raise ChainError(
+                f"the ledger {manifest.ledger} consults registry {registry}, not {manifest.registry}"
+            )
+        name, status = chain.agency_info()
+        if status == 0:
+            raise ChainError(f"agency {agency} is not registered on this deployment")
+        latest = chain.latest_block()
+        with _progress() as progress:
+            log = chain.read_log(min(start, latest + 1), latest, progress)
+            report = audit_export(export_dir, manifest, log, chain, progress=progress)
     report.agency_name = name
     return report
 
