@@ -2,8 +2,9 @@
 
 `export` writes a `sijill-export/1` directory (`node.auditor.export`) from an agency's API (an auditor's
 token) or from a stopped node's store. `audit` holds such a directory against a chain endpoint
-(`node.auditor.audit`) and reports every violation as a named finding: a table on the terminal, `--json`
-for machines, `--html FILE` for a self-contained report an auditor can hand on.
+(`node.auditor.audit`, the chain read by `node.auditor.rpcchain`) and reports every violation as a
+named finding: a table on the terminal, `--json` for machines, `--html FILE` for a self-contained
+report an auditor can hand on (`node.auditor.html`).
 
 Exit status: 0 no findings, 1 findings, 2 bad usage, an unreachable chain or an unusable export
 (one line on stderr, no traceback). docs/audit.md has the format and the list of findings.
@@ -14,11 +15,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
-from html import escape as html_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,15 +27,13 @@ from rich.markup import escape
 from ledger.canonical import show_refused
 
 if TYPE_CHECKING:
-    from node.auditor.audit import AuditReport
+    from node.auditor.report import AuditReport
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 FINDINGS_SHOWN = 200
 """Findings listed on the terminal (all of them are in --json and --html)."""
-HTML_BATCHES = 5_000
-"""Rows of the HTML batch table: batches with findings first, then the latest."""
 
 
 def register(app: typer.Typer) -> None:
@@ -195,6 +193,8 @@ def audit_command(
     else:
         _print_report(report, seconds)
     if html is not None:
+        from node.auditor.html import render_html
+
         with _errors():
             try:
                 html.write_text(render_html(report), encoding="utf-8")
@@ -209,8 +209,10 @@ def _run_audit(
     agency: str, export_dir: Path, rpc: str, deployment: Path | None, from_block: int | None
 ) -> AuditReport:
     from ledger.codes import agency_code
-    from node.auditor.audit import RpcChain, audit_export
-    from node.auditor.export import DeploymentInfo, ExportError, read_manifest
+    from node.auditor.audit import audit_export
+    from node.auditor.export import DeploymentInfo, ExportError
+    from node.auditor.exportread import read_manifest
+    from node.auditor.rpcchain import RpcChain, rpc_client
     from node.chain.client import connect
     from node.errors import ChainError
 
@@ -230,22 +232,23 @@ def _run_audit(
         start = info.ledger_block or 0
     if from_block is not None:
         start = from_block
-    w3 = connect(rpc, expect_chain_id=manifest.chain_id)
-    chain = RpcChain(w3, manifest.ledger, manifest.registry, agency)
-    if not chain.has_code(manifest.ledger):
-        raise ChainError(f"there is no contract at the export's ledger {manifest.ledger} on {rpc}")
-    registry = chain.ledger_registry()
-    if registry != manifest.registry:
-        raise ChainError(
-            f"the ledger {manifest.ledger} consults registry {registry}, not {manifest.registry}"
-        )
-    name, status = chain.agency_info()
-    if status == 0:
-        raise ChainError(f"agency {agency} is not registered on this deployment")
-    latest = chain.latest_block()
-    with _progress() as progress:
-        log = chain.read_log(min(start, latest + 1), latest, progress)
-        report = audit_export(export_dir, manifest, log, chain, progress=progress)
+    connect(rpc, expect_chain_id=manifest.chain_id)
+    with closing(rpc_client(rpc)) as client:
+        chain = RpcChain(client, manifest.ledger, manifest.registry, agency)
+        if not chain.has_code(manifest.ledger):
+            raise ChainError(f"there is no contract at the export's ledger {manifest.ledger} on {rpc}")
+        registry = chain.ledger_registry()
+        if registry != manifest.registry:
+            raise ChainError(
+                f"the ledger {manifest.ledger} consults registry {registry}, not {manifest.registry}"
+            )
+        name, status = chain.agency_info()
+        if status == 0:
+            raise ChainError(f"agency {agency} is not registered on this deployment")
+        latest = chain.latest_block()
+        with _progress() as progress:
+            log = chain.read_log(min(start, latest + 1), latest, progress)
+            report = audit_export(export_dir, manifest, log, chain, progress=progress)
     report.agency_name = name
     return report
 
@@ -295,189 +298,3 @@ def _when(at: int | None) -> str:
     if at is None:
         return "-"
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Naskh Arabic",sans-serif;
-margin:2rem auto;max-width:75rem;padding:0 1rem;color:#1d2430;line-height:1.45}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d6dbe3}
-[dir=rtl]{font-family:"Noto Naskh Arabic","Geeza Pro","Arial",sans-serif}
-.ar{margin-inline-start:.75rem;color:#4a5568}
-table{border-collapse:collapse;width:100%;font-size:.86rem}
-th,td{border:1px solid #d6dbe3;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f2f4f8}tr.bad td{background:#fff3f2}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.8rem;word-break:break-all}
-.verdict{display:inline-block;padding:.4rem .8rem;border-radius:.3rem;font-weight:600}
-.clean{background:#e3f6e8;color:#14532d}.findings{background:#fde2e0;color:#7f1d1d}
-.pass{color:#166534;font-weight:600}.fail{color:#b91c1c;font-weight:600}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
-.note{color:#4a5568;font-size:.85rem}
-"""
-
-
-def render_html(report: AuditReport) -> str:
-    """The report as one self-contained HTML page: inline CSS and SVG, no script, no fetch."""
-    data = report.to_json()
-    e = _e
-    m, log, summary = report.manifest, report.log, data["summary"]
-    clean = not report.findings
-    verdict = (
-        '<span class="verdict clean">No findings <span dir="rtl" lang="ar">لا مخالفات</span></span>'
-        if clean
-        else f'<span class="verdict findings">{len(report.findings)} findings '
-        f'<span dir="rtl" lang="ar">{len(report.findings)} مخالفة</span></span>'
-    )
-    facts = [
-        ("Agency", f"{e(m.agency)} — {e(show_refused(report.agency_name))}"),
-        (
-            "Chain",
-            f"{m.chain_id}, blocks {log.from_block} to {log.to_block} (latest {_when(log.latest_time)})",
-        ),
-        ("RecordLedger", f"<code>{e(m.ledger)}</code>"),
-        ("AgencyRegistry", f"<code>{e(m.registry)}</code>"),
-        ("Export", f"{e(m.source or 'unknown source')}, {_when(m.exported_at)}"),
-        (
-            "Batches",
-            f"{summary['exportedBatches']} exported, {summary['chainBatches']} on-chain "
-            f"(head {log.head_seq})",
-        ),
-        ("Leaves", str(summary["exportedLeaves"])),
-        ("Receipts", f"{summary['receipts']} ({summary['receiptsNotYetDue']} not yet due)"),
-        ("Leaf changes", f"{summary['revocations']} revocations, {summary['supersessions']} supersessions"),
-    ]
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>Sijill audit: {e(m.agency)}</title><style>{_CSS}</style></head><body>",
-        f'<h1>Audit of {e(m.agency)}\'s log <span class="ar" dir="rtl" lang="ar">تقرير تدقيق سجل الجهة '
-        f"{e(m.agency)}</span></h1>",
-        f"<p>{verdict}</p>",
-        _heading("Summary", "الملخص"),
-        "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>",
-        _heading("Checks", "الفحوص"),
-        "<table><thead><tr><th>check</th><th>holds that</th><th>checked</th><th>failed</th><th>result</th>"
-        "</tr></thead><tbody>",
-    ]
-    for check in data["checks"]:
-        failed = bool(check["failed"])
-        result = '<span class="fail">FAILED</span>' if failed else '<span class="pass">passed</span>'
-        parts.append(
-            f"<tr{' class=bad' if failed else ''}><td><code>{e(check['id'])}</code></td>"
-            f"<td>{e(check['title'])}</td><td>{check['checked']}</td><td>{check['failed']}</td><td>{result}</td></tr>"
-        )
-    parts += ["</tbody></table>", _heading("Findings", "المخالفات")]
-    if clean:
-        parts.append("<p>None: the export and the chain agree on every check.</p>")
-    else:
-        parts.append(
-            "<table><thead><tr><th>#</th><th>finding</th><th>what</th><th>batch</th><th>leaf</th></tr></thead><tbody>"
-        )
-        for number, finding in enumerate(data["findings"], 1):
-            seq = finding.get("seq", "")
-            leaf = finding.get("leaf", "")
-            parts.append(
-                f"<tr class=bad><td>{number}</td><td><code>{e(finding['id'])}</code></td>"
-                f"<td>{e(finding['message'])}</td><td>{e(str(seq))}</td><td><code>{e(str(leaf))}</code></td></tr>"
-            )
-        parts.append("</tbody></table>")
-    parts += [
-        _heading("Batches anchored per day", "الدفعات المثبتة في كل يوم"),
-        _timeline_svg(data["timeline"]),
-    ]
-    parts += [_heading("Batches", "الدفعات"), _batches_table(data["batches"])]
-    parts.append(
-        f'<p class="note">Written by <code>sijill audit</code> at {_when(int(time.time()))}. Finding ids and '
-        "what each check proves: docs/audit.md.</p></body></html>\n"
-    )
-    return "\n".join(parts)
-
-
-def _e(value: object) -> str:
-    return html_escape(str(value), quote=True)
-
-
-def _heading(english: str, arabic: str) -> str:
-    return f'<h2>{english} <span class="ar" dir="rtl" lang="ar">{arabic}</span></h2>'
-
-
-def _batches_table(rows: list[dict[str, Any]]) -> str:
-    shown = rows
-    note = ""
-    if len(rows) > HTML_BATCHES:
-        flagged = [r for r in rows if r["findings"]]
-        unflagged = [r for r in rows if not r["findings"]]
-        rest = unflagged[len(unflagged) - max(0, HTML_BATCHES - len(flagged)) :]
-        shown = sorted(flagged[:HTML_BATCHES] + rest, key=lambda r: r["seq"])
-        note = (
-            f'<p class="note">{len(shown)} of {len(rows)} batches: those with findings and the latest. '
-            "The JSON report (--json) lists all.</p>"
-        )
-    lines = [
-        note + "<table><thead><tr><th>seq</th><th>root</th><th>type</th><th>leaves</th><th>block</th>"
-        "<th>time (UTC)</th><th>signer</th><th>state</th><th>findings</th></tr></thead><tbody>"
-    ]
-    for row in shown:
-        bad = bool(row["findings"]) or row["state"] not in ("anchored", "pending")
-        lines.append(
-            f"<tr{' class=bad' if bad else ''}><td>{row['seq']}</td><td><code>{_e(row['root'])}</code></td>"
-            f"<td>{_e(row['recordType'])}</td><td>{row['count']}</td><td>{_e(row['block'] or '')}</td>"
-            f"<td>{_when(row['timestamp']) if row['timestamp'] else ''}</td>"
-            f"<td><code>{_e(row['signer'] or '')}</code></td><td>{_e(row['state'])}</td>"
-            f"<td>{_e(', '.join(row['findings']))}</td></tr>"
-        )
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
-
-
-def _timeline_svg(days: list[dict[str, Any]]) -> str:
-    """Bars of batches anchored per day, the part with findings in red; inline SVG."""
-    width, height, left, bottom, top = 960, 240, 48, 56, 16
-    if not days:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60" role="img" '
-            'aria-label="no anchored batches"><text x="8" y="30" font-size="14">No anchored batches.</text>'
-            "</svg>"
-        )
-    peak = max(d["batches"] for d in days)
-    plot_w, plot_h = width - left - 8, height - bottom - top
-    step = plot_w / len(days)
-    bar = min(40.0, max(1.0, step * 0.8))
-    label_every = max(1, len(days) // 12)
-    shapes = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-label="batches anchored per day">',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 8}" y2="{top + plot_h}" stroke="#8a94a6"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#8a94a6"/>',
-        f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{peak}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" font-size="11" text-anchor="end">0</text>',
-    ]
-    for i, day in enumerate(days):
-        x = left + i * step + (step - bar) / 2
-        total_h = plot_h * day["batches"] / peak
-        bad_h = plot_h * day["flagged"] / peak
-        title = (
-            f"{day['day']}: {day['batches']} batches, {day['leaves']} leaves, {day['flagged']} with findings"
-        )
-        shapes.append(
-            f'<g><title>{_e(title)}</title><rect x="{x:.1f}" y="{top + plot_h - total_h:.1f}" '
-            f'width="{bar:.1f}" height="{total_h:.1f}" fill="#3b6fb6"/>'
-            + (
-                f'<rect x="{x:.1f}" y="{top + plot_h - bad_h:.1f}" width="{bar:.1f}" height="{bad_h:.1f}" '
-                'fill="#c53030"/>'
-                if day["flagged"]
-                else ""
-            )
-            + "</g>"
-        )
-        if i % label_every == 0:
-            cx, cy = x + bar / 2, top + plot_h + 12
-            shapes.append(
-                f'<text x="{cx:.1f}" y="{cy}" font-size="10" text-anchor="end" '
-                f'transform="rotate(-40 {cx:.1f} {cy})">{_e(day["day"])}</text>'
-            )
-    shapes.append("</svg>")
-    legend = (
-        '<p class="note"><span style="color:#3b6fb6">■</span> batches anchored '
-        '<span style="color:#c53030">■</span> batches with findings</p>'
-    )
-    return "".join(shapes) + legend

@@ -1,12 +1,8 @@
 """`sijill verify`: proof bundles checked against the chain alone, one or a million at a time.
 
-Sources (files, directories, stdin, URLs) become items; items are verified in chunks of
-`CHUNK` bundles. A chunk is parsed (`ledger.bundle.load_bundle`), the chain is asked everything
-its bundles need in JSON-RPC batches, de-duplicated (`node.chain.rpcbatch.ask_chain`), and every bundle
-is checked by `ledger.verify` against those answers. Up to `POOL_ABOVE` bundles are verified in
-this process; more go to a process pool, a bounded number of chunks at a time, so memory stays
-flat however many bundles there are and results come out in input order. Verification is
-CPU-bound Python; while one worker waits for the node's answers another verifies.
+The command reads its options, runs the verification (`node.auditor.verify`, over the sources
+`node.auditor.sources` reads) and prints: one bundle's checks as a table, many as a summary
+per verdict and a line for each that is not authentic-current, or `--json`, one report a line.
 
 Exit status: 0 every bundle is authentic-current; 1 some bundle is anything else (superseded,
 revoked, pending, not-authentic, unknown) or could not be read; 2 bad usage, an unreachable
@@ -15,81 +11,33 @@ chain, or no deployment where a bundle (or --deployment) points. See docs/verify
 
 from __future__ import annotations
 
-import gc
 import json
-import os
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TextIO
 
 import typer
+
+from node.auditor.verify import POOL_ABOVE, UNREADABLE, Abort
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ledger.bundle import Bundle
-    from ledger.verify import VerificationReport
-    from node.chain.rpcbatch import Deployment, MissingDeployment, RpcBatch
+    from node.auditor.sources import Item
+    from node.auditor.verify import Settings, SourceResult
 
 EXIT_AUTHENTIC, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
-CHUNK = 1000  # bundles per unit of work: one round of chain questions, about half a second of checks
-POOL_ABOVE = 2000  # more bundles than this are verified by a process pool
-UNREADABLE = "unreadable"  # the verdict of a source that is not a readable bundle
-NOT_ON_THIS_CHAIN = "none on this chain"  # the registry of a bundle naming another chain
-RPC_TIMEOUT = 60.0
 
 
 class Lang(StrEnum):
     EN = "en"
     AR = "ar"
-
-
-class Abort(Exception):
-    """The run cannot go on: the message is the one line printed, `status` the exit status."""
-
-    def __init__(self, message: str, status: int = EXIT_UNUSABLE) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Unreadable(Exception):
-    """A source that yields no bundle document; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What a worker needs to verify a chunk (picklable)."""
-
-    rpc: str
-    chain_id: int
-    pinned: Deployment | None
-    now: int
-    rpc_batch_size: int
-    reports: bool = True  # False: no JSON line per bundle (a summary of many needs none)
-
-
-class SourceResult(NamedTuple):
-    source: str
-    verdict: str  # a ledger.verify.Verdict value, or UNREADABLE
-    line: str  # the JSON report of this source, one line ("" when Settings.reports is False)
-    problem: tuple[str, str, str] | None  # the first failed (else unknown) check: name, reason en, ar
-    missing: str | None  # why there is no deployment where the bundle points (exit status 2)
-
-
-class ChunkResult(NamedTuple):
-    results: list[SourceResult]
-    requests: int  # JSON-RPC HTTP requests made for the chunk
-    calls: int  # JSON-RPC calls in them
-
-
-Payload = Path | bytes | Unreadable
-Item = tuple[str, Payload]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +174,16 @@ def run(
     from rich.console import Console
 
     from ledger.chainview import ChainUnavailable
+    from node.auditor.sources import expand_sources, source_items
+    from node.auditor.verify import Settings, pinned_deployment, process_client, verify_chunk
 
     err = err or Console(stderr=True, soft_wrap=True, highlight=False)
     out = out or sys.stdout
     start = time.perf_counter()
-    client = _client(options.rpc, options.rpc_batch_size)
+    client = process_client(options.rpc, options.rpc_batch_size)
     try:
         chain_id = int(client.call("eth_chainId", []), 16)
-        pinned = _pinned(client, options.deployment, chain_id) if options.deployment else None
+        pinned = pinned_deployment(client, options.deployment, chain_id) if options.deployment else None
     except ChainUnavailable as exc:
         raise Abort(str(exc)) from None
     except (ValueError, TypeError):
@@ -241,8 +191,8 @@ def run(
     settings = Settings(options.rpc, chain_id, pinned, int(time.time()), options.rpc_batch_size)
     summary = RunSummary(requests=client.requests, calls=client.calls)
 
-    names, total = _expand(options.sources)
-    items = _items(names, options.headers, stdin)
+    names, total = expand_sources(options.sources)
+    items = source_items(names, options.headers, stdin)
     head = list(islice(items, 2))
     if not head:
         raise Abort(f"no bundles to verify in {' '.join(options.sources)}")
@@ -258,33 +208,6 @@ def run(
         raise Abort(f"the chain stopped answering: {exc}") from None
     summary.seconds = time.perf_counter() - start
     return summary
-
-
-def _pinned(client: RpcBatch, path: Path, chain_id: int) -> Deployment:
-    """The deployment a --deployment file pins, checked against the chain."""
-    from node.chain.deploy import load_deployment
-    from node.chain.rpcbatch import MissingDeployment, find_deployment
-    from node.errors import DeploymentError
-
-    try:
-        data = load_deployment(path)
-        ledger = str(data["contracts"]["RecordLedger"]["address"]).lower()
-        registry = str(data["contracts"]["AgencyRegistry"]["address"]).lower()
-        recorded_chain = int(data["chainId"])
-    except DeploymentError as exc:
-        raise Abort(str(exc)) from None
-    except (KeyError, TypeError, ValueError):
-        raise Abort(f"{path} names no chainId, RecordLedger and AgencyRegistry") from None
-    if recorded_chain != chain_id:
-        raise Abort(f"{path} is a deployment on chain {recorded_chain}; {client.url} is chain {chain_id}")
-    found = find_deployment(client, chain_id, ledger)
-    if isinstance(found, MissingDeployment):
-        raise Abort(f"{found.message}: the RecordLedger of {path}")
-    if found.registry != registry:
-        raise Abort(
-            f"the RecordLedger at {ledger} uses registry {found.registry}, not {registry} as {path} says"
-        )
-    return found
 
 
 def _single(result: SourceResult, options: Options, out: TextIO, err: Console, summary: RunSummary) -> None:
@@ -313,6 +236,8 @@ def _many(
 ) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from node.auditor.verify import verify_items
 
     start = time.perf_counter()
     missing: dict[str, None] = {}
@@ -381,288 +306,6 @@ class _Findings:
         for line in self._file:
             source, verdict, check, en, ar = json.loads(line)
             yield source, verdict, check, en, ar
-
-
-# ---------------------------------------------------------------------------------- sources
-
-
-def _expand(sources: list[str]) -> tuple[list[str | Path], int | None]:
-    """The sources in order, a directory as its Path, and how many bundles they hold (None when
-    stdin is among them: its count is known only once read)."""
-    names: list[str | Path] = [s if s == "-" or _is_url(s) else Path(s) for s in sources]
-    if "-" in names:
-        return names, None
-    return names, sum(sum(1 for _ in _walk(n)) if isinstance(n, Path) and n.is_dir() else 1 for n in names)
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
-def _is_dir(name: str | Path) -> bool:
-    return isinstance(name, Path) and name.is_dir()
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    """Every *.json file under `directory`, lazily: its own files by name, then each of its
-    subdirectories by name (not following links to directories)."""
-    with os.scandir(directory) as scan:
-        entries = sorted(scan, key=lambda e: e.name)
-    for entry in entries:
-        if entry.name.endswith(".json") and entry.is_file():
-            yield Path(entry.path)
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-
-
-def _items(names: list[str | Path], headers: dict[str, str], stdin: BinaryIO | None) -> Iterator[Item]:
-    """(label, payload) for every bundle: a file to read, or the bytes read or fetched, or why not."""
-    fetcher = None
-    for name in names:
-        if _is_dir(name):
-            yield from ((str(path), path) for path in _walk(Path(name)))
-        elif isinstance(name, Path):
-            yield str(name), name
-        elif name == "-":
-            yield from _stdin_items(stdin or sys.stdin.buffer)
-        else:
-            if fetcher is None:
-                import httpx
-
-                fetcher = httpx.Client(headers=headers, timeout=30.0, follow_redirects=True)
-            yield name, _fetch(fetcher, name)
-    if fetcher is not None:
-        fetcher.close()
-
-
-def _stdin_items(stream: BinaryIO) -> Iterator[Item]:
-    """One bundle (a JSON document over any number of lines), or NDJSON: one bundle per line,
-    labelled `-:LINE`. It is NDJSON when its first non-blank line is a whole JSON document."""
-    lines = enumerate(stream, start=1)
-    first = next(((n, line) for n, line in lines if line.strip()), None)
-    if first is None:
-        return
-    try:
-        json.loads(first[1])
-    except ValueError:
-        yield "-", first[1] + b"".join(line for _, line in lines)
-        return
-    second = next(((n, line) for n, line in lines if line.strip()), None)
-    if second is None:
-        yield "-", first[1]
-        return
-    for n, line in chain((first, second), lines):
-        if line.strip():
-            yield f"-:{n}", line
-
-
-def _fetch(client: Any, url: str) -> bytes | Unreadable:
-    """A bundle from a node (GET, 200 only), at most MAX_BUNDLE_BYTES."""
-    import httpx
-
-    from ledger.bundle import MAX_BUNDLE_BYTES
-    from node.chain.rpcbatch import transport_reason
-
-    try:
-        with client.stream("GET", url) as response:
-            if response.status_code != 200:
-                response.read()
-                return Unreadable(f"HTTP {response.status_code} {response.reason_phrase}{_problem(response)}")
-            data = bytearray()
-            for piece in response.iter_bytes():
-                data += piece
-                if len(data) > MAX_BUNDLE_BYTES:
-                    return Unreadable(f"more than {MAX_BUNDLE_BYTES} bytes: not a bundle")
-            return bytes(data)
-    except httpx.HTTPError as exc:
-        return Unreadable(f"cannot fetch it: {transport_reason(exc)}")
-
-
-def _problem(response: Any) -> str:
-    """The detail of an RFC 9457 problem answer, if it is one."""
-    try:
-        problem = response.json()
-        detail = problem.get("detail") or problem.get("title")
-    except (ValueError, AttributeError):
-        return ""
-    return f" ({detail})" if isinstance(detail, str) and detail else ""
-
-
-# --------------------------------------------------------------------------------- verifying
-
-
-def verify_items(
-    items: Iterator[Item], settings: Settings, workers: int | None = None
-) -> Iterator[ChunkResult]:
-    """Results chunk by chunk, in input order: in this process up to POOL_ABOVE bundles, else in
-    a process pool with at most two chunks per worker in flight."""
-    chunks = _chunks(items, CHUNK)
-    head: list[list[Item]] = []
-    for chunk in chunks:
-        head.append(chunk)
-        if sum(map(len, head)) > POOL_ABOVE:
-            break
-    workers = workers or _cpus()
-    if sum(map(len, head)) <= POOL_ABOVE or workers < 2:
-        for chunk in chain(head, chunks):
-            yield verify_chunk(chunk, settings)
-        return
-
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    pool = ProcessPoolExecutor(workers)
-    try:
-        pending: deque[Future[ChunkResult]] = deque()
-        for chunk in chain(head, chunks):
-            pending.append(pool.submit(verify_chunk, chunk, settings))
-            while len(pending) > 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
-    while chunk := list(islice(items, size)):
-        yield chunk
-
-
-_CLIENTS: dict[tuple[int, str, int], tuple[RpcBatch, dict[str, Deployment | MissingDeployment]]] = {}
-
-
-def _client(rpc: str, batch_size: int) -> RpcBatch:
-    return _process_state(rpc, batch_size)[0]
-
-
-def _process_state(rpc: str, batch_size: int) -> tuple[RpcBatch, dict[str, Deployment | MissingDeployment]]:
-    """This process's JSON-RPC client and the deployments it found, by ledger address (a forked
-    worker makes its own: a connection is never shared across processes)."""
-    from node.chain.rpcbatch import RpcBatch
-
-    key = (os.getpid(), rpc, batch_size)
-    if key not in _CLIENTS:
-        _CLIENTS[key] = (RpcBatch(rpc, timeout=RPC_TIMEOUT, max_calls=batch_size), {})
-    return _CLIENTS[key]
-
-
-def verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
-    """Parse, ask the chain in batches, verify: the result of every item, in order."""
-    # The cyclic collector takes about a quarter of the CPU here (parsing allocates a lot) and
-    # finds nothing: a chunk's objects die by reference counting. It runs between chunks.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _verify_chunk(items, settings)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _verify_chunk(items: list[Item], settings: Settings) -> ChunkResult:
-    from ledger.bundle import BundleError, load_bundle
-    from ledger.verify import verify
-    from node.chain.rpcbatch import MissingDeployment, ask_chain
-
-    client, known = _process_state(settings.rpc, settings.rpc_batch_size)
-    requests, calls = client.requests, client.calls
-    results: list[SourceResult | None] = [None] * len(items)
-    parsed: list[tuple[int, Bundle]] = []
-    for i, (source, payload) in enumerate(items):
-        try:
-            parsed.append((i, load_bundle(_content(payload))))
-        except (BundleError, Unreadable) as exc:
-            results[i] = _unreadable(source, str(exc))
-    bundles = [b for _, b in parsed]
-    deployments = [_deployment_of(b, settings, client, known) for b in bundles]
-    views = ask_chain(client, bundles, deployments)
-    for (i, bundle), view, deployment in zip(parsed, views, deployments, strict=True):
-        report = verify(bundle, view, now=settings.now)
-        missing = deployment.message if isinstance(deployment, MissingDeployment) else None
-        results[i] = _result(items[i][0], report, missing, line=settings.reports)
-    done = [r for r in results if r is not None]
-    return ChunkResult(done, client.requests - requests, client.calls - calls)
-
-
-def _content(payload: Payload) -> bytes:
-    from ledger.bundle import MAX_BUNDLE_BYTES
-
-    if isinstance(payload, Unreadable):
-        raise payload
-    if isinstance(payload, bytes):
-        return payload
-    try:
-        size = payload.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise Unreadable(f"{size} bytes: a bundle is at most {MAX_BUNDLE_BYTES} bytes")
-        return payload.read_bytes()
-    except FileNotFoundError:
-        raise Unreadable("no such file") from None
-    except IsADirectoryError:
-        raise Unreadable("is a directory") from None
-    except OSError as exc:
-        raise Unreadable(f"cannot read it: {exc.strerror or exc}") from None
-
-
-def _deployment_of(
-    bundle: Bundle, settings: Settings, client: RpcBatch, known: dict[str, Deployment | MissingDeployment]
-) -> Deployment | MissingDeployment:
-    """What `bundle` is checked against: the pinned deployment, else the one at the bundle's
-    ledger address (or why there is none)."""
-    from node.chain.rpcbatch import Deployment, find_deployment
-
-    if settings.pinned is not None:
-        return settings.pinned
-    if bundle.chain_id != settings.chain_id:
-        # ledger.verify names the mismatch; nothing to ask of this chain.
-        return Deployment(settings.chain_id, bundle.ledger, NOT_ON_THIS_CHAIN)
-    if bundle.ledger not in known:
-        known[bundle.ledger] = find_deployment(client, settings.chain_id, bundle.ledger)
-    return known[bundle.ledger]
-
-
-def _result(
-    source: str, report: VerificationReport, missing: str | None, *, line: bool = True
-) -> SourceResult:
-    """One verified bundle's result: verdict, first failed (else unknown) check, JSON report."""
-    from ledger.verify import Outcome
-
-    failed = next((c for c in report.checks if c.outcome == Outcome.FAIL), None)
-    failed = failed or next((c for c in report.checks if c.outcome == Outcome.UNKNOWN), None)
-    problem = None if failed is None else (failed.name, failed.reason_en, failed.reason_ar)
-    text = _report_line(source, report) if line else ""
-    return SourceResult(source, report.verdict.value, text, problem, missing)
-
-
-def _report_line(source: str, report: VerificationReport) -> str:
-    """{"source", "verdict", "checks", "record"} as one line of JSON."""
-    b = report.bundle
-    record = (
-        None
-        if b is None
-        else {"agency": b.agency, "recordType": b.record_type, "recordId": b.record_id, "version": b.version}
-    )
-    document = {"source": source, **report.to_json(), "record": record}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-
-
-def _unreadable(source: str, reason: str) -> SourceResult:
-    document: dict[str, Any] = {
-        "source": source,
-        "verdict": UNREADABLE,
-        "error": reason,
-        "checks": [],
-        "record": None,
-    }
-    line = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return SourceResult(source, UNREADABLE, line, ("", reason, reason), None)
 
 
 # ----------------------------------------------------------------------------------- output

@@ -32,7 +32,8 @@ from soak_actors import Record, Tally, log
 from cli.demo import DemoAgency, child_env, sijill_command
 from ledger.codes import agency_code, decode_code
 from ledger.merkle import build_tree
-from node.auditor.export import ZERO_ROOT, ExportBatch, read_batches, read_receipts
+from node.auditor.export import ZERO_ROOT, ExportBatch
+from node.auditor.exportread import read_batches, read_receipts
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ decoding costs more than the call's share of its HTTP request.
 `ask_chain` asks, for a list of parsed bundles, everything `ledger.verify` will want to know,
 de-duplicated, in two rounds (the signer question needs the anchoring block the first round
 finds), and hands back a `PrefetchedChain` per bundle: a `ChainView` answering from memory.
+The audit (`node.auditor.rpcchain`) sends its calls through `RpcBatch` too.
 """
 
 from __future__ import annotations

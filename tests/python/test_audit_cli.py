@@ -30,8 +30,11 @@ from ledger.codes import agency_code
 from ledger.merkle import build_tree
 from ledger.receipts import Receipt, ReceiptDomain, address_of, sign_receipt
 from ledger.records.examples import title_example
-from node.auditor.audit import EVENTS, VIEWS, ChainBatch, ChainLog, SignerInfo, audit_export
-from node.auditor.export import ExportBatch, ExportReceipt, ExportWriter, Manifest, read_manifest
+from node.auditor.audit import audit_export
+from node.auditor.export import ExportBatch, ExportReceipt, ExportWriter, Manifest
+from node.auditor.exportread import read_manifest
+from node.auditor.report import ChainBatch, ChainLog, SignerInfo
+from node.auditor.rpcchain import EVENTS, VIEWS
 from node.chain.client import RevertDecoder
 from node.chain.deploy import bound_contracts
 from node.chain.toolchain import CompiledContract
