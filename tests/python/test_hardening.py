@@ -858,7 +858,7 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
 # Comparisons in api/ and node/ whose operands are named like secrets but hold none, and why.
 NOT_SECRETS = {
     ("cli/demo.py", "k not in _SECRET_VARIABLES"): "names of environment variables",
-    ("cli/demo.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
+    ("cli/demo_nodes.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
     ("node/store.py", "len(kek) != KEK_SIZE"): "a length",
     ("node/store.py", "blob[0] != _SECRET_FORMAT"): "the format byte of a sealed blob",
 }
