@@ -4,7 +4,8 @@
 # (scripts/system-packages.sh: a font for certificates; Chromium, poppler and zbar for tests).
 # The tests also get slither in .venv-slither/ (constraints-slither.txt: it needs web3 7, the
 # project web3 8). `make audit-deps` (not part of `make test`) looks the pins up in npm's and
-# PyPI's advisory data, where this machine reaches them (docs/dependencies.md).
+# PyPI's advisory data, where this machine reaches them (docs/dependencies.md). `make test-fast`
+# is the inner loop: Python lint and the tests that need no chain, browser or node, in a minute.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -21,7 +22,7 @@ PYTEST_WORKERS ?= 3
 SOAK_SECONDS ?= 300
 SOAK_SEED ?=
 
-.PHONY: run test setup setup-test lint test-contracts test-js test-python audit-deps soak coverage clean
+.PHONY: run test test-fast setup setup-test lint lint-python test-contracts test-js test-python audit-deps soak coverage clean
 
 run: setup
 	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
@@ -56,11 +57,21 @@ $(WEB_VENDOR): node_modules/.installed scripts/vendor-web.mjs
 	node scripts/vendor-web.mjs
 	touch $@
 
-lint: setup
+lint: lint-python
+	npx solhint 'contracts/**/*.sol'
+
+lint-python: setup
 	$(BIN)/ruff check ledger node api cli scripts tests
 	$(BIN)/ruff format --check ledger node api cli scripts tests
 	$(BIN)/mypy
-	npx solhint 'contracts/**/*.sol'
+
+# The inner loop, in about a minute: Python lint, then the Python tests that need no chain, no
+# browser, no running node and neither Hardhat nor slither (`pytest --fast`: those not marked
+# `chain` or `toolchain`, tests/python/conftest.py). No .venv-slither/; the test packages of
+# scripts/system-packages.sh (poppler, zbar) read certificates back. `make test` runs everything.
+test-fast: lint-python
+	sh scripts/system-packages.sh test
+	$(BIN)/pytest --fast -q -n 2 --dist loadfile
 
 # The Hardhat suite on the real bytecode (its gas bounds hold only there), then again under
 # solidity-coverage, whose branch figure is printed and checked against the 95 % floor.

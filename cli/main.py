@@ -11,20 +11,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ledger.errors import LedgerError
-from node.chain.client import connect
-from node.chain.toolchain import compile_contracts
 from node.errors import ChainError, NodeError
-from node.keys import load_signer
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+# The commands import web3, eth_account and the node's modules when they run, not here: every
+# `sijill` invocation, `--help` included, imports this module and each command module.
 
 app = typer.Typer(
     name="sijill",
@@ -77,6 +78,8 @@ def compile_command() -> None:
 
     Example: sijill compile
     """
+    from node.chain.toolchain import compile_contracts
+
     compiled = compile_contracts()
     table = Table("contract", "runtime bytes", "ABI hash")
     for name, contract in compiled.items():
@@ -113,6 +116,7 @@ def deploy_command(
 
     Example: sijill deploy --rpc http://127.0.0.1:8545 --out .data/deployment.json
     """
+    from node.chain.client import connect
     from node.chain.deploy import demo_network, deploy_network, dev_accounts, load_network_spec
 
     dev = dev_accounts(4)
@@ -138,6 +142,7 @@ def devchain_command(
     Keeps running until interrupted; the chain state persists in DATA_DIR, and running it
     again reuses the deployment. Example: sijill devchain --port 8545 --data-dir .data/devchain
     """
+    from node.chain.client import connect
     from node.chain.deploy import demo_network, deploy_network, dev_accounts
     from node.chain.devchain import DevChain, DevChainConfig
 
@@ -159,6 +164,10 @@ def devchain_command(
 
 
 def _load_key(path: Path) -> LocalAccount:
+    from eth_account import Account
+
+    from node.keys import load_signer
+
     try:
         text = path.read_text().strip()
     except OSError as exc:

@@ -22,8 +22,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from node.batcher import BatcherSettings
-from node.chain.deploy import dev_accounts
 from node.errors import NodeError
 
 node_app = typer.Typer(help="Set up and run an agency node.", no_args_is_help=True)
@@ -59,6 +57,7 @@ def init_command(
 
     Example: sijill node init --data-dir .data/repd --agency REPD --dev-account 1
     """
+    from node.chain.deploy import dev_accounts
     from node.keys import create_keystore
     from node.service import load_kek
     from node.store import Store
@@ -163,6 +162,7 @@ def _node(
     passphrase_file: Path | None = None,
     kek_file: Path | None = None,
 ) -> Any:
+    from node.batcher import BatcherSettings
     from node.service import AgencyNode, NodeSettings
 
     for name, variable in (("dev-passphrase", "SIJILL_SIGNER_PASSPHRASE"), ("dev-kek", "SIJILL_KEK")):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,10 +30,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.node import Agency, DataDir, KekFile
-from ledger.codes import agency_code
 from ledger.errors import LedgerError
 from node.errors import NodeError, StoreError
-from node.store import Store, make_key
+
+if TYPE_CHECKING:
+    from node.store import Store  # imported by the functions that open one (LevelDB, cryptography)
 
 ROLES = ("officer", "supervisor", "auditor")
 """What a token lets its holder do on the API: officers write records, supervisors also amend
@@ -107,6 +108,8 @@ def issue_token(
 def revoke_token(store: Store, token_id: str, *, now: int) -> tuple[str, dict[str, Any], bool]:
     """Revoke the token whose id starts with `token_id`, with its audit entry; return its id,
     its officer and whether it was already revoked (then without a new audit entry)."""
+    from node.store import make_key
+
     with store.write_batch() as wb:
         full = store.revoke_token(token_id.strip().lower(), wb=wb)  # names the problem if 0 or 2+ match
         entry = store.get_json(make_key("token", full)) or {}  # as it was before this batch
@@ -128,6 +131,7 @@ def revoke_token(store: Store, token_id: str, *, now: int) -> tuple[str, dict[st
 def open_node_store(data_dir: Path, kek_file: Path | None = None) -> Store:
     """The store of the node in `data_dir`, with a message that says what to do when it is in use."""
     from node.service import load_kek
+    from node.store import Store
 
     if not (data_dir / "store").is_dir():
         raise NodeError(f"there is no node in {data_dir}: set it up with `sijill node init` first")
@@ -173,6 +177,8 @@ def add_command(
 
     Example: sijill officer add --data-dir .data/repd --agency REPD --role officer --name "Mona Adel"
     """
+    from ledger.codes import agency_code
+
     with _errors():
         if role not in ROLES:
             raise NodeError(f"role {role!r} is not one of {', '.join(ROLES)}")

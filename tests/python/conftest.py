@@ -1,9 +1,21 @@
 """Shared fixtures: a real anvil node (configured like Besu) started once per test session,
-the compiled contracts, and a demo deployment on it."""
+the compiled contracts, and a demo deployment on it; and `--fast`, the inner loop's selection.
+
+`pytest --fast` (`make test-fast`) runs the tests that need no chain, no browser, no running
+node and none of `make setup-test`'s tools. It leaves out every test marked `chain` or
+`toolchain`. A module says so itself (`pytestmark = pytest.mark.chain`), or the fixtures a test
+uses do, whatever its module: `devchain` (the session's anvil, under `w3`, `deployment`,
+`contracts`, `senders`) marks it `chain`, `hardhat_build` and `slither` mark it `toolchain`. A
+test that starts such a process all the same (anvil, `sijill serve`, `demo`, `devchain` or `node
+run`, the browser, Hardhat, slither) is skipped under --fast, saying so, instead of failing or
+stalling the loop: give it the marker.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +83,84 @@ def senders(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> d
         "CRA": TxManager(w3, accounts[3], decoder),
         "outsider": TxManager(w3, accounts[7], decoder),
     }
+
+
+# ---------------------------------------------------------------------------- pytest --fast
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="Only the tests that need no chain, browser or running node (make test-fast).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "toolchain: runs Hardhat (Node) or slither (.venv-slither)")
+    if config.getoption("--fast"):
+        _refuse_slow_processes()
+
+
+#: Fixtures whose tests are left out of --fast, and the marker they give a test.
+SLOW_FIXTURES = {"devchain": "chain", "hardhat_build": "toolchain", "slither": "toolchain"}
+SLOW_MARKERS = ("chain", "toolchain")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(SLOW_FIXTURES[fixture])
+    if not config.getoption("--fast"):
+        return
+    slow = [item for item in items if any(item.get_closest_marker(m) for m in SLOW_MARKERS)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        left_out = set(slow)
+        items[:] = [item for item in items if item not in left_out]
+
+
+#: The `sijill` (or `python -m cli`) commands that start a chain, a node or an API and keep running.
+_NODE_COMMANDS = {("serve",), ("demo",), ("devchain",), ("node", "run")}
+
+
+def _slow_process(args: Any) -> str | None:
+    """What the command line `args` starts that has no place in the fast loop, or None."""
+    argv = (
+        [str(os.fspath(a)) for a in args] if isinstance(args, Sequence) and not isinstance(args, str) else []
+    )
+    if not argv:
+        return None
+    program = Path(argv[0]).name
+    if program == "anvil":
+        return "a chain (anvil)"
+    if program == "slither":
+        return "slither (.venv-slither, from make setup-test)"
+    if program == "npx" and "hardhat" in argv:
+        return "the Hardhat build (Node)"
+    if any("chromium" in a or a.endswith("browse.mjs") for a in argv):
+        return "a browser"
+    if program == "sijill":
+        words = argv[1:]
+    elif "-m" in argv and argv[argv.index("-m") + 1 :][:1] == ["cli"]:
+        words = argv[argv.index("-m") + 2 :]
+    else:
+        return None
+    while words[:1] == ["--config"]:  # the one option before the command
+        words = words[2:]
+    for command in _NODE_COMMANDS:
+        if tuple(words[: len(command)]) == command:
+            return f"a running node (sijill {' '.join(command)})"
+    return None
+
+
+def _refuse_slow_processes() -> None:
+    """Under --fast, a test starting anvil, a node, a browser, Hardhat or slither is skipped, by name."""
+    real_init = subprocess.Popen.__init__
+
+    def init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        if (what := _slow_process(args)) is not None:
+            pytest.skip(f"needs {what}: not a --fast test (mark it `chain` or `toolchain`)")
+        real_init(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = init  # type: ignore[method-assign]

@@ -855,10 +855,10 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
             store.add_token(fresh, entry["officer"], None)
 
 
-# Comparisons in api/ and node/ whose operands are named like secrets but hold none, and why.
+# Comparisons in api/, node/ and cli/ whose operands are named like secrets but hold none, and why.
 NOT_SECRETS = {
     ("cli/demo.py", "k not in _SECRET_VARIABLES"): "names of environment variables",
-    ("cli/demo.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
+    ("cli/demo_nodes.py", "entry['tokenId'] not in known"): "token ids, which `sijill officer list` shows",
     ("node/store/encryption.py", "len(kek) != KEK_SIZE"): "a length",
     ("node/store/encryption.py", "blob[0] != _SECRET_FORMAT"): "the format byte of a sealed blob",
 }
