@@ -59,8 +59,7 @@ def init_command(
     """
     from node.chain.deploy import dev_accounts
     from node.keys import create_keystore
-    from node.service import load_kek
-    from node.store import Store
+    from node.store import Store, load_kek
 
     # Never writable by others, whatever the umask: it holds the keystore and the dev secrets.
     data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)

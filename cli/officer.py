@@ -130,8 +130,7 @@ def revoke_token(store: Store, token_id: str, *, now: int) -> tuple[str, dict[st
 
 def open_node_store(data_dir: Path, kek_file: Path | None = None) -> Store:
     """The store of the node in `data_dir`, with a message that says what to do when it is in use."""
-    from node.service import load_kek
-    from node.store import Store
+    from node.store import Store, load_kek
 
     if not (data_dir / "store").is_dir():
         raise NodeError(f"there is no node in {data_dir}: set it up with `sijill node init` first")

@@ -10,7 +10,6 @@ main thread while the batcher anchors behind it.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,10 @@ from node.chain.toolchain import compile_contracts
 from node.chain.txmanager import TxManager, TxSettings
 from node.chain.txrpc import connect_for_sending
 from node.chain.views import Web3ChainView
-from node.errors import NodeError
 from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
-from node.store import Store
+from node.store import Store, load_kek
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +47,6 @@ class NodeSettings:
     gas_price: int | None = None
     sync_writes: bool = True
     registry_ttl: float = 2.0  # seconds the registry's answer (record types, agency status) is trusted
-
-
-def load_kek(kek_hex: str | None, kek_file: Path | None = None) -> bytes:
-    """The 32-byte key-encryption key: `SIJILL_KEK` (hex), or a file holding it."""
-    if kek_hex:
-        text: str | None = kek_hex
-    elif kek_file is not None:  # a flag wins over the environment
-        try:
-            text = kek_file.read_text().strip()
-        except OSError as exc:
-            raise NodeError(f"cannot read the key-encryption key file {kek_file}: {exc.strerror}") from None
-    else:
-        text = os.environ.get("SIJILL_KEK")
-    if not text:
-        raise NodeError("no key-encryption key: set SIJILL_KEK (64 hex digits) or give --kek-file")
-    try:
-        kek = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise NodeError("the key-encryption key is not hexadecimal") from None
-    if len(kek) != 32:
-        raise NodeError(f"the key-encryption key must be 32 bytes, got {len(kek)}")
-    return kek
 
 
 class AgencyNode:

@@ -23,7 +23,7 @@ May import `ledger`, `node.errors`, the standard library, plyvel and cryptograph
 
 from node.store.audit import AUDIT_GENESIS, verify_audit_chain
 from node.store.database import WriteBatch
-from node.store.encryption import KEK_SIZE, kek_id
+from node.store.encryption import KEK_SIZE, kek_id, load_kek
 from node.store.layout import QUEUE_PREFIX, SECRET_PREFIXES, make_key
 from node.store.store import Store
 from node.store.tokens import MIN_TOKEN_LENGTH, TOKEN_ID_LENGTH, hash_token
@@ -39,6 +39,7 @@ __all__ = [
     "WriteBatch",
     "hash_token",
     "kek_id",
+    "load_kek",
     "make_key",
     "verify_audit_chain",
 ]

@@ -16,12 +16,13 @@ import hashlib
 import hmac
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from node.errors import StoreError
+from node.errors import NodeError, StoreError
 from node.store.database import Database, WriteBatch
 from node.store.layout import (
     DATAKEY_KEY,
@@ -38,6 +39,28 @@ _SECRET_FORMAT = 1
 _NONCE_SIZE = 12
 _TAG_SIZE = 16
 _DATAKEY_FORMAT = 1
+
+
+def load_kek(kek_hex: str | None, kek_file: Path | None = None) -> bytes:
+    """The 32-byte key-encryption key: `SIJILL_KEK` (hex), or a file holding it."""
+    if kek_hex:
+        text: str | None = kek_hex
+    elif kek_file is not None:  # a flag wins over the environment
+        try:
+            text = kek_file.read_text().strip()
+        except OSError as exc:
+            raise NodeError(f"cannot read the key-encryption key file {kek_file}: {exc.strerror}") from None
+    else:
+        text = os.environ.get("SIJILL_KEK")
+    if not text:
+        raise NodeError("no key-encryption key: set SIJILL_KEK (64 hex digits) or give --kek-file")
+    try:
+        kek = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise NodeError("the key-encryption key is not hexadecimal") from None
+    if len(kek) != 32:
+        raise NodeError(f"the key-encryption key must be 32 bytes, got {len(kek)}")
+    return kek
 
 
 def kek_id(kek: bytes) -> str:
