@@ -9,6 +9,7 @@ import that runs the wrong way fails as surely as one at the top.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -78,13 +79,16 @@ def test_imports_run_one_way(module: str) -> None:
     assert not wrong, f"{module} ({_layer(module)}) imports {wrong}, which its layer may not"
 
 
+TOOLS_BESIDE = ("node.auditor", "node.network")
+
+
 def test_the_node_runtime_does_not_import_the_tools_beside_it() -> None:
     """The agency node at run time needs neither the auditor's nor the operator's tools; they sit
     beside it and may use it (an export reads the store), not the other way round."""
     wrong = {
-        module: sorted(i for i in _imports(path, module) if i.startswith(("node.auditor", "node.network")))
+        module: sorted(i for i in _imports(path, module) if i.startswith(TOOLS_BESIDE))
         for module, path in MODULES.items()
-        if module.startswith("node.") and not module.startswith(("node.auditor", "node.network", "node.chain"))
+        if module.startswith("node.") and not module.startswith((*TOOLS_BESIDE, "node.chain"))
     }
     assert not {m: i for m, i in wrong.items() if i}
 
@@ -98,7 +102,8 @@ def test_the_check_sees_imports_inside_functions() -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_outgrows_a_reading(module: str) -> None:
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_LINES, f"{MODULES[module].relative_to(PROJECT_ROOT)} has {lines} lines (> {MAX_LINES})"
+    where = MODULES[module].relative_to(PROJECT_ROOT)
+    assert lines <= MAX_LINES, f"{where} has {lines} lines (> {MAX_LINES})"
 
 
 @pytest.mark.parametrize("package", sorted(m for m, p in MODULES.items() if p.name == "__init__.py"))
@@ -110,8 +115,6 @@ def test_every_package_says_what_it_owns(package: str) -> None:
 def test_the_architecture_page_names_modules_that_exist() -> None:
     """docs/architecture.md names a module at each step of a record's path: each must exist."""
     page = (PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    import re
-
     named = set(re.findall(r"`((?:ledger|node|api|cli)(?:/[a-z_]+)+\.py)`", page))
     assert len(named) >= 15
     missing = sorted(n for n in named if not (PROJECT_ROOT / n).is_file())
