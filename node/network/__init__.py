@@ -17,6 +17,6 @@ Owns:
 The commands (options, output) are in `cli/network.py`, `cli/network_permissions.py`,
 `cli/agency.py` and `cli/agency_vote.py`.
 
-Imports: `ledger`, `node.chain`, `node.errors`, and the node's `keys` and `txmanager`. Never
-`api` or `cli`, nor typer or rich.
+Imports: `ledger`, `node.chain` (its transaction manager sends the votes), `node.errors` and
+`node.keys` (keystores). Never `api` or `cli`, nor typer or rich.
 """
