@@ -117,10 +117,17 @@ class AgencyNode:
 
     def start(self) -> AgencyNode:
         self._report_restore_gap()
-        self._admin = AdminServer(
-            admin_socket_path(self.settings.data_dir),
-            store_actions(self.store, agency=self.settings.agency, chain_head=self.chain_head),
-        )
+        try:
+            self._admin = AdminServer(
+                admin_socket_path(self.settings.data_dir),
+                store_actions(self.store, agency=self.settings.agency, chain_head=self.chain_head),
+            )
+        except OSError as exc:  # a data directory path too long for a socket, say: serve without it
+            log.warning(
+                "no admin socket in %s (%s): officer and backup commands need the node stopped",
+                self.settings.data_dir,
+                exc,
+            )
         for name, target in (("batcher", self.batcher.run), ("indexer", self.indexer.run)):
             thread = threading.Thread(target=target, name=f"sijill-{name}", daemon=True)
             thread.start()
