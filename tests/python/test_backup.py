@@ -217,7 +217,9 @@ def test_backup_under_intake_restore_and_the_chain_moved_on(
             assert all(officer.get(r["links"]["self"]).status_code == 200 for r in before)
             kept = [r for r in (*during, *after) if officer.get(r["links"]["self"]).status_code == 200]
             assert len(kept) == backed_up - 20  # the records taken before the snapshot, no other
-            for record in kept:  # queued at backup time: anchored again by the restored node
+            # Every record in the backup is provable: those in its batches by their proofs, those
+            # that were queued at backup time once the restored node has anchored them again.
+            for record in kept:
                 assert wait_anchored(officer, record["links"]["bundle"]).status_code == 200
             newer = _post_titles(officer, 3)
             assert wait_anchored(officer, newer[-1]["links"]["bundle"]).status_code == 200
