@@ -116,6 +116,8 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         line = self.rfile.readline(MAX_REQUEST + 1)
+        if not line:
+            return  # a probe (`node_answers`): connected, asked nothing
         try:
             request = json.loads(line) if len(line) <= MAX_REQUEST else None
             if not isinstance(request, dict) or not isinstance(request.get("action"), str):
@@ -131,4 +133,5 @@ class _Handler(socketserver.StreamRequestHandler):
         except Exception as exc:  # the node goes on serving; the operator sees what went wrong
             log.exception("admin action failed")
             reply = {"ok": False, "error": f"the node failed: {type(exc).__name__}: {exc}"}
-        self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client went away
+            self.wfile.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")

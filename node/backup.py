@@ -16,9 +16,8 @@ when the node knew it, the store's audit head, and the SHA-256 of the key sectio
 (`contentDigest`), which `read_backup` checks before a restore writes anything.
 
 `restore_backup` writes the keys into a new store directory; the node lines its log up with
-the chain when it starts (node/batcher/lineup.py) and `restore_gap` says what the backup lacks:
-batches the chain holds beyond the backup's last anchored one (docs/node-store.md, "Backup and
-restore").
+the chain when it starts (node/batcher/lineup.py), and node/backup_gap.py says what the backup
+lacks: batches the chain holds beyond the backup's (docs/node.md, "Restored from a backup").
 """
 
 from __future__ import annotations
@@ -176,26 +175,6 @@ def restore_backup(path: Path, store_dir: Path) -> Manifest:
     with path.open("rb") as handle:
         write_raw(store_dir, _read_keys(handle, path))
     return manifest
-
-
-def restore_gap(first: int, last: int, queued: int = 0) -> str | None:
-    """What a store restored from a backup lacks: the agency's batches `first` to `last`,
-    anchored after the backup (the chain holds them, the store does not), and the `queued`
-    leaves that waited for a batch at backup time; a sentence for the node's log, or None."""
-    if last < first:
-        return None
-    again = (
-        f"; the {queued} leaves that waited for a batch at backup time are anchored again in new "
-        "batches, so that this node can prove them (the chain may hold them already, in those batches)"
-        if queued
-        else ""
-    )
-    return (
-        f"this store was restored from a backup: batches {first} to {last} of the agency were "
-        "anchored after the backup and are not in it; their records, salts and proofs are lost "
-        "here unless re-ingested from their source, and `sijill audit` reports them as "
-        f"batch-missing{again}"
-    )
 
 
 def _flush(buffer: bytearray, digest: Any, handle: BinaryIO) -> int:

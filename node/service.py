@@ -21,7 +21,7 @@ from ledger.receipts import ReceiptDomain
 from node.admin import AdminServer, admin_socket_path
 from node.admin_actions import store_actions
 from node.authority import Authority, check_signer
-from node.backup import restore_gap
+from node.backup_gap import adopt_queued_batches, restore_gap
 from node.batcher import Batcher, BatcherSettings
 from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import load_deployment
@@ -153,7 +153,8 @@ class AgencyNode:
 
     def _report_restore_gap(self) -> None:
         """After a restore (`meta/restored`), say which of the agency's batches the chain holds
-        and the store lacks: asked once, at the first start that reaches the chain, before the
+        and the store lacks, taking back those made of the backup's queued leaves
+        (node/backup_gap.py): done once, at the first start that reaches the chain, before the
         batcher lines the log up, and kept, so every later start says the same."""
         restored = self.store.get_json(b"meta/restored")
         if restored is None:
@@ -164,9 +165,12 @@ class AgencyNode:
             if head is None:
                 return  # asked again at the next start
             local = self.store.get_json(b"meta/head") or {"seq": 0}
-            gap = {"from": local["seq"] + 1, "to": head[0], "queued": self.store.queued_leaves}
+            batch_size = self.settings.batcher.batch_size
+            adopted = adopt_queued_batches(self.store, self.ledger, self.settings.agency, batch_size)
+            queued = self.store.queued_leaves
+            gap = {"from": local["seq"] + 1, "to": head[0], "queued": queued, "adopted": adopted}
             self.store.put_json(None, b"meta/restored", {**restored, "gap": gap})
-        self.restore_gap = restore_gap(gap["from"], gap["to"], gap.get("queued", 0))
+        self.restore_gap = restore_gap(gap["from"], gap["to"], gap["queued"], tuple(gap["adopted"]))
         if self.restore_gap is not None:
             log.warning("%s", self.restore_gap)
 
