@@ -205,3 +205,125 @@ def _write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+@node_app.command("backup")
+def backup_command(
+    data_dir: DataDir,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The backup file to write (replaced if it exists).")
+    ],
+    kek_file: KekFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Back the node's store up into one file, while the node runs or not (a consistent snapshot).
+
+    A running node writes the file itself when asked over its admin socket (so the file is the
+    node's user's); a stopped node's store is read by this command. Secrets stay encrypted as
+    stored. Example: sijill node backup --data-dir .data/repd --out /backup/repd-2026-12-07.sjb
+    """
+    from cli.officer import _errors, on_node_store
+
+    with _errors():
+        manifest = on_node_store(
+            data_dir, kek_file, {"action": "node.backup", "out": str(out_file.resolve())}
+        )
+    if as_json:
+        print(json.dumps(manifest))
+        return
+    counts, chain = manifest["counts"], manifest["chainHead"]
+    anchored = manifest["lastAnchored"]
+    out.print(
+        f"Backup of {manifest['agency']} in {out_file}: {counts['records']} records, {counts['leaves']} "
+        f"leaves, {counts['batches']} batches, {counts['tokens']} tokens ({manifest['bytes']} bytes); "
+        f"last anchored batch {anchored['seq'] if anchored else 'none'}, chain head "
+        f"{chain['seq'] if chain else 'unknown (the node is stopped)'}; digest {manifest['contentDigest']}"
+    )
+
+
+@node_app.command("restore")
+def restore_command(
+    data_dir: DataDir,
+    from_file: Annotated[Path, typer.Option("--from", help="The backup file (`sijill node backup`).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the node's store (moved aside, not deleted).")
+    ] = False,
+    kek_file: KekFile = None,
+) -> None:
+    """Put a backup back as the node's store; the node must be stopped. Then start the node.
+
+    The file is checked against its manifest's digest first, and the store it makes is opened
+    with the KEK before it replaces anything. An existing store is moved aside to
+    `store.before-restore-<time>`, with --force only. Example: sijill node restore --data-dir
+    .data/repd --from /backup/repd-2026-12-07.sjb
+    """
+    from cli.officer import _errors, node_agency, open_node_store
+
+    with _errors():
+        _restore(data_dir, from_file, force, kek_file, node_agency, open_node_store)
+
+
+def _restore(
+    data_dir: Path, from_file: Path, force: bool, kek_file: Path | None, agency_of: Any, opener: Any
+) -> None:
+    import shutil
+
+    from node.backup import read_manifest, restore_backup
+
+    manifest = read_manifest(from_file)
+    agency = agency_of(data_dir) if (data_dir / "node.json").exists() else None
+    if agency is not None and manifest.agency not in (None, agency):
+        raise NodeError(
+            f"{from_file} is a backup of {manifest.agency}'s node, and the node in {data_dir} is {agency}'s"
+        )
+    store_dir = data_dir / "store"
+    if store_dir.exists() and any(store_dir.iterdir()):
+        if not force:
+            raise NodeError(
+                f"the node in {data_dir} has a store already: give --force to replace it (it is moved aside)"
+            )
+        opener(data_dir, kek_file).close()  # refuses while the node runs
+    staging = data_dir / "store.restoring"
+    shutil.rmtree(staging, ignore_errors=True)
+    restore_backup(from_file, staging)
+    try:
+        _mark_restored(staging, data_dir, kek_file, from_file, manifest.to_json())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if store_dir.exists():
+        aside = data_dir / f"store.before-restore-{int(time.time())}"
+        store_dir.rename(aside)
+        out.print(f"The store that was there is kept in {aside}.")
+    staging.rename(store_dir)
+    counts = manifest.counts
+    out.print(
+        f"Restored {from_file} into {store_dir}: {counts['records']} records, {counts['batches']} batches, "
+        f"last anchored batch {manifest.lastAnchored['seq'] if manifest.lastAnchored else 'none'}. "
+        "Start the node: it lines its log up with the chain and logs the batches anchored after the backup."
+    )
+
+
+def _mark_restored(
+    store_dir: Path, data_dir: Path, kek_file: Path | None, source: Path, manifest: dict[str, Any]
+) -> None:
+    """Open the restored store with the node's KEK (a wrong KEK fails here, before anything is
+    replaced), note the restore (`meta/restored`, read by the node at start) and audit it."""
+    from node.store import Store, load_kek
+
+    dev_kek = data_dir / "dev-kek"
+    if kek_file is None and not os.environ.get("SIJILL_KEK") and dev_kek.exists():
+        kek_file = dev_kek
+    now = int(time.time())
+    with Store(store_dir, load_kek(None, kek_file)) as store, store.write_batch() as wb:
+        note = {"at": now, "file": source.name, "createdAt": manifest["createdAt"]}
+        store.put_json(wb, b"meta/restored", {**note, "lastAnchored": manifest["lastAnchored"]})
+        store.audit(
+            wb,
+            actor="cli:node",
+            action="node.restore",
+            request_id=secrets.token_hex(8),
+            subject=source.name,
+            at=now,
+            details={"contentDigest": manifest["contentDigest"], "backupCreatedAt": manifest["createdAt"]},
+        )

@@ -5,21 +5,20 @@ so a lost token is revoked and a new one issued. It is named everywhere else by 
 first 16 hex digits of that hash. Every change goes into the node's audit trail (actor
 `cli:officer`), never the token itself.
 
-The commands open the node's store, which LevelDB lets one process hold at a time: stop
-`sijill serve` (or `sijill node run`) for the directory first. The key-encryption key comes from
---kek-file, else SIJILL_KEK, else the dev node's `dev-kek` file (written by `node init
---dev-account`). Every error exits with status 2 and one line on stderr.
+The commands open the node's store when the node is stopped; while `sijill serve` (or `sijill
+node run`) holds it, they ask the running node over its admin socket (`<data-dir>/admin.sock`,
+node/admin.py), with the same output. The key-encryption key (needed only when the node is
+stopped) comes from --kek-file, else SIJILL_KEK, else the dev node's `dev-kek` file (written by
+`node init --dev-account`). Every error exits with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,16 +30,13 @@ from rich.table import Table
 
 from cli.node import Agency, DataDir, KekFile
 from ledger.errors import LedgerError
+from node.admin_actions import ROLES, IssuedToken, issue_token, revoke_token
 from node.errors import NodeError, StoreError
 
 if TYPE_CHECKING:
     from node.store import Store  # imported by the functions that open one (LevelDB, cryptography)
 
-ROLES = ("officer", "supervisor", "auditor")
-"""What a token lets its holder do on the API: officers write records, supervisors also amend
-and revoke, auditors read the audit trail."""
-
-ACTOR = "cli:officer"
+__all__ = ["ROLES", "IssuedToken", "issue_token", "on_node_store", "open_node_store", "revoke_token"]
 
 officer_app = typer.Typer(help="Issue, list and revoke officers' API tokens.", no_args_is_help=True)
 out = Console(soft_wrap=True, highlight=False)
@@ -49,83 +45,19 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A freshly issued token and what it was registered with. `token` exists nowhere else."""
+def on_node_store(data_dir: Path, kek_file: Path | None, request: dict[str, Any]) -> Any:
+    """Run the admin action `request` (node/admin_actions.py) on the node's store: through the
+    running node's admin socket (node/admin.py) when a node answers there, else on the store
+    opened here (the node is stopped). The answer is the same either way."""
+    from node.admin import admin_socket_path, call_admin, node_answers
+    from node.admin_actions import store_actions
 
-    token: str
-    token_id: str
-    name: str
-    role: str
-    agency: str
-    expires_at: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "tokenId": self.token_id,
-            "role": self.role,
-            "agency": self.agency,
-            "name": self.name,
-            "expiresAt": self.expires_at,
-        }
-
-
-def issue_token(
-    store: Store,
-    *,
-    agency: str,
-    role: str,
-    name: str,
-    expires_at: int | None,
-    now: int,
-    token: str | None = None,
-) -> IssuedToken:
-    """Register a new random token (or `token`, which must be as random) for an officer, with
-    its audit entry, in one write batch."""
-    if role not in ROLES:
-        raise NodeError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if not name.strip():
-        raise NodeError("give the officer's name with --name")
-    if expires_at is not None and expires_at <= now:
-        raise NodeError("a token must expire in the future")
-    token = token if token is not None else secrets.token_urlsafe(32)
-    officer = {"name": name, "role": role, "agency": agency, "createdAt": now}
-    with store.write_batch() as wb:
-        token_id = store.add_token(token, officer, expires_at, wb=wb)[:16]
-        store.audit(
-            wb,
-            actor=ACTOR,
-            action="officer.add",
-            request_id=secrets.token_hex(8),
-            subject=token_id,
-            at=now,
-            details={"role": role, "name": name, "agency": agency, "expiresAt": expires_at},
-        )
-    return IssuedToken(token, token_id, name, role, agency, expires_at)
-
-
-def revoke_token(store: Store, token_id: str, *, now: int) -> tuple[str, dict[str, Any], bool]:
-    """Revoke the token whose id starts with `token_id`, with its audit entry; return its id,
-    its officer and whether it was already revoked (then without a new audit entry)."""
-    from node.store import make_key
-
-    with store.write_batch() as wb:
-        full = store.revoke_token(token_id.strip().lower(), wb=wb)  # names the problem if 0 or 2+ match
-        entry = store.get_json(make_key("token", full)) or {}  # as it was before this batch
-        officer: dict[str, Any] = entry["officer"]
-        if entry["revoked"]:
-            return full[:16], officer, True  # rewrites the same value: no audit entry
-        store.audit(
-            wb,
-            actor=ACTOR,
-            action="officer.revoke",
-            request_id=secrets.token_hex(8),
-            subject=full[:16],
-            at=now,
-            details={"role": officer.get("role"), "name": officer.get("name")},
-        )
-    return full[:16], officer, False
+    socket = admin_socket_path(data_dir)
+    if socket.is_socket() and node_answers(socket):
+        return call_admin(socket, request)
+    with open_node_store(data_dir, kek_file) as store:  # a stopped node does not ask the chain
+        actions = store_actions(store, agency=node_agency(data_dir), chain_head=lambda: None)
+        return actions[request["action"]](request)
 
 
 def open_node_store(data_dir: Path, kek_file: Path | None = None) -> Store:
@@ -189,8 +121,9 @@ def add_command(
             raise NodeError(f"the node in {data_dir} is {expected}'s, not {agency}'s")
         now = int(time.time())
         expires_at = now + expires_days * 86_400 if expires_days is not None else None
-        with open_node_store(data_dir, kek_file) as store:
-            issued = issue_token(store, agency=agency, role=role, name=name, expires_at=expires_at, now=now)
+        request = {"action": "officer.add", "agency": agency, "role": role, "name": name}
+        answer = on_node_store(data_dir, kek_file, {**request, "expiresAt": expires_at, "now": now})
+        issued = IssuedToken(answer["token"], answer["tokenId"], name, role, agency, answer["expiresAt"])
     if as_json:
         print(json.dumps(issued.to_json(), ensure_ascii=False))
         return
@@ -208,8 +141,8 @@ def list_command(data_dir: DataDir, kek_file: KekFile = None, as_json: JsonFlag 
 
     Example: sijill officer list --data-dir .data/repd
     """
-    with _errors(), open_node_store(data_dir, kek_file) as store:
-        tokens = store.list_tokens()
+    with _errors():
+        tokens = on_node_store(data_dir, kek_file, {"action": "officer.list"})
     rows = [
         {
             "tokenId": t["tokenId"],
@@ -253,8 +186,9 @@ def revoke_command(
 
     Example: sijill officer revoke 3f2a9c0d4e5b6a71 --data-dir .data/repd
     """
-    with _errors(), open_node_store(data_dir, kek_file) as store:
-        revoked_id, officer, already = revoke_token(store, token_id, now=int(time.time()))
+    with _errors():
+        answer = on_node_store(data_dir, kek_file, {"action": "officer.revoke", "tokenId": token_id})
+    revoked_id, officer, already = answer["tokenId"], answer["officer"], answer["alreadyRevoked"]
     who = f"{escape(str(officer.get('name')))} ({officer.get('role')}, {officer.get('agency')})"
     out.print(f"Token {revoked_id} of {who} {'was already' if already else 'is now'} revoked.")
 

@@ -2,9 +2,11 @@
 
 Owns, at the top of the package, the agency node at run time: the encrypted store
 (`node.store`), intake (`node.intake`), the batcher (`node.batcher`), what the registry lets the
-node do (`node.authority`), the indexer, keys, shares, node-to-node proofs (`node.peer`) and the
-service that wires them (`node.service`). `node.errors` holds the errors every part of the
-package raises; `node.failpoints` the crash points the tests use.
+node do (`node.authority`), the indexer, keys, shares, node-to-node proofs (`node.peer`), the
+operator's admin socket and its actions (`node.admin`, `node.admin_actions`), backups and what
+a restored store lacks (`node.backup`, `node.backup_gap`) and the service that wires them
+(`node.service`). `node.errors` holds the errors every part of the package raises;
+`node.failpoints` the crash points the tests use.
 
 Subpackages, each with one job:
 - `node.chain`: the chain toolkit (compile, dev chain, connect, send transactions, deploy,

@@ -10,13 +10,18 @@ main thread while the batcher anchors behind it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledger.codes import agency_code
 from ledger.receipts import ReceiptDomain
+from node.admin import AdminServer, admin_socket_path
+from node.admin_actions import store_actions
 from node.authority import Authority, check_signer
+from node.backup_gap import adopt_queued_batches, restore_gap
 from node.batcher import Batcher, BatcherSettings
 from node.chain.client import RevertDecoder, connect
 from node.chain.deploy import load_deployment
@@ -28,6 +33,8 @@ from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
 from node.store import Store, load_kek
+
+log = logging.getLogger("sijill.node")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +112,22 @@ class AgencyNode:
         self.indexer = Indexer(self.store, self.w3, self.ledger, start_block=deployment["block"])
         self.chain_view = IndexedChainView(self.store, Web3ChainView(self.w3, deployment, compiled))
         self._threads: list[threading.Thread] = []
+        self._admin: AdminServer | None = None
+        self.restore_gap: str | None = None  # what a store restored from a backup lacks
 
     def start(self) -> AgencyNode:
+        self._report_restore_gap()
+        try:
+            self._admin = AdminServer(
+                admin_socket_path(self.settings.data_dir),
+                store_actions(self.store, agency=self.settings.agency, chain_head=self.chain_head),
+            )
+        except OSError as exc:  # a data directory path too long for a socket, say: serve without it
+            log.warning(
+                "no admin socket in %s (%s): officer and backup commands need the node stopped",
+                self.settings.data_dir,
+                exc,
+            )
         for name, target in (("batcher", self.batcher.run), ("indexer", self.indexer.run)):
             thread = threading.Thread(target=target, name=f"sijill-{name}", daemon=True)
             thread.start()
@@ -114,11 +135,44 @@ class AgencyNode:
         return self
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
         self.batcher.stop()
         self.indexer.stop()
         for thread in self._threads:
             thread.join(timeout=30)
         self.store.close()
+
+    def chain_head(self) -> tuple[int, str] | None:
+        """The agency's (seq, root hex) on the chain now; None if the chain does not answer."""
+        try:
+            root, seq = self.ledger.functions.head(agency_code(self.settings.agency)).call()
+        except Exception:  # a backup goes on without it: the manifest says it is unknown
+            return None
+        return int(seq), bytes(root).hex()
+
+    def _report_restore_gap(self) -> None:
+        """After a restore (`meta/restored`), say which of the agency's batches the chain holds
+        and the store lacks, taking back those made of the backup's queued leaves
+        (node/backup_gap.py): done once, at the first start that reaches the chain, before the
+        batcher lines the log up, and kept, so every later start says the same."""
+        restored = self.store.get_json(b"meta/restored")
+        if restored is None:
+            return
+        gap = restored.get("gap")
+        if gap is None:
+            head = self.chain_head()
+            if head is None:
+                return  # asked again at the next start
+            local = self.store.get_json(b"meta/head") or {"seq": 0}
+            batch_size = self.settings.batcher.batch_size
+            adopted = adopt_queued_batches(self.store, self.ledger, self.settings.agency, batch_size)
+            queued = self.store.queued_leaves
+            gap = {"from": local["seq"] + 1, "to": head[0], "queued": queued, "adopted": adopted}
+            self.store.put_json(None, b"meta/restored", {**restored, "gap": gap})
+        self.restore_gap = restore_gap(gap["from"], gap["to"], gap["queued"], tuple(gap["adopted"]))
+        if self.restore_gap is not None:
+            log.warning("%s", self.restore_gap)
 
     def health(self) -> dict[str, Any]:
         backlog = self.store.queued_leaves

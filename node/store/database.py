@@ -13,7 +13,7 @@ counters, tokens, the audit trail) build on; `Store` (node/store/store.py) joins
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -188,6 +188,41 @@ class Database:
     def _read_json(self, key: bytes) -> Any | None:
         value = self._db.get(key)
         return None if value is None else load_json(key, value)
+
+    # -- backup and restore (node/backup.py) --------------------------------------------------
+
+    def iter_snapshot(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and raw value (secrets as sealed) from one consistent snapshot, in key
+        order, while writes go on: what `sijill node backup` copies. Commits made after the
+        call are not in it; a batch is in it whole or not at all."""
+        snapshot = self._db.snapshot()
+        try:
+            with snapshot.iterator() as it:
+                yield from it
+        finally:
+            snapshot.close()
+
+
+def write_raw(path: Path, items: Iterable[tuple[bytes, bytes]], *, chunk: int = 10_000) -> int:
+    """Write raw (key, value) pairs, as `iter_snapshot` gave them, into a new LevelDB database
+    at `path`, synced at the end; return how many. For `sijill node restore` (node/backup.py)."""
+    if path.exists() and any(path.iterdir()):
+        raise StoreError(f"{path} is not empty: restore into a new directory")
+    db = open_db(path, create=True)
+    count = 0
+    try:
+        wb = db.write_batch()
+        for key, value in items:
+            wb.put(key, value)
+            count += 1
+            if count % chunk == 0:
+                wb.write()
+                wb = db.write_batch()
+        wb.write()
+        db.write_batch(sync=True).write()  # one synced write makes everything before it durable
+    finally:
+        db.close()
+    return count
 
 
 def open_db(path: Path, create: bool) -> Any:

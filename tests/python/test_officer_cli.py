@@ -271,3 +271,58 @@ def test_kek_from_the_dev_node_or_a_file(tmp_path: Path) -> None:
     assert _sijill("officer", "list", "--data-dir", str(data_dir), env=wrong).returncode == 2
     listed = _sijill("officer", "list", "--data-dir", str(data_dir), "--kek-file", str(kek_file), env=wrong)
     assert listed.returncode == 0 and json.loads(done.stdout)["tokenId"] in listed.stdout
+
+
+def test_a_running_node_answers_over_its_admin_socket_with_the_same_output(node_dir: Path) -> None:
+    """While a process holds the store and serves the admin socket (as `sijill serve` does), the
+    commands go through it, need no KEK, print what they print on a stopped node, and audit the
+    same; a socket file left behind by a killed node is replaced or ignored."""
+    from node.admin import AdminServer, admin_socket_path
+    from node.admin_actions import store_actions
+
+    stopped = _add(node_dir, role="supervisor", name="first")
+    listed_stopped = json.loads(_sijill("officer", "list", "--data-dir", str(node_dir), "--json").stdout)
+    socket = admin_socket_path(node_dir)
+    no_kek = _env()
+    with _store(node_dir) as store:
+        server = AdminServer(socket, store_actions(store, agency="REPD", chain_head=lambda: None))
+        try:
+            assert oct(socket.stat().st_mode & 0o777) == "0o600"
+            running = json.loads(
+                _sijill(
+                    "officer", "add", "--data-dir", str(node_dir), "--agency", "REPD",
+                    "--role", "officer", "--name", "second", "--json", env=no_kek,
+                ).stdout
+            )  # fmt: skip
+            assert running.keys() == stopped.keys() and running["name"] == "second"
+            listed = json.loads(
+                _sijill("officer", "list", "--data-dir", str(node_dir), "--json", env=no_kek).stdout
+            )
+            assert {row["tokenId"] for row in listed} == {stopped["tokenId"], running["tokenId"]}
+            assert [row for row in listed if row["tokenId"] == stopped["tokenId"]] == listed_stopped
+            done = _sijill("officer", "revoke", running["tokenId"], "--data-dir", str(node_dir), env=no_kek)
+            assert done.returncode == 0 and "is now revoked" in done.stdout, done.stderr
+            _refused(
+                _sijill("officer", "revoke", "00000000", "--data-dir", str(node_dir), env=no_kek),
+                "no token match 00000000",
+            )
+            assert not store.find_token(running["token"], now=int(time.time()))
+        finally:
+            server.close()
+    assert not socket.exists()
+    with _store(node_dir) as store:
+        actions = [(e["actor"], e["action"], e["subject"]) for e in store.export_audit()]
+    assert actions == [
+        ("cli:officer", "officer.add", stopped["tokenId"]),
+        ("cli:officer", "officer.add", running["tokenId"]),
+        ("cli:officer", "officer.revoke", running["tokenId"]),
+    ]
+    # A socket file with no node behind it: the command opens the store itself.
+    import socket as sockets
+
+    left = sockets.socket(sockets.AF_UNIX)
+    left.bind(str(socket))
+    left.close()
+    assert _sijill("officer", "list", "--data-dir", str(node_dir), "--json").returncode == 0
+    with _store(node_dir) as store:
+        AdminServer(socket, store_actions(store, agency="REPD", chain_head=lambda: None)).close()
