@@ -1,13 +1,14 @@
-"""The LevelDB database under a `Store`: opening it, atomic write batches, clear values, scans.
+"""The database under a `Store`: atomic write batches, clear values, prefix scans.
 
-LevelDB is an ordered key-value store that one process at a time may open (`open_db` names the
-process that holds it). A node opens its `Store` once and shares it between its threads (API,
-batcher, indexer): plyvel's reads, writes and write batches are thread-safe.
+The keys and values live in a backend (node/store/backend.py): LevelDB or PostgreSQL. A node
+opens its `Store` once and shares it between its threads (API, batcher, indexer); both backends'
+reads, writes and batches are thread-safe.
 
-Writes that belong together go in one `write_batch()`: all or nothing, synced to disk by default.
-Counters and audit entries taken in a batch are persisted when it commits (`Database._commit`),
-so an abandoned batch writes nothing. `Database` is the base the store's other parts (secrets,
-counters, tokens, the audit trail) build on; `Store` (node/store/store.py) joins them.
+Writes that belong together go in one `write_batch()`: all or nothing (one LevelDB write batch,
+one PostgreSQL transaction), durable by default. Counters and audit entries taken in a batch are
+persisted when it commits (`Database._commit`), so an abandoned batch writes nothing. `Database`
+is the base the store's other parts (secrets, counters, tokens, the audit trail) build on;
+`Store` (node/store/store.py) joins them.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
-from pathlib import Path
 from typing import Any
 
-import plyvel
-
 from node.errors import StoreError
+from node.store.backend import Backend, RawBatch
 from node.store.layout import (
     SECRET_PREFIXES,
     check_writable,
@@ -39,7 +37,7 @@ class WriteBatch:
 
     __slots__ = ("_audit", "_open", "_queued", "_raw", "_sequences")
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: RawBatch) -> None:
         self._raw = raw
         self._open = True
         self._sequences: dict[str, int] = {}  # counter name -> highest number taken in this batch
@@ -60,14 +58,14 @@ class WriteBatch:
 
 
 class Database:
-    """Write batches, clear values and prefix scans over the store's LevelDB database.
+    """Write batches, clear values and prefix scans over the store's backend.
 
     `Store.__init__` sets the attributes; a batch's commit also persists the counters it took
     and moves the audit trail's head and the queue count, under their locks."""
 
-    path: Path
+    where: str  # the store's location for messages (never a password)
     sync: bool
-    _db: Any
+    _db: Backend
     _seq_commit_lock: threading.Lock  # persisting counter numbers, in order
     _seq_persisted: dict[str, int]
     _audit_lock: threading.Lock  # held from audit() to the end of its batch
@@ -82,8 +80,8 @@ class Database:
     def write_batch(self) -> Iterator[WriteBatch]:
         """`with store.write_batch() as wb:` - pass `wb` to the put/delete methods; the writes are
         committed together when the block ends, and dropped if it raises."""
-        # Not plyvel's transaction=True: the commit is ours, to run under the counters' lock.
-        wb = WriteBatch(self._db.write_batch(sync=self.sync))
+        # The commit is ours, to run under the counters' lock.
+        wb = WriteBatch(self._db.batch(sync=self.sync))
         try:
             yield wb
             self._commit(wb)
@@ -143,8 +141,7 @@ class Database:
         """The clear bytes at `key`, or None if there is none."""
         if is_secret_key(key):
             raise StoreError(f"{show_key(key)} holds secrets: read it with get_secret")
-        value: bytes | None = self._db.get(key)
-        return value
+        return self._db.get(key)
 
     def get_json(self, key: bytes) -> Any | None:
         """The JSON value at `key`, or None if there is none."""
@@ -171,10 +168,8 @@ class Database:
         end = prefix_end(prefix)
         if reverse:
             stop = start if start is not None else end
-            it = self._db.iterator(start=prefix, stop=stop, include_stop=start is not None, reverse=True)
-        else:
-            it = self._db.iterator(start=start if start is not None else prefix, stop=end)
-        return _drain(it, limit)
+            return self._db.scan(prefix, stop, include_stop=start is not None, reverse=True, limit=limit)
+        return self._db.scan(start if start is not None else prefix, end, limit=limit)
 
     def iter_json(
         self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None, limit: int | None = None
@@ -188,39 +183,3 @@ class Database:
     def _read_json(self, key: bytes) -> Any | None:
         value = self._db.get(key)
         return None if value is None else load_json(key, value)
-
-
-def open_db(path: Path, create: bool) -> Any:
-    """Open the LevelDB database at `path` (made if missing when `create`), naming what went wrong."""
-    if not create and not (path / "CURRENT").is_file():
-        raise StoreError(f"there is no store at {path} (create one with create=True)")
-    try:
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-        return plyvel.DB(str(path), create_if_missing=create, paranoid_checks=True)
-    except plyvel.IOError as exc:
-        detail = _plyvel_detail(exc)
-        if "already held by process" in detail:
-            raise StoreError(
-                f"the store at {path} is already open in this process: share one Store"
-            ) from None
-        if "lock " in detail:
-            raise StoreError(f"the store at {path} is in use by another process (a running node?)") from None
-        raise StoreError(f"the store at {path} cannot be opened: {detail}") from None
-    except plyvel.CorruptionError as exc:
-        raise StoreError(
-            f"the store at {path} is corrupted ({_plyvel_detail(exc)}): restore a backup"
-        ) from None
-    except (plyvel.Error, OSError) as exc:
-        raise StoreError(f"the store at {path} cannot be opened: {_plyvel_detail(exc)}") from None
-
-
-def _plyvel_detail(exc: Exception) -> str:
-    # plyvel's messages are bytes
-    arg = exc.args[0] if exc.args else None
-    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(exc)
-
-
-def _drain(it: Any, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
-    with it:
-        yield from it if limit is None else islice(it, limit)

@@ -1,0 +1,246 @@
+"""The PostgreSQL backend: the store as one key-value table in a PostgreSQL database.
+
+The table is `sijill_store (key bytea PRIMARY KEY, value bytea NOT NULL)`; bytea compares byte
+by byte, so its order is LevelDB's and a prefix scan is a key range (`key >= prefix AND key <
+successor ORDER BY key`), read through a server-side cursor a page at a time (one query: one
+snapshot, and bounded memory). A write batch is one transaction, its keys written in key order
+(so two batches never wait on each other in a cycle); `synchronous_commit` is on when the store
+syncs, so a committed batch survives a crash of the server.
+
+One node process per database, as with LevelDB: the store holds a session advisory lock on a
+connection of its own for as long as it is open, and a second process gets "in use by another
+process". The counters, the audit chain's head and the queue count are kept in the process
+(node/store/counters.py, audit.py) and would go wrong with two writers; docs/storage.md says
+what several processes need. The other connections come from a pool (psycopg_pool), shared
+by the node's threads. Messages name the database without its password.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from node.errors import StoreError
+from node.store.backend import redact_password
+
+TABLE = "sijill_store"
+LOCK_KEY = 0x53494A494C4C  # b"SIJILL": the advisory lock the open store holds
+POOL_SIZE = 16  # connections at most: API threads, batcher, indexer, and open scans
+PAGE = 500  # rows a scan fetches per round trip
+
+_UPSERT = (
+    f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+)
+_DELETE = f"DELETE FROM {TABLE} WHERE key = %s"
+
+_open_here: set[str] = set()  # the databases this process has open, to name a second open
+_open_lock = threading.Lock()
+
+
+class PostgresBatch:
+    """Writes kept until `write()`, then applied in one transaction (the last write to a key wins)."""
+
+    __slots__ = ("_backend", "_ops", "_sync")
+
+    def __init__(self, backend: PostgresBackend, sync: bool) -> None:
+        self._backend, self._sync = backend, sync
+        self._ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._ops[key] = None
+
+    def write(self) -> None:
+        if self._ops:
+            self._backend._apply(self._ops, self._sync)
+
+
+class PostgresBackend:
+    """The store's keys in the table `sijill_store` of the database `conninfo` names."""
+
+    def __init__(self, conninfo: str, *, create: bool, sync: bool) -> None:
+        self.where = describe_conninfo(conninfo)
+        self._sync = sync
+        self._identity = _identity(conninfo)
+        with _open_lock:
+            if self._identity in _open_here:
+                raise StoreError(
+                    f"the store at {self.where} is already open in this process: share one Store"
+                )
+            _open_here.add(self._identity)
+        self._lock_conn: psycopg.Connection[Any] | None = None
+        self._pool: ConnectionPool | None = None
+        try:
+            self._open(conninfo, create)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, conninfo: str, create: bool) -> None:
+        kwargs = _connect_kwargs(conninfo)
+        with self._errors("cannot be opened"):
+            self._lock_conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
+            locked = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            if not locked or not locked[0]:
+                raise StoreError(f"the store at {self.where} is in use by another process (a running node?)")
+            if create:
+                self._lock_conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (key bytea PRIMARY KEY, value bytea NOT NULL)"
+                )
+            else:
+                found = self._lock_conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
+                if not found or found[0] is None:
+                    raise StoreError(f"there is no store at {self.where} (create one with create=True)")
+            setting = "on" if self._sync else "off"
+
+            def configure(conn: psycopg.Connection[Any]) -> None:
+                conn.execute(f"SET synchronous_commit = {setting}")
+
+            self._pool = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=POOL_SIZE,
+                kwargs={"autocommit": True, **kwargs},
+                configure=configure,
+                name="sijill-store",
+                timeout=30,
+                open=True,
+            )
+
+    # -- the backend interface --------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._errors("read failed"), self._connection() as conn:
+            row = conn.execute(f"SELECT value FROM {TABLE} WHERE key = %s", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put(self, key: bytes, value: bytes, *, sync: bool) -> None:
+        self._apply({key: value}, sync)
+
+    def delete(self, key: bytes, *, sync: bool) -> None:
+        self._apply({key: None}, sync)
+
+    def batch(self, *, sync: bool) -> PostgresBatch:
+        return PostgresBatch(self, sync)
+
+    def scan(
+        self,
+        start: bytes,
+        stop: bytes | None,
+        *,
+        reverse: bool = False,
+        include_stop: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        where, params = "key >= %s", [start]
+        if stop is not None:
+            where += " AND key <= %s" if include_stop else " AND key < %s"
+            params.append(stop)
+        query = f"SELECT key, value FROM {TABLE} WHERE {where} ORDER BY key {'DESC' if reverse else 'ASC'}"
+        with self._errors("scan failed"), self._connection() as conn:
+            if limit is not None and limit <= PAGE:  # small: one round trip
+                rows = conn.execute(f"{query} LIMIT %s", (*params, limit)).fetchall()
+                yield from ((bytes(k), bytes(v)) for k, v in rows)
+                return
+            with conn.transaction(), conn.cursor(name="sijill_scan") as cursor:
+                cursor.itersize = PAGE
+                cursor.execute(query, params)
+                for key, value in cursor:
+                    yield bytes(key), bytes(value)
+
+    def count(self, start: bytes, stop: bytes | None) -> int:
+        where, params = "key >= %s", [start]
+        if stop is not None:
+            where, params = where + " AND key < %s", [start, stop]
+        with self._errors("count failed"), self._connection() as conn:
+            row = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def is_empty(self) -> bool:
+        with self._errors("read failed"), self._connection() as conn:
+            row = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {TABLE})").fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.close()
+            if self._lock_conn is not None:
+                self._lock_conn.close()  # ends the session: the advisory lock goes with it
+        finally:
+            self._pool = self._lock_conn = None
+            with _open_lock:
+                _open_here.discard(self._identity)
+
+    # -- inside -------------------------------------------------------------------------------
+
+    def _apply(self, ops: dict[bytes, bytes | None], sync: bool) -> None:
+        with self._errors("write failed"), self._connection() as conn, conn.transaction():
+            if sync != self._sync:
+                conn.execute(f"SET LOCAL synchronous_commit = {'on' if sync else 'off'}")
+            puts = [(k, v) for k, v in sorted(ops.items()) if v is not None]
+            deletes = [(k,) for k, v in sorted(ops.items()) if v is None]
+            with conn.cursor() as cursor:
+                # Key order within each statement kind; a key is either put or deleted, once.
+                if deletes:
+                    cursor.executemany(_DELETE, deletes)
+                if puts:
+                    cursor.executemany(_UPSERT, puts)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._pool is None:
+            raise StoreError(f"the store at {self.where} is closed")
+        with self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except PoolTimeout:
+            raise StoreError(
+                f"the store at {self.where}: no database connection free or reachable within 30 s"
+            ) from None
+        except psycopg.Error as exc:
+            text = str(exc).strip()
+            detail = redact_password(text.splitlines()[0] if text else type(exc).__name__)
+            raise StoreError(f"the store at {self.where} {what}: {detail}") from None
+
+
+def describe_conninfo(conninfo: str) -> str:
+    """`postgresql://user@host:port/dbname` for a conninfo or URI, without its password."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "postgresql (an unreadable connection string)"
+    user = f"{params['user']}@" if params.get("user") else ""
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{params.get('dbname') or params.get('user') or ''}"
+
+
+def _identity(conninfo: str) -> str:
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return conninfo
+    return "|".join(str(params.get(k) or "") for k in ("host", "hostaddr", "port", "dbname", "user"))
+
+
+def _connect_kwargs(conninfo: str) -> dict[str, Any]:
+    """Defaults the connection string does not set: a name in pg_stat_activity, a time limit."""
+    try:
+        given = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        given = {}
+    defaults = {"application_name": "sijill-node", "connect_timeout": 10}
+    return {k: v for k, v in defaults.items() if k not in given}
