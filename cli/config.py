@@ -295,6 +295,10 @@ def resolved_settings(ctx: typer.Context, words: tuple[str, ...]) -> list[Resolv
             )
         elif value is None and option.required:
             kind = "missing"
+        if option.name == "store" and isinstance(value, str):
+            from node.store.backend import redact_password  # a PostgreSQL URI may hold one
+
+            value = redact_password(value)
         settings.append(ResolvedSetting(" ".join(words), option.opts[0], option.name, value, kind, origin))
     return settings
 

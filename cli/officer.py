@@ -5,7 +5,8 @@ so a lost token is revoked and a new one issued. It is named everywhere else by 
 first 16 hex digits of that hash. Every change goes into the node's audit trail (actor
 `cli:officer`), never the token itself.
 
-The commands open the node's store, which LevelDB lets one process hold at a time: stop
+The commands open the node's store (--store, else LevelDB in <data-dir>/store), which one
+process holds at a time: stop
 `sijill serve` (or `sijill node run`) for the directory first. The key-encryption key comes from
 --kek-file, else SIJILL_KEK, else the dev node's `dev-kek` file (written by `node init
 --dev-account`). Every error exits with status 2 and one line on stderr.
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.node import Agency, DataDir, KekFile
+from cli.node import Agency, DataDir, KekFile, StoreOption, store_location
 from ledger.errors import LedgerError
 from node.errors import NodeError, StoreError
 
@@ -128,17 +129,18 @@ def revoke_token(store: Store, token_id: str, *, now: int) -> tuple[str, dict[st
     return full[:16], officer, False
 
 
-def open_node_store(data_dir: Path, kek_file: Path | None = None) -> Store:
-    """The store of the node in `data_dir`, with a message that says what to do when it is in use."""
+def open_node_store(data_dir: Path, kek_file: Path | None = None, store: str | None = None) -> Store:
+    """The store of the node in `data_dir` (or `store`: --store), with a message that says what
+    to do when it is in use."""
     from node.store import Store, load_kek
 
-    if not (data_dir / "store").is_dir():
+    if store is None and not (data_dir / "store").is_dir():
         raise NodeError(f"there is no node in {data_dir}: set it up with `sijill node init` first")
     dev_kek = data_dir / "dev-kek"
     if kek_file is None and not os.environ.get("SIJILL_KEK") and dev_kek.exists():
         kek_file = dev_kek
     try:
-        return Store(data_dir / "store", load_kek(None, kek_file))
+        return Store(store_location(data_dir, store), load_kek(None, kek_file))
     except StoreError as exc:
         if "in use by another process" in str(exc):
             raise NodeError(
@@ -170,6 +172,7 @@ def add_command(
         int | None, typer.Option(help="Days until the token expires (default: it does not).")
     ] = None,
     kek_file: KekFile = None,
+    store: StoreOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a token for an officer of the node's agency and print it, once.
@@ -189,8 +192,8 @@ def add_command(
             raise NodeError(f"the node in {data_dir} is {expected}'s, not {agency}'s")
         now = int(time.time())
         expires_at = now + expires_days * 86_400 if expires_days is not None else None
-        with open_node_store(data_dir, kek_file) as store:
-            issued = issue_token(store, agency=agency, role=role, name=name, expires_at=expires_at, now=now)
+        with open_node_store(data_dir, kek_file, store) as opened:
+            issued = issue_token(opened, agency=agency, role=role, name=name, expires_at=expires_at, now=now)
     if as_json:
         print(json.dumps(issued.to_json(), ensure_ascii=False))
         return
@@ -203,13 +206,15 @@ def add_command(
 
 
 @officer_app.command("list")
-def list_command(data_dir: DataDir, kek_file: KekFile = None, as_json: JsonFlag = False) -> None:
+def list_command(
+    data_dir: DataDir, kek_file: KekFile = None, store: StoreOption = None, as_json: JsonFlag = False
+) -> None:
     """List the node's tokens by id (the tokens themselves are not stored).
 
     Example: sijill officer list --data-dir .data/repd
     """
-    with _errors(), open_node_store(data_dir, kek_file) as store:
-        tokens = store.list_tokens()
+    with _errors(), open_node_store(data_dir, kek_file, store) as opened:
+        tokens = opened.list_tokens()
     rows = [
         {
             "tokenId": t["tokenId"],
@@ -248,13 +253,14 @@ def revoke_command(
     token_id: Annotated[str, typer.Argument(help="The token's id (8 to 16 hex digits, as `list` shows).")],
     data_dir: DataDir,
     kek_file: KekFile = None,
+    store: StoreOption = None,
 ) -> None:
     """Revoke a token: the API refuses it from then on.
 
     Example: sijill officer revoke 3f2a9c0d4e5b6a71 --data-dir .data/repd
     """
-    with _errors(), open_node_store(data_dir, kek_file) as store:
-        revoked_id, officer, already = revoke_token(store, token_id, now=int(time.time()))
+    with _errors(), open_node_store(data_dir, kek_file, store) as opened:
+        revoked_id, officer, already = revoke_token(opened, token_id, now=int(time.time()))
     who = f"{escape(str(officer.get('name')))} ({officer.get('role')}, {officer.get('agency')})"
     out.print(f"Token {revoked_id} of {who} {'was already' if already else 'is now'} revoked.")
 

@@ -42,6 +42,7 @@ class NodeSettings:
     passphrase_file: Path | None = None
     kek_hex: str | None = None
     kek_file: Path | None = None
+    store: str | None = field(default=None, repr=False)  # --store (may hold a password); None: data_dir/store
     batcher: BatcherSettings = field(default_factory=BatcherSettings)
     anchor_within: int = 600
     gas_price: int | None = None
@@ -72,7 +73,7 @@ class AgencyNode:
             self.registry, settings.agency, self.signer.address, ttl=settings.registry_ttl
         )
         self.store = Store(
-            settings.data_dir / "store",
+            settings.store or settings.data_dir / "store",
             load_kek(settings.kek_hex, settings.kek_file),
             create=create,
             sync=settings.sync_writes,

@@ -100,7 +100,7 @@ def describe_store(location: str | os.PathLike[str]) -> str:
 def redact_password(text: str) -> str:
     """`text` with the password of any libpq URI or conninfo in it replaced by `***`."""
     text = re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
-    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", text, flags=re.IGNORECASE)
     return text
 
 
