@@ -28,7 +28,8 @@ _LEVELDB_PREFIX = "leveldb:"
 
 
 class RawBatch(Protocol):
-    """Writes a backend applies together or not at all, when `write()` is called."""
+    """Writes a backend applies together or not at all, when `write()` is called; `discard()`
+    drops them (and frees what `lock` holds)."""
 
     def put(self, key: bytes, value: bytes) -> None: ...
 
@@ -36,11 +37,28 @@ class RawBatch(Protocol):
 
     def write(self) -> None: ...
 
+    def discard(self) -> None: ...
+
+    def lock(self, name: int) -> None:
+        """Shared backends: begin the batch's transaction now and take the database-wide lock
+        `name` in it, held until the batch is written or discarded."""
+        ...
+
+    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        """Shared backends: the last key under `prefix` and its value, read in the batch's
+        transaction (after `lock`, so it is the latest any process committed)."""
+        ...
+
 
 class Backend(Protocol):
-    """An ordered byte key-value store. `where` names it in messages (never with a password)."""
+    """An ordered byte key-value store. `where` names it in messages (never with a password).
+
+    `shared`: several processes may open it at once (PostgreSQL). The store then takes counter
+    numbers from the database (`increment`) and appends to the audit trail under a database
+    lock (`RawBatch.lock`) instead of under its process's locks and caches alone."""
 
     where: str
+    shared: bool
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -65,6 +83,11 @@ class Backend(Protocol):
         ...
 
     def count(self, start: bytes, stop: bytes | None) -> int: ...
+
+    def increment(self, key: bytes) -> int:
+        """Shared backends: add 1 to the decimal counter at `key` (0 if missing), committed at
+        once, and return the new value: no two callers in any process get the same."""
+        ...
 
     def is_empty(self) -> bool: ...
 
@@ -104,12 +127,18 @@ def redact_password(text: str) -> str:
     return text
 
 
-def open_backend(location: str | os.PathLike[str], *, create: bool, sync: bool) -> Backend:
-    """The backend a `--store` value names, opened (made if missing when `create`)."""
+def open_backend(
+    location: str | os.PathLike[str], *, create: bool, sync: bool, exclusive: bool = True
+) -> Backend:
+    """The backend a `--store` value names, opened (made if missing when `create`). `exclusive`
+    (a node): no other exclusive opener at the same time; without it (a tool beside a running
+    node), PostgreSQL only."""
     if isinstance(location, str) and is_postgresql(location):
         from node.store.postgres import PostgresBackend
 
-        return PostgresBackend(conninfo_of(location), create=create, sync=sync)
+        return PostgresBackend(conninfo_of(location), create=create, sync=sync, exclusive=exclusive)
     from node.store.leveldb import LevelDBBackend
 
+    if not exclusive:
+        raise StoreError(f"the LevelDB store at {leveldb_path(location)} admits one process at a time")
     return LevelDBBackend(leveldb_path(location), create=create)

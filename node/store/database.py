@@ -82,11 +82,15 @@ class Database:
         committed together when the block ends, and dropped if it raises."""
         # The commit is ours, to run under the counters' lock.
         wb = WriteBatch(self._db.batch(sync=self.sync))
+        committed = False
         try:
             yield wb
             self._commit(wb)
+            committed = True
         finally:
             wb._open = False
+            if not committed:
+                wb._raw.discard()  # frees the database lock an audit entry took (PostgreSQL)
             if wb._audit is not None:
                 self._audit_owner = None
                 self._audit_lock.release()

@@ -35,9 +35,20 @@ class LevelDBBatch:
     def write(self) -> None:
         self._raw.write()
 
+    def discard(self) -> None:
+        self._raw.clear()
+
+    def lock(self, name: int) -> None:
+        raise StoreError("a LevelDB store is one process's: its locks are the process's own")
+
+    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        raise StoreError("a LevelDB store is one process's: read its head from the process")
+
 
 class LevelDBBackend:
     """The store's keys in a LevelDB database at `path`."""
+
+    shared = False
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
@@ -72,6 +83,9 @@ class LevelDBBackend:
     def count(self, start: bytes, stop: bytes | None) -> int:
         with self._db.iterator(start=start, stop=stop, include_value=False) as it:
             return sum(1 for _ in it)
+
+    def increment(self, key: bytes) -> int:
+        raise StoreError("a LevelDB store is one process's: its counters are kept by the process")
 
     def is_empty(self) -> bool:
         with self._db.iterator(include_value=False) as it:

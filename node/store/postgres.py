@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from node.errors import StoreError
 from node.store.backend import redact_password
+from node.store.layout import prefix_end
 
 TABLE = "sijill_store"
 LOCK_KEY = 0x53494A494C4C  # b"SIJILL": the advisory lock the open store holds
@@ -44,13 +45,15 @@ _open_lock = threading.Lock()
 
 
 class PostgresBatch:
-    """Writes kept until `write()`, then applied in one transaction (the last write to a key wins)."""
+    """Writes kept until `write()`, then applied in one transaction (the last write to a key
+    wins). After `lock` the transaction is open from then on, on a connection of its own."""
 
-    __slots__ = ("_backend", "_ops", "_sync")
+    __slots__ = ("_backend", "_conn", "_ops", "_sync")
 
     def __init__(self, backend: PostgresBackend, sync: bool) -> None:
         self._backend, self._sync = backend, sync
         self._ops: dict[bytes, bytes | None] = {}
+        self._conn: psycopg.Connection[Any] | None = None  # the open transaction, after lock()
 
     def put(self, key: bytes, value: bytes) -> None:
         self._ops[key] = value
@@ -58,24 +61,63 @@ class PostgresBatch:
     def delete(self, key: bytes) -> None:
         self._ops[key] = None
 
+    def lock(self, name: int) -> None:
+        backend = self._backend
+        with backend._errors("lock failed"):
+            if self._conn is None:
+                self._conn = backend._getconn()
+                self._conn.execute("BEGIN")
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (name,))
+
+    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        if self._conn is None:
+            raise StoreError("last_under needs the batch's transaction: call lock() first")
+        query = f"SELECT key, value FROM {TABLE} WHERE key >= %s AND key < %s ORDER BY key DESC LIMIT 1"
+        with self._backend._errors("read failed"):
+            row = self._conn.execute(query, (prefix, prefix_end(prefix) or b"\xff" * 64)).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
     def write(self) -> None:
-        if self._ops:
-            self._backend._apply(self._ops, self._sync)
+        if self._conn is None:
+            if self._ops:
+                self._backend._apply(self._ops, self._sync)
+            return
+        conn, self._conn = self._conn, None
+        try:
+            with self._backend._errors("write failed"):
+                self._backend._write_ops(conn, self._ops, self._sync)
+                conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._backend._putconn(conn)
+
+    def discard(self) -> None:
+        self._ops.clear()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            _rollback(conn)
+            self._backend._putconn(conn)
 
 
 class PostgresBackend:
     """The store's keys in the table `sijill_store` of the database `conninfo` names."""
 
-    def __init__(self, conninfo: str, *, create: bool, sync: bool) -> None:
+    shared = True
+
+    def __init__(self, conninfo: str, *, create: bool, sync: bool, exclusive: bool = True) -> None:
         self.where = describe_conninfo(conninfo)
         self._sync = sync
-        self._identity = _identity(conninfo)
+        self._exclusive = exclusive
+        self._identity = _identity(conninfo) if exclusive else ""
         with _open_lock:
-            if self._identity in _open_here:
+            if exclusive and self._identity in _open_here:
                 raise StoreError(
                     f"the store at {self.where} is already open in this process: share one Store"
                 )
-            _open_here.add(self._identity)
+            if exclusive:
+                _open_here.add(self._identity)
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._pool: ConnectionPool | None = None
         try:
@@ -88,7 +130,11 @@ class PostgresBackend:
         kwargs = _connect_kwargs(conninfo)
         with self._errors("cannot be opened"):
             self._lock_conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
-            locked = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            locked = (
+                self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+                if self._exclusive
+                else (True,)
+            )
             if not locked or not locked[0]:
                 raise StoreError(f"the store at {self.where} is in use by another process (a running node?)")
             if create:
@@ -164,6 +210,16 @@ class PostgresBackend:
             row = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params).fetchone()
         return int(row[0]) if row else 0
 
+    def increment(self, key: bytes) -> int:
+        query = (
+            f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
+            f"convert_to((convert_from({TABLE}.value, 'UTF8')::bigint + 1)::text, 'UTF8') RETURNING value"
+        )
+        with self._errors("counter failed"), self._connection() as conn:
+            row = conn.execute(query, (key, b"1")).fetchone()
+        assert row is not None
+        return int(bytes(row[0]))
+
     def is_empty(self) -> bool:
         with self._errors("read failed"), self._connection() as conn:
             row = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {TABLE})").fetchone()
@@ -184,16 +240,31 @@ class PostgresBackend:
 
     def _apply(self, ops: dict[bytes, bytes | None], sync: bool) -> None:
         with self._errors("write failed"), self._connection() as conn, conn.transaction():
-            if sync != self._sync:
-                conn.execute(f"SET LOCAL synchronous_commit = {'on' if sync else 'off'}")
-            puts = [(k, v) for k, v in sorted(ops.items()) if v is not None]
-            deletes = [(k,) for k, v in sorted(ops.items()) if v is None]
-            with conn.cursor() as cursor:
-                # Key order within each statement kind; a key is either put or deleted, once.
-                if deletes:
-                    cursor.executemany(_DELETE, deletes)
-                if puts:
-                    cursor.executemany(_UPSERT, puts)
+            self._write_ops(conn, ops, sync)
+
+    def _write_ops(self, conn: psycopg.Connection[Any], ops: dict[bytes, bytes | None], sync: bool) -> None:
+        """The writes of a batch, in the transaction open on `conn`."""
+        if sync != self._sync:
+            conn.execute(f"SET LOCAL synchronous_commit = {'on' if sync else 'off'}")
+        puts = [(k, v) for k, v in sorted(ops.items()) if v is not None]
+        deletes = [(k,) for k, v in sorted(ops.items()) if v is None]
+        with conn.cursor() as cursor:
+            # Key order within each statement kind; a key is either put or deleted, once.
+            if deletes:
+                cursor.executemany(_DELETE, deletes)
+            if puts:
+                cursor.executemany(_UPSERT, puts)
+
+    def _getconn(self) -> psycopg.Connection[Any]:
+        if self._pool is None:
+            raise StoreError(f"the store at {self.where} is closed")
+        return self._pool.getconn()
+
+    def _putconn(self, conn: psycopg.Connection[Any]) -> None:
+        if self._pool is not None:
+            self._pool.putconn(conn)
+        else:
+            conn.close()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -214,6 +285,12 @@ class PostgresBackend:
             text = str(exc).strip()
             detail = redact_password(text.splitlines()[0] if text else type(exc).__name__)
             raise StoreError(f"the store at {self.where} {what}: {detail}") from None
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End the transaction open on `conn` without its writes (the lock it took goes with it)."""
+    with suppress(psycopg.Error):  # a broken connection: the pool replaces it
+        conn.execute("ROLLBACK")
 
 
 def describe_conninfo(conninfo: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,12 +37,19 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
     """An agency node's store. Open once per process, share between threads, `close()`."""
 
     def __init__(
-        self, location: str | os.PathLike[str], kek: bytes, *, create: bool = False, sync: bool = True
+        self,
+        location: str | os.PathLike[str],
+        kek: bytes,
+        *,
+        create: bool = False,
+        sync: bool = True,
+        exclusive: bool = True,
     ) -> None:
         """Open the store at `location` (a LevelDB directory, `leveldb:PATH`, or a PostgreSQL
         URI or `postgresql:` conninfo: node/store/backend.py) with the operator's 32-byte KEK;
         `create` a fresh one if missing. `sync=True` makes every committed write survive a
-        crash or power loss."""
+        crash or power loss. `exclusive` (a node): no other exclusive opener at once; False (a
+        tool beside a running node, PostgreSQL only) shares the database with it."""
         check_kek(kek)
         self.where = describe_store(location)
         self.sync = sync
@@ -56,7 +64,7 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
         self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
         self._audit_owner: int | None = None
         self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
-        self._db = open_backend(location, create=create, sync=sync)
+        self._db = open_backend(location, create=create, sync=sync, exclusive=exclusive)
         self.where = self._db.where
         try:
             self._keys, version = self._open_schema(create)
@@ -65,6 +73,7 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
             # Counted once here (about a second per million keys), then kept by every commit
             # that enqueues or dequeues: /metrics and /readyz read it at no cost.
             self._queued_leaves = self._db.count(QUEUE_PREFIX, prefix_end(QUEUE_PREFIX))
+            self._queued_counted_at = time.monotonic()
         except BaseException:
             self._db.close()
             raise

@@ -331,7 +331,9 @@ def test_write_batch_is_all_or_nothing(db: Where) -> None:
         assert store.get_json(b"batch/01") == {"leaves": 1}
         assert audit_entry(store, None, 2) == 1  # the abandoned entry left no gap
     with Store(db.location, KEK) as store:
-        assert store.next_sequence(None, "intake") == 1  # the abandoned number was never persisted
+        # LevelDB: the abandoned number was never persisted. PostgreSQL hands numbers out at once,
+        # to any of several processes: the abandoned one is a gap, never a duplicate.
+        assert store.next_sequence(None, "intake") == (1 if db.cluster is None else 2)
 
 
 def test_iter_prefix_order_bounds_and_start(store: Store) -> None:
@@ -594,3 +596,51 @@ def test_postgresql_messages_and_logs_never_show_the_password(pg_cluster: PgClus
             Store(uri, KEK)
         assert pg_cluster.password not in str(caught.value)
     assert pg_cluster.password not in pg_cluster.log()
+
+
+SHARING_WRITER = """
+import sys
+from node.store import Store
+with Store(sys.argv[1], bytes(range(32)), exclusive=False) as store:
+    for i in range(int(sys.argv[3])):
+        with store.write_batch() as wb:
+            number = store.next_sequence(wb, "intake")
+            store.put_json(wb, b"op/" + sys.argv[2].encode() + b"/%016x" % number, {"n": number})
+            store.audit(wb, actor=sys.argv[2], action="op", request_id=str(i), subject=str(number), at=i)
+"""
+
+
+def test_processes_sharing_a_postgresql_store_keep_its_counters_and_chain(pg_cluster: PgCluster) -> None:
+    """A node (exclusive) and two tools (`exclusive=False`) write at once: no number is handed
+    out twice, and the audit trail is one chain, numbered in commit order without gaps."""
+    uri = pg_cluster.create_database()
+    with Store(uri, KEK, create=True) as node:
+        tools = [
+            subprocess.Popen([sys.executable, "-c", SHARING_WRITER, uri, f"tool{n}", "60"], cwd=REPO)
+            for n in (1, 2)
+        ]
+
+        def node_writer(n: int) -> None:
+            for _ in range(30):
+                with node.write_batch() as wb:
+                    number = node.next_sequence(wb, "intake")
+                    node.put_json(wb, b"op/node%d/%016x" % (n, number), {"n": number})
+                    audit_entry(node, wb, number)
+
+        threads = [threading.Thread(target=node_writer, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [tool.wait(timeout=120) for tool in tools] == [0, 0]
+        numbers = [value["n"] for _, value in node.iter_json(b"op/")]
+        assert sorted(numbers) == list(range(1, 181))
+        entries = list(node.export_audit())
+        assert verify_audit_chain(entries, head=node.audit_head()[1]) == 180
+        assert {e["actor"] for e in entries} == {"officer:42", "tool1", "tool2"}
+        assert node.audit_head()[0] == 180
+
+
+def test_only_postgresql_is_shared(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="admits one process at a time"):
+        Store(tmp_path / "db", KEK, create=True, exclusive=False)
