@@ -1,0 +1,68 @@
+"""A node on the PostgreSQL store, end to end: `sijill serve --store postgresql://...` accepts
+records, anchors them and serves bundles that verify, and neither the cluster's files, a
+`pg_dump` of its database, the node's log nor /metrics holds a record's field values or the
+database password."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import KEK, PASSPHRASE, deploy_fresh, start_server, stop_server, wait_anchored
+from pg_cluster import PgCluster
+from web3 import Web3
+
+from ledger.records.examples import title_example
+from node.chain.toolchain import CompiledContract
+from node.keys import create_keystore
+from node.store import Store
+
+pytestmark = pytest.mark.chain
+
+OWNER = "محمد عبد الرحمن السيد"  # title_example()'s owner and national ID
+NATIONAL_ID = "27503221204139"
+
+
+def test_serve_on_postgresql_anchors_records_and_keeps_them_private(
+    w3: Web3, compiled: dict[str, CompiledContract], devchain: Any, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    keys, deployment = deploy_fresh(w3, compiled, tmp_path / "deployment.json")
+    uri = pg_cluster.create_database("repd")
+    data_dir = tmp_path / "repd"
+    data_dir.mkdir()
+    create_keystore(data_dir / "signer.json", PASSPHRASE, keys["REPD"], kdf_iterations=2**10)
+    token = secrets.token_urlsafe(32)
+    with Store(uri, bytes.fromhex(KEK), create=True) as store:
+        store.add_token(token, {"name": "officer of REPD", "role": "officer", "agency": "REPD"}, None)
+    server = start_server(
+        data_dir, "REPD", keys["REPD"], {"officer": token}, devchain.rpc_url, deployment, "--store", uri
+    )
+    try:
+        with server.client("officer") as officer, httpx.Client(base_url=server.url) as public:
+            created = [
+                officer.post("/v1/records", json={"recordType": "title", "record": title_example()})
+                for _ in range(3)
+            ]
+            assert [c.status_code for c in created] == [201] * 3, created[0].text
+            for response in created:
+                bundle = wait_anchored(officer, response.json()["links"]["bundle"])
+                assert bundle.status_code == 200, bundle.text
+                report = public.post("/v1/verify", content=bundle.content)
+                assert report.json()["verdict"] == "authentic-current", report.text
+            record = officer.get(created[0].json()["links"]["self"]).json()
+            assert record["record"]["owners"][0]["name"] == OWNER
+            metrics = public.get("/metrics").text
+            assert "sijill_backlog_leaves" in metrics and pg_cluster.password not in metrics
+        assert not (data_dir / "store").exists()  # nothing went to LevelDB
+    finally:
+        stop_server(server)
+    with Store(uri, bytes.fromhex(KEK)) as store:  # the node closed it: free again
+        assert [e["action"] for e in store.export_audit()].count("record.create") == 3
+    disk = pg_cluster.files() + pg_cluster.dump("repd")
+    assert b"record/title/" in disk  # the scan sees the store's rows
+    assert OWNER.encode() not in disk and NATIONAL_ID.encode() not in disk
+    for text in (server.log.read_text(errors="replace"), pg_cluster.log()):
+        assert pg_cluster.password not in text
