@@ -33,6 +33,7 @@ from node.store.layout import prefix_end
 TABLE = "sijill_store"
 LOCK_KEY = 0x53494A494C4C  # b"SIJILL": the advisory lock the open store holds
 POOL_SIZE = 16  # connections at most: API threads, batcher, indexer, and open scans
+COUNTER_POOL_SIZE = 4  # connections that hand out counter numbers
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
@@ -120,6 +121,7 @@ class PostgresBackend:
                 _open_here.add(self._identity)
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._pool: ConnectionPool | None = None
+        self._counters: ConnectionPool | None = None  # increments, synchronous_commit off
         try:
             self._open(conninfo, create)
         except BaseException:
@@ -150,6 +152,9 @@ class PostgresBackend:
             def configure(conn: psycopg.Connection[Any]) -> None:
                 conn.execute(f"SET synchronous_commit = {setting}")
 
+            def asynchronous(conn: psycopg.Connection[Any]) -> None:
+                conn.execute("SET synchronous_commit = off")
+
             self._pool = ConnectionPool(
                 conninfo,
                 min_size=1,
@@ -157,6 +162,16 @@ class PostgresBackend:
                 kwargs={"autocommit": True, **kwargs},
                 configure=configure,
                 name="sijill-store",
+                timeout=30,
+                open=True,
+            )
+            self._counters = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=COUNTER_POOL_SIZE,
+                kwargs={"autocommit": True, **kwargs},
+                configure=asynchronous,
+                name="sijill-counters",
                 timeout=30,
                 open=True,
             )
@@ -215,7 +230,12 @@ class PostgresBackend:
             f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
             f"convert_to((convert_from({TABLE}.value, 'UTF8')::bigint + 1)::text, 'UTF8') RETURNING value"
         )
-        with self._errors("counter failed"), self._connection() as conn:
+        # On connections of their own that commit without waiting for the WAL flush: a batch
+        # that uses the number commits with synchronous_commit on, which flushes the WAL up to
+        # it, this increment included; a number lost with a crash was never used by a commit.
+        if self._counters is None:
+            raise StoreError(f"the store at {self.where} is closed")
+        with self._errors("counter failed"), self._counters.connection() as conn:
             row = conn.execute(query, (key, b"1")).fetchone()
         assert row is not None
         return int(bytes(row[0]))
@@ -227,12 +247,13 @@ class PostgresBackend:
 
     def close(self) -> None:
         try:
-            if self._pool is not None:
-                self._pool.close()
+            for pool in (self._pool, self._counters):
+                if pool is not None:
+                    pool.close()
             if self._lock_conn is not None:
                 self._lock_conn.close()  # ends the session: the advisory lock goes with it
         finally:
-            self._pool = self._lock_conn = None
+            self._pool = self._counters = self._lock_conn = None
             with _open_lock:
                 _open_here.discard(self._identity)
 
