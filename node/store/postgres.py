@@ -206,16 +206,23 @@ class PostgresBackend:
             where += " AND key <= %s" if include_stop else " AND key < %s"
             params.append(stop)
         query = f"SELECT key, value FROM {TABLE} WHERE {where} ORDER BY key {'DESC' if reverse else 'ASC'}"
-        with self._errors("scan failed"), self._connection() as conn:
-            if limit is not None and limit <= PAGE:  # small: one round trip
-                rows = conn.execute(f"{query} LIMIT %s", (*params, limit)).fetchall()
+        if limit is not None:
+            query += f" LIMIT {max(0, int(limit))}"
+            if limit <= PAGE:  # small: one round trip, the connection back before the first row
+                with self._errors("scan failed"), self._connection() as conn:
+                    rows = conn.execute(query, params).fetchall()
                 yield from ((bytes(k), bytes(v)) for k, v in rows)
                 return
-            with conn.transaction(), conn.cursor(name="sijill_scan") as cursor:
-                cursor.itersize = PAGE
-                cursor.execute(query, params)
-                for key, value in cursor:
-                    yield bytes(key), bytes(value)
+        with (
+            self._errors("scan failed"),
+            self._connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="sijill_scan") as cursor,
+        ):
+            cursor.itersize = PAGE
+            cursor.execute(query, params)
+            for key, value in cursor:
+                yield bytes(key), bytes(value)
 
     def count(self, start: bytes, stop: bytes | None) -> int:
         where, params = "key >= %s", [start]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -352,6 +353,14 @@ def test_iter_prefix_order_bounds_and_start(store: Store) -> None:
         store.iter_prefix(b"log/", start=b"batch/")
     store.delete(None, b"log/%016x" % 2)
     assert [v for _, v in store.iter_json(b"log/")] == [1, 3, 10]
+    with store.write_batch() as wb:  # more than one page (PostgreSQL reads 500 rows at a time)
+        for n in range(1234):
+            store.put(wb, b"page/%016x" % n, b"%d" % n)
+    assert [int(v) for _, v in store.iter_prefix(b"page/")] == list(range(1234))
+    assert [int(v) for _, v in store.iter_prefix(b"page/", limit=700)] == list(range(700))
+    backwards = store.iter_prefix(b"page/", reverse=True, limit=600)
+    assert [int(v) for _, v in backwards] == list(range(1233, 633, -1))
+    assert list(store.iter_prefix(b"page/", limit=0)) == []
 
 
 def test_clear_bytes_round_trip(store: Store) -> None:
@@ -639,6 +648,20 @@ def test_processes_sharing_a_postgresql_store_keep_its_counters_and_chain(pg_clu
         assert verify_audit_chain(entries, head=node.audit_head()[1]) == 180
         assert {e["actor"] for e in entries} == {"officer:42", "tool1", "tool2"}
         assert node.audit_head()[0] == 180
+
+
+def test_config_show_hides_the_store_password() -> None:
+    secret = "s3cret-" + "x" * 12
+    env = {"SIJILL_STORE": f"postgresql://repd:{secret}@db1:5432,db2/sijill?target_session_attrs=read-write"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "config", "show", "serve"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **env},
+        check=True,
+    ).stdout
+    assert "postgresql://repd:***@db1:5432,db2/sijill" in shown and secret not in shown
 
 
 def test_only_postgresql_is_shared(tmp_path: Path) -> None:

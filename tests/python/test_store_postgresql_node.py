@@ -1,23 +1,25 @@
-"""A node on the PostgreSQL store, end to end: `sijill serve --store postgresql://...` accepts
-records, anchors them and serves bundles that verify, and neither the cluster's files, a
-`pg_dump` of its database, the node's log nor /metrics holds a record's field values or the
-database password."""
+"""A node on the PostgreSQL store, end to end: `sijill node init` and `sijill officer add` with
+SIJILL_STORE, then `sijill serve --store postgresql://...`, which accepts records, anchors them
+and serves bundles that verify; and neither the cluster's files, a `pg_dump` of its database,
+the node's log nor /metrics holds a record's field values or the database password."""
 
 from __future__ import annotations
 
-import secrets
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import KEK, PASSPHRASE, deploy_fresh, start_server, stop_server, wait_anchored
+from api_helpers import ENV, KEK, deploy_fresh, start_server, stop_server, wait_anchored
 from pg_cluster import PgCluster
 from web3 import Web3
 
 from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
-from node.keys import create_keystore
 from node.store import Store
 
 pytestmark = pytest.mark.chain
@@ -32,11 +34,20 @@ def test_serve_on_postgresql_anchors_records_and_keeps_them_private(
     keys, deployment = deploy_fresh(w3, compiled, tmp_path / "deployment.json")
     uri = pg_cluster.create_database("repd")
     data_dir = tmp_path / "repd"
-    data_dir.mkdir()
-    create_keystore(data_dir / "signer.json", PASSPHRASE, keys["REPD"], kdf_iterations=2**10)
-    token = secrets.token_urlsafe(32)
-    with Store(uri, bytes.fromhex(KEK), create=True) as store:
-        store.add_token(token, {"name": "officer of REPD", "role": "officer", "agency": "REPD"}, None)
+    (key_file := tmp_path / "repd.key").write_text(keys["REPD"].hex())
+    env = {**os.environ, **ENV, "SIJILL_STORE": uri}  # the setting from the environment here
+    sijill = [sys.executable, "-m", "cli.main"]
+    init = [*sijill, "node", "init", "--data-dir", str(data_dir), "--agency", "REPD"]
+    subprocess.run([*init, "--private-key-file", str(key_file)], env=env, check=True, capture_output=True)
+    add = [*sijill, "officer", "add", "--data-dir", str(data_dir), "--agency", "REPD", "--json"]
+    issued = subprocess.run(
+        [*add, "--role", "officer", "--name", "Mona Adel"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = json.loads(issued.stdout)["token"]
     server = start_server(
         data_dir, "REPD", keys["REPD"], {"officer": token}, devchain.rpc_url, deployment, "--store", uri
     )
@@ -60,7 +71,8 @@ def test_serve_on_postgresql_anchors_records_and_keeps_them_private(
     finally:
         stop_server(server)
     with Store(uri, bytes.fromhex(KEK)) as store:  # the node closed it: free again
-        assert [e["action"] for e in store.export_audit()].count("record.create") == 3
+        actions = [e["action"] for e in store.export_audit()]
+        assert actions[0] == "officer.add" and actions.count("record.create") == 3
     disk = pg_cluster.files() + pg_cluster.dump("repd")
     assert b"record/title/" in disk  # the scan sees the store's rows
     assert OWNER.encode() not in disk and NATIONAL_ID.encode() not in disk
