@@ -1,7 +1,8 @@
 """The agency node as one process: store, signer, intake, batcher and indexer, wired together.
 
-LevelDB admits one process per database, so a node is one process: the API (when served),
-the batcher and the indexer are threads over one `Store`. Work divides over the two cores as
+The store admits one node process (LevelDB by its lock file, PostgreSQL by an advisory lock:
+docs/storage.md), so a node is one process: the API (when served), the batcher and the
+indexer are threads over one `Store`. Work divides over the two cores as
 the GIL allows: intake (validation, hashing, AES-GCM, signing) runs on the request threads,
 the batcher and indexer mostly wait on the chain, and the C parts (LevelDB, keccak, secp256k1,
 AES) release the GIL. Bulk loads are the heavy part; `sijill node ingest` runs intake on the
