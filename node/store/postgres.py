@@ -34,6 +34,7 @@ TABLE = "sijill_store"
 LOCK_KEY = 0x53494A494C4C  # b"SIJILL": the advisory lock the open store holds
 POOL_SIZE = 16  # connections at most: API threads, batcher, indexer, and open scans
 COUNTER_POOL_SIZE = 4  # connections that hand out counter numbers
+POOL_TIMEOUT = 10.0  # seconds a call waits for a connection (the server down, or all in use)
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
@@ -162,7 +163,7 @@ class PostgresBackend:
                 kwargs={"autocommit": True, **kwargs},
                 configure=configure,
                 name="sijill-store",
-                timeout=30,
+                timeout=POOL_TIMEOUT,
                 open=True,
             )
             self._counters = ConnectionPool(
@@ -172,7 +173,7 @@ class PostgresBackend:
                 kwargs={"autocommit": True, **kwargs},
                 configure=asynchronous,
                 name="sijill-counters",
-                timeout=30,
+                timeout=POOL_TIMEOUT,
                 open=True,
             )
 
@@ -307,7 +308,8 @@ class PostgresBackend:
             yield
         except PoolTimeout:
             raise StoreError(
-                f"the store at {self.where}: no database connection free or reachable within 30 s"
+                f"the store at {self.where}: no database connection free or reachable "
+                f"within {POOL_TIMEOUT:g} s"
             ) from None
         except psycopg.Error as exc:
             text = str(exc).strip()

@@ -56,17 +56,28 @@ class PgCluster:
         )  # fmt: skip
         pwfile.unlink()
         self.port = free_port()
+        self._start()
+        return self
+
+    def _start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
         if not self.fsync:
             options += " -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
-        return self
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             # immediate: no shutdown checkpoint, the files are removed next
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def down(self) -> None:
+        """Stop the server at once, as a crash would; its files stay (`up` starts it again)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def up(self) -> None:
+        """Start the server (again) on its port."""
+        self._start()
 
     def __enter__(self) -> PgCluster:
         return self.start()

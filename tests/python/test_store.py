@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -662,6 +663,32 @@ def test_config_show_hides_the_store_password() -> None:
         check=True,
     ).stdout
     assert "postgresql://repd:***@db1:5432,db2/sijill" in shown and secret not in shown
+
+
+def test_a_postgresql_server_restart_fails_calls_clearly_and_the_store_goes_on() -> None:
+    """Calls while the server is down fail with a StoreError naming the database (never its
+    password); once it is back, the same open store reads and writes again."""
+    with PgCluster() as cluster:
+        uri = cluster.create_database()
+        with Store(uri, KEK, create=True) as store:
+            store.put_json(None, b"batch/01", {"before": True})
+            cluster.down()
+            named = rf"the store at postgresql://postgres@127\.0\.0\.1:{cluster.port}/t1 "
+            for call in (lambda: store.get_json(b"batch/01"), lambda: audit_entry(store, None, 1)):
+                with pytest.raises(StoreError, match=named) as e:
+                    call()
+                assert cluster.password not in str(e.value)
+            cluster.up()
+            deadline = time.monotonic() + 30
+            while True:  # the pool replaces the connections the restart broke
+                try:
+                    assert store.get_json(b"batch/01") == {"before": True}
+                    break
+                except StoreError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            assert audit_entry(store, None, 2) == 1  # the failed append left nothing behind
+            assert verify_audit_chain(store.export_audit(), head=store.audit_head()[1]) == 1
 
 
 def test_only_postgresql_is_shared(tmp_path: Path) -> None:
