@@ -84,9 +84,9 @@ class Backend(Protocol):
 
     def count(self, start: bytes, stop: bytes | None) -> int: ...
 
-    def increment(self, key: bytes) -> int:
-        """Shared backends: add 1 to the decimal counter at `key` (0 if missing), committed at
-        once, and return the new value: no two callers in any process get the same."""
+    def increment(self, key: bytes, by: int = 1) -> int:
+        """Shared backends: add `by` to the decimal counter at `key` (0 if missing), committed
+        at once, and return the new value: no two callers in any process get the same."""
         ...
 
     def is_empty(self) -> bool: ...

@@ -3,7 +3,9 @@
 A counter (`next_sequence`) gives 1, 2, ... under a lock and is persisted when the caller's
 batch commits (`seq/<name>`), so two callers never get the same number and an abandoned batch
 leaves a gap, never a duplicate. On a shared database (PostgreSQL, which several processes may
-open) the database hands the number out and persists it at once, in one atomic statement.
+open) the database hands the number out and persists it at once, in one atomic statement; a
+queue's numbers (`queue/<type>`, which only order leaves) a block of `QUEUE_BLOCK` at a time,
+so a process numbers its leaves in order and a restart skips what its block had left.
 
 The intake queues (`queue/<type>/<seq>`) hold leaves waiting for a batch; the store keeps their
 total count (`queued_leaves`) with every commit that changes them, so /metrics and /readyz read
@@ -19,6 +21,8 @@ from node.errors import StoreError
 from node.store.database import Database, WriteBatch
 from node.store.layout import QUEUE_PREFIX, make_key, prefix_end, show_key
 
+QUEUE_BLOCK = 64
+"""Queue numbers a process reserves at a time on a shared database (one round trip each)."""
 QUEUE_RECOUNT = 1.0
 """Seconds a shared database's queue count is trusted before it is counted again."""
 
@@ -28,6 +32,7 @@ class Counters(Database):
 
     _seq_lock: threading.Lock  # allocation of counter numbers
     _seq_taken: dict[str, int]
+    _seq_blocks: dict[str, tuple[int, int]]  # shared database: a queue's numbers reserved, (next, last)
     _queued_counted_at: float  # time.monotonic() of the last count of a shared database's queues
 
     def next_sequence(self, wb: WriteBatch | None, name: str) -> int:
@@ -40,7 +45,15 @@ class Counters(Database):
         if wb is not None:
             wb._check_open()
         if self._db.shared:  # several processes: the database hands the numbers out, at once
-            return self._db.increment(key)
+            if not name.startswith("queue/"):
+                return self._db.increment(key)
+            with self._seq_lock:  # a queue's numbers: a block at a time
+                low, high = self._seq_blocks.get(name, (1, 0))
+                if low > high:
+                    high = self._db.increment(key, QUEUE_BLOCK)
+                    low = high - QUEUE_BLOCK + 1
+                self._seq_blocks[name] = (low + 1, high)
+                return low
         with self._seq_lock:
             if name not in self._seq_taken:
                 stored = self._read_json(key)

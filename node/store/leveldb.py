@@ -84,7 +84,7 @@ class LevelDBBackend:
         with self._db.iterator(start=start, stop=stop, include_value=False) as it:
             return sum(1 for _ in it)
 
-    def increment(self, key: bytes) -> int:
+    def increment(self, key: bytes, by: int = 1) -> int:
         raise StoreError("a LevelDB store is one process's: its counters are kept by the process")
 
     def is_empty(self) -> bool:

@@ -233,10 +233,10 @@ class PostgresBackend:
             row = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params).fetchone()
         return int(row[0]) if row else 0
 
-    def increment(self, key: bytes) -> int:
+    def increment(self, key: bytes, by: int = 1) -> int:
         query = (
             f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
-            f"convert_to((convert_from({TABLE}.value, 'UTF8')::bigint + 1)::text, 'UTF8') RETURNING value"
+            f"convert_to((convert_from({TABLE}.value, 'UTF8')::bigint + %s)::text, 'UTF8') RETURNING value"
         )
         # On connections of their own that commit without waiting for the WAL flush: a batch
         # that uses the number commits with synchronous_commit on, which flushes the WAL up to
@@ -244,7 +244,7 @@ class PostgresBackend:
         if self._counters is None:
             raise StoreError(f"the store at {self.where} is closed")
         with self._errors("counter failed"), self._counters.connection() as conn:
-            row = conn.execute(query, (key, b"1")).fetchone()
+            row = conn.execute(query, (key, str(by).encode(), by)).fetchone()
         assert row is not None
         return int(bytes(row[0]))
 

@@ -61,6 +61,7 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
         self._seq_commit_lock = threading.Lock()  # persisting them, in order
         self._seq_taken: dict[str, int] = {}
         self._seq_persisted: dict[str, int] = {}
+        self._seq_blocks: dict[str, tuple[int, int]] = {}
         self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
         self._audit_owner: int | None = None
         self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
