@@ -7,12 +7,13 @@ snapshot, and bounded memory). A write batch is one transaction, its keys writte
 (so two batches never wait on each other in a cycle); `synchronous_commit` is on when the store
 syncs, so a committed batch survives a crash of the server.
 
-One node process per database, as with LevelDB: the store holds a session advisory lock on a
-connection of its own for as long as it is open, and a second process gets "in use by another
-process". The counters, the audit chain's head and the queue count are kept in the process
-(node/store/counters.py, audit.py) and would go wrong with two writers; docs/storage.md says
-what several processes need. The other connections come from a pool (psycopg_pool), shared
-by the node's threads. Messages name the database without its password.
+Several processes may open the database (`shared`): counters come from the database
+(`increment`), and a batch that appends to the audit trail takes a transaction-level advisory
+lock (`PostgresBatch.lock`) and reads the trail's head in that transaction. A node still opens it
+exclusively, as with LevelDB: it holds a session advisory lock on a connection of its own for as
+long as the store is open, and a second node gets "in use by another process" (docs/storage.md
+says what two nodes would still get wrong). The other connections come from pools
+(psycopg_pool), shared by the node's threads. Messages name the database without its password.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from itertools import groupby
 from typing import Any
 
 import psycopg
@@ -38,9 +40,10 @@ POOL_TIMEOUT = 10.0  # seconds a call waits for a connection (the server down, o
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
-    f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+    f"INSERT INTO {TABLE} (key, value) SELECT * FROM unnest(%s::bytea[], %s::bytea[]) "
+    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
 )
-_DELETE = f"DELETE FROM {TABLE} WHERE key = %s"
+_DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%s::bytea[])"
 
 _open_here: set[str] = set()  # the databases this process has open, to name a second open
 _open_lock = threading.Lock()
@@ -275,14 +278,14 @@ class PostgresBackend:
         """The writes of a batch, in the transaction open on `conn`."""
         if sync != self._sync:
             conn.execute(f"SET LOCAL synchronous_commit = {'on' if sync else 'off'}")
-        puts = [(k, v) for k, v in sorted(ops.items()) if v is not None]
-        deletes = [(k,) for k, v in sorted(ops.items()) if v is None]
-        with conn.cursor() as cursor:
-            # Key order within each statement kind; a key is either put or deleted, once.
-            if deletes:
-                cursor.executemany(_DELETE, deletes)
-            if puts:
-                cursor.executemany(_UPSERT, puts)
+        # In key order (each key once: put or deleted), a run of one kind in one statement,
+        # its keys and values as two arrays (one round trip, whatever the run's length).
+        for is_put, run in groupby(sorted(ops.items()), key=lambda op: op[1] is not None):
+            items = list(run)
+            if is_put:
+                conn.execute(_UPSERT, ([k for k, _ in items], [v for _, v in items]))
+            else:
+                conn.execute(_DELETE, ([k for k, _ in items],))
 
     def _getconn(self) -> psycopg.Connection[Any]:
         if self._pool is None:
