@@ -216,7 +216,11 @@ def _option_names(command: Any, *, root: bool = False) -> set[str]:
 
 
 def _relative_to(path: Path, option: Any, value: Any) -> Any:
-    """A path option's relative value, made relative to the config file's directory."""
+    """A path option's relative value, made relative to the config file's directory (also the
+    PATH of `store = "leveldb:PATH"`)."""
+    if getattr(option, "name", None) == "store" and isinstance(value, str) and value.startswith("leveldb:"):
+        given = Path(value.removeprefix("leveldb:")).expanduser()
+        return value if given.is_absolute() else f"leveldb:{path.parent / given}"
     if not getattr(getattr(option, "type_descriptor", None), "is_path", False):
         return value
 

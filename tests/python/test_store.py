@@ -703,6 +703,18 @@ def test_a_postgresql_server_restart_fails_calls_clearly_and_the_store_goes_on()
             assert verify_audit_chain(store.export_audit(), head=store.audit_head()[1]) == 1
 
 
+def test_a_leveldb_store_path_in_the_config_file_is_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "sijill.toml").write_text('[serve]\nstore = "leveldb:stores/repd"\n')
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "--config", str(tmp_path / "sijill.toml"), "config", "show", "serve"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    ).stdout
+    assert f"leveldb:{tmp_path / 'stores' / 'repd'}" in shown
+
+
 def test_only_postgresql_is_shared(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="admits one process at a time"):
         Store(tmp_path / "db", KEK, create=True, exclusive=False)
