@@ -37,6 +37,7 @@ LOCK_KEY = 0x53494A494C4C  # b"SIJILL": the advisory lock the open store holds
 POOL_SIZE = 16  # connections at most: API threads, batcher, indexer, and open scans
 COUNTER_POOL_SIZE = 4  # connections that hand out counter numbers
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection (the server down, or all in use)
+LOCK_TIMEOUT = 30.0  # seconds a batch waits for the audit trail's database lock
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
@@ -72,6 +73,8 @@ class PostgresBatch:
             if self._conn is None:
                 self._conn = backend._getconn()
                 self._conn.execute("BEGIN")
+                # A process that holds the lock and hangs fails the others, not stalls them.
+                self._conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT:g}s'")
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (name,))
 
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:

@@ -715,6 +715,26 @@ def test_a_leveldb_store_path_in_the_config_file_is_relative_to_the_file(tmp_pat
     assert f"leveldb:{tmp_path / 'stores' / 'repd'}" in shown
 
 
+def test_an_audit_trail_lock_held_elsewhere_fails_the_batch_after_lock_timeout(
+    pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from node.store import postgres
+    from node.store.audit import AUDIT_LOCK
+
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT", 0.5)
+    uri = pg_cluster.create_database()
+    with Store(uri, KEK, create=True) as store, psycopg.connect(uri, autocommit=True) as hung:
+        hung.execute("SELECT pg_advisory_lock(%s)", (AUDIT_LOCK,))  # a process that appends, stuck
+        with pytest.raises(StoreError, match=r"lock failed: .*lock timeout"), store.write_batch() as wb:
+            store.put_json(wb, b"batch/01", {"leaves": 1})
+            audit_entry(store, wb, 1)
+        assert store.get_json(b"batch/01") is None
+        hung.execute("SELECT pg_advisory_unlock(%s)", (AUDIT_LOCK,))
+        assert audit_entry(store, None, 2) == 1  # neither the trail nor the thread lock was left held
+
+
 def test_only_postgresql_is_shared(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="admits one process at a time"):
         Store(tmp_path / "db", KEK, create=True, exclusive=False)
