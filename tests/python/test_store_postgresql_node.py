@@ -1,8 +1,8 @@
 """A node on the PostgreSQL store, end to end: `sijill node init` and `sijill officer add` with
 SIJILL_STORE, then `sijill serve --store postgresql://...`, which accepts records, anchors them
-and serves bundles that verify; and neither the cluster's files, a `pg_dump` of its database,
-the node's log nor /metrics holds a record's field values (any of them) or the database
-password."""
+and serves bundles that verify; neither the cluster's files nor a `pg_dump` of its database
+hold any of a record's field values, and neither the node's log, the server's log nor /metrics
+the database password."""
 
 from __future__ import annotations
 
