@@ -127,6 +127,7 @@ class PostgresBackend:
             if exclusive:
                 _open_here.add(self._identity)
         self._lock_conn: psycopg.Connection[Any] | None = None
+        self._locked = False  # holds the node's advisory lock
         self._pool: ConnectionPool | None = None
         self._counters: ConnectionPool | None = None  # increments, synchronous_commit off
         try:
@@ -146,6 +147,7 @@ class PostgresBackend:
             )
             if not locked or not locked[0]:
                 raise StoreError(f"the store at {self.where} is in use by another process (a running node?)")
+            self._locked = self._exclusive
             if create:
                 self._lock_conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (key bytea PRIMARY KEY, value bytea NOT NULL)"
@@ -265,9 +267,13 @@ class PostgresBackend:
                 if pool is not None:
                     pool.close()
             if self._lock_conn is not None:
-                self._lock_conn.close()  # ends the session: the advisory lock goes with it
+                if self._locked:  # at once: the session's end frees it only when the server gets to it
+                    with suppress(psycopg.Error):
+                        self._lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                self._lock_conn.close()
         finally:
             self._pool = self._counters = self._lock_conn = None
+            self._locked = False
             with _open_lock:
                 _open_here.discard(self._identity)
 

@@ -685,7 +685,7 @@ def test_a_postgresql_server_restart_fails_calls_clearly_and_the_store_goes_on()
         with Store(uri, KEK, create=True) as store:
             store.put_json(None, b"batch/01", {"before": True})
             cluster.down()
-            named = rf"the store at postgresql://postgres@127\.0\.0\.1:{cluster.port}/t1 "
+            named = rf"the store at postgresql://postgres@127\.0\.0\.1:{cluster.port}/t1\b"
             for call in (lambda: store.get_json(b"batch/01"), lambda: audit_entry(store, None, 1)):
                 with pytest.raises(StoreError, match=named) as e:
                     call()
