@@ -33,10 +33,11 @@ FROM python:3.11-slim-bookworm
 # scripts/system-packages.sh; libharfbuzz-subset0 lets WeasyPrint subset the font (optional to
 # it, present where the certificate tests run). tzdata: the certificate's times are Egypt's
 # (Africa/Cairo); the base image has it already, named here so that stays so, and installing it
-# brings bookworm's latest rules. nodejs: runs scripts/solcjs.
+# brings bookworm's latest rules. nodejs: runs scripts/solcjs. libpq5: psycopg's client library,
+# for a node whose store is PostgreSQL (docs/storage.md).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      fonts-hosny-amiri libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 tzdata nodejs \
+      fonts-hosny-amiri libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 tzdata nodejs libpq5 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./

@@ -216,7 +216,11 @@ def _option_names(command: Any, *, root: bool = False) -> set[str]:
 
 
 def _relative_to(path: Path, option: Any, value: Any) -> Any:
-    """A path option's relative value, made relative to the config file's directory."""
+    """A path option's relative value, made relative to the config file's directory (also the
+    PATH of `store = "leveldb:PATH"`)."""
+    if getattr(option, "name", None) == "store" and isinstance(value, str) and value.startswith("leveldb:"):
+        given = Path(value.removeprefix("leveldb:")).expanduser()
+        return value if given.is_absolute() else f"leveldb:{path.parent / given}"
     if not getattr(getattr(option, "type_descriptor", None), "is_path", False):
         return value
 
@@ -295,6 +299,10 @@ def resolved_settings(ctx: typer.Context, words: tuple[str, ...]) -> list[Resolv
             )
         elif value is None and option.required:
             kind = "missing"
+        if option.name == "store" and isinstance(value, str):
+            from node.store.backend import redact_password  # a PostgreSQL URI may hold one
+
+            value = redact_password(value)
         settings.append(ResolvedSetting(" ".join(words), option.opts[0], option.name, value, kind, origin))
     return settings
 

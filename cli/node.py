@@ -1,9 +1,10 @@
 """`sijill node ...`: set up and run an agency node, and load records in bulk.
 
 Settings come from flags or environment variables: SIJILL_DATA_DIR, SIJILL_RPC_URL,
-SIJILL_DEPLOYMENT, SIJILL_AGENCY, SIJILL_SIGNER_PASSPHRASE (or --passphrase-file) and SIJILL_KEK
-(64 hex digits, or --kek-file). `node init --dev` writes a development KEK and passphrase into
-the data directory (mode 0600): for the dev chain only.
+SIJILL_DEPLOYMENT, SIJILL_AGENCY, SIJILL_SIGNER_PASSPHRASE (or --passphrase-file), SIJILL_KEK
+(64 hex digits, or --kek-file) and SIJILL_STORE (--store: LevelDB in <data-dir>/store by
+default, or a PostgreSQL database; docs/storage.md). `node init --dev` writes a development KEK
+and passphrase into the data directory (mode 0600): for the dev chain only.
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ PassphraseFile = Annotated[
     Path | None, typer.Option(help="File holding the keystore passphrase (else SIJILL_SIGNER_PASSPHRASE).")
 ]
 KekFile = Annotated[Path | None, typer.Option(help="File holding the key-encryption key (else SIJILL_KEK).")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="SIJILL_STORE",
+        help="The node's store: leveldb:PATH (default: <data-dir>/store) or a PostgreSQL database, "
+        "postgresql://user@host:port/dbname (a libpq URI, several hosts allowed) or postgresql:CONNINFO. "
+        "See docs/storage.md.",
+    ),
+]
+
+
+def store_location(data_dir: Path, store: str | None) -> str:
+    """The store a command opens: `--store`, else the LevelDB directory `<data-dir>/store`."""
+    return store if store else f"leveldb:{data_dir / 'store'}"
 
 
 @node_app.command("init")
@@ -52,6 +68,7 @@ def init_command(
     private_key_file: Annotated[
         Path | None, typer.Option(help="Import this hex private key as the signer.")
     ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Create a node's directory: encrypted signer keystore, store, and (with --dev-account) dev secrets.
 
@@ -80,7 +97,7 @@ def init_command(
     address = create_keystore(
         keystore, passphrase, key, kdf_iterations=2**14 if dev_account is not None else None
     )
-    Store(data_dir / "store", load_kek(None), create=True).close()
+    Store(store_location(data_dir, store), load_kek(None), create=True).close()
     (data_dir / "node.json").write_text(json.dumps({"agency": agency, "signer": address}, indent=2) + "\n")
     out.print(f"Node for {agency} in {data_dir}: signer {address} (register it through the council if new)")
 
@@ -97,6 +114,7 @@ def ingest_command(
     passphrase_file: PassphraseFile = None,
     kek_file: KekFile = None,
     chunk: Annotated[int, typer.Option(help="Records committed per write batch.")] = 1000,
+    store: StoreOption = None,
 ) -> None:
     """Load records in bulk, resumably, and anchor them all before returning.
 
@@ -104,7 +122,9 @@ def ingest_command(
     skipped, batches already sent are checked against the chain, nothing is anchored twice.
     Example: sijill node ingest legacy.ndjson --data-dir .data/repd --agency REPD
     """
-    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file).start()
+    node = _node(
+        data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file, store
+    ).start()
     accepted = rejected = 0
     try:
         resume_key = _content_key(file)
@@ -134,12 +154,15 @@ def run_command(
     max_age: MaxAge = 5.0,
     passphrase_file: PassphraseFile = None,
     kek_file: KekFile = None,
+    store: StoreOption = None,
 ) -> None:
     """Run the batcher and indexer until stopped (SIGTERM or Ctrl-C).
 
     Example: sijill node run --data-dir .data/repd --agency REPD --deployment .data/devchain/deployment.json
     """
-    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file).start()
+    node = _node(
+        data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file, store
+    ).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     out.print(f"node {agency} running, signer {node.signer.address}")
     try:
@@ -160,6 +183,7 @@ def _node(
     max_age: float,
     passphrase_file: Path | None = None,
     kek_file: Path | None = None,
+    store: str | None = None,
 ) -> Any:
     from node.batcher import BatcherSettings
     from node.service import AgencyNode, NodeSettings
@@ -175,6 +199,7 @@ def _node(
         keystore=data_dir / "signer.json",
         passphrase_file=passphrase_file,
         kek_file=kek_file,
+        store=store_location(data_dir, store),
         batcher=BatcherSettings(batch_size=batch_size, max_age=max_age),
     )
     return AgencyNode(settings, create=False)

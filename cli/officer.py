@@ -5,8 +5,9 @@ so a lost token is revoked and a new one issued. It is named everywhere else by 
 first 16 hex digits of that hash. Every change goes into the node's audit trail (actor
 `cli:officer`), never the token itself.
 
-The commands open the node's store when the node is stopped; while `sijill serve` (or `sijill
-node run`) holds it, they ask the running node over its admin socket (`<data-dir>/admin.sock`,
+The commands open the node's store (--store, else LevelDB in <data-dir>/store) when the node is
+stopped; while `sijill serve` (or `sijill node run`) holds it, they ask the running node over
+its admin socket (`<data-dir>/admin.sock`,
 node/admin.py), with the same output. The key-encryption key (needed only when the node is
 stopped) comes from --kek-file, else SIJILL_KEK, else the dev node's `dev-kek` file (written by
 `node init --dev-account`). Every error exits with status 2 and one line on stderr.
@@ -28,7 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.node import Agency, DataDir, KekFile
+from cli.node import Agency, DataDir, KekFile, StoreOption, store_location
 from ledger.errors import LedgerError
 from node.admin_actions import ROLES, IssuedToken, issue_token, revoke_token
 from node.errors import NodeError, StoreError
@@ -45,7 +46,9 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def on_node_store(data_dir: Path, kek_file: Path | None, request: dict[str, Any]) -> Any:
+def on_node_store(
+    data_dir: Path, kek_file: Path | None, request: dict[str, Any], store: str | None = None
+) -> Any:
     """Run the admin action `request` (node/admin_actions.py) on the node's store: through the
     running node's admin socket (node/admin.py) when a node answers there, else on the store
     opened here (the node is stopped). The answer is the same either way."""
@@ -55,22 +58,23 @@ def on_node_store(data_dir: Path, kek_file: Path | None, request: dict[str, Any]
     socket = admin_socket_path(data_dir)
     if socket.is_socket() and node_answers(socket):
         return call_admin(socket, request)
-    with open_node_store(data_dir, kek_file) as store:  # a stopped node does not ask the chain
-        actions = store_actions(store, agency=node_agency(data_dir), chain_head=lambda: None)
+    with open_node_store(data_dir, kek_file, store) as opened:  # a stopped node does not ask the chain
+        actions = store_actions(opened, agency=node_agency(data_dir), chain_head=lambda: None)
         return actions[request["action"]](request)
 
 
-def open_node_store(data_dir: Path, kek_file: Path | None = None) -> Store:
-    """The store of the node in `data_dir`, with a message that says what to do when it is in use."""
+def open_node_store(data_dir: Path, kek_file: Path | None = None, store: str | None = None) -> Store:
+    """The store of the node in `data_dir` (or `store`: --store), with a message that says what
+    to do when it is in use."""
     from node.store import Store, load_kek
 
-    if not (data_dir / "store").is_dir():
+    if store is None and not (data_dir / "store").is_dir():
         raise NodeError(f"there is no node in {data_dir}: set it up with `sijill node init` first")
     dev_kek = data_dir / "dev-kek"
     if kek_file is None and not os.environ.get("SIJILL_KEK") and dev_kek.exists():
         kek_file = dev_kek
     try:
-        return Store(data_dir / "store", load_kek(None, kek_file))
+        return Store(store_location(data_dir, store), load_kek(None, kek_file))
     except StoreError as exc:
         if "in use by another process" in str(exc):
             raise NodeError(
@@ -102,6 +106,7 @@ def add_command(
         int | None, typer.Option(help="Days until the token expires (default: it does not).")
     ] = None,
     kek_file: KekFile = None,
+    store: StoreOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a token for an officer of the node's agency and print it, once.
@@ -122,7 +127,7 @@ def add_command(
         now = int(time.time())
         expires_at = now + expires_days * 86_400 if expires_days is not None else None
         request = {"action": "officer.add", "agency": agency, "role": role, "name": name}
-        answer = on_node_store(data_dir, kek_file, {**request, "expiresAt": expires_at, "now": now})
+        answer = on_node_store(data_dir, kek_file, {**request, "expiresAt": expires_at, "now": now}, store)
         issued = IssuedToken(answer["token"], answer["tokenId"], name, role, agency, answer["expiresAt"])
     if as_json:
         print(json.dumps(issued.to_json(), ensure_ascii=False))
@@ -136,13 +141,15 @@ def add_command(
 
 
 @officer_app.command("list")
-def list_command(data_dir: DataDir, kek_file: KekFile = None, as_json: JsonFlag = False) -> None:
+def list_command(
+    data_dir: DataDir, kek_file: KekFile = None, store: StoreOption = None, as_json: JsonFlag = False
+) -> None:
     """List the node's tokens by id (the tokens themselves are not stored).
 
     Example: sijill officer list --data-dir .data/repd
     """
     with _errors():
-        tokens = on_node_store(data_dir, kek_file, {"action": "officer.list"})
+        tokens = on_node_store(data_dir, kek_file, {"action": "officer.list"}, store)
     rows = [
         {
             "tokenId": t["tokenId"],
@@ -181,13 +188,14 @@ def revoke_command(
     token_id: Annotated[str, typer.Argument(help="The token's id (8 to 16 hex digits, as `list` shows).")],
     data_dir: DataDir,
     kek_file: KekFile = None,
+    store: StoreOption = None,
 ) -> None:
     """Revoke a token: the API refuses it from then on.
 
     Example: sijill officer revoke 3f2a9c0d4e5b6a71 --data-dir .data/repd
     """
     with _errors():
-        answer = on_node_store(data_dir, kek_file, {"action": "officer.revoke", "tokenId": token_id})
+        answer = on_node_store(data_dir, kek_file, {"action": "officer.revoke", "tokenId": token_id}, store)
     revoked_id, officer, already = answer["tokenId"], answer["officer"], answer["alreadyRevoked"]
     who = f"{escape(str(officer.get('name')))} ({officer.get('role')}, {officer.get('agency')})"
     out.print(f"Token {revoked_id} of {who} {'was already' if already else 'is now'} revoked.")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.node import Agency, DataDir, Deployment, KekFile, PassphraseFile, Rpc, _node
+from cli.node import Agency, DataDir, Deployment, KekFile, PassphraseFile, Rpc, StoreOption, _node
 
 
 def serve_command(
@@ -28,6 +28,7 @@ def serve_command(
     ] = 2.0,
     passphrase_file: PassphraseFile = None,
     kek_file: KekFile = None,
+    store: StoreOption = None,
     peer_policy: Annotated[
         Path | None,
         typer.Option(help="JSON file: what other agencies may see (default <data-dir>/peer-policy.json)."),
@@ -114,7 +115,7 @@ def serve_command(
         verify_peers=tuple(verify_peer or ()),
         cors_origins=tuple(cors_origin or ()),
     )
-    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file)
+    node = _node(data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file, store)
     app = create_app(node, settings)
     node.start()
     # Everything built so far (web3, contracts, pydantic models, routes) lives as long as the

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 from node.errors import NodeError
 from node.store import Store
-from node.store.database import write_raw
+from node.store.leveldb import write_raw
 
 BACKUP_FORMAT = 1
 """Version of the backup file; `read_backup` refuses any other."""

@@ -1,7 +1,8 @@
 """The agency node as one process: store, signer, intake, batcher and indexer, wired together.
 
-LevelDB admits one process per database, so a node is one process: the API (when served),
-the batcher and the indexer are threads over one `Store`. Work divides over the two cores as
+The store admits one node process (LevelDB by its lock file, PostgreSQL by an advisory lock:
+docs/storage.md), so a node is one process: the API (when served), the batcher and the
+indexer are threads over one `Store`. Work divides over the two cores as
 the GIL allows: intake (validation, hashing, AES-GCM, signing) runs on the request threads,
 the batcher and indexer mostly wait on the chain, and the C parts (LevelDB, keccak, secp256k1,
 AES) release the GIL. Bulk loads are the heavy part; `sijill node ingest` runs intake on the
@@ -49,6 +50,7 @@ class NodeSettings:
     passphrase_file: Path | None = None
     kek_hex: str | None = None
     kek_file: Path | None = None
+    store: str | None = field(default=None, repr=False)  # --store (may hold a password); None: data_dir/store
     batcher: BatcherSettings = field(default_factory=BatcherSettings)
     anchor_within: int = 600
     gas_price: int | None = None
@@ -79,7 +81,7 @@ class AgencyNode:
             self.registry, settings.agency, self.signer.address, ttl=settings.registry_ttl
         )
         self.store = Store(
-            settings.data_dir / "store",
+            settings.store or settings.data_dir / "store",
             load_kek(settings.kek_hex, settings.kek_file),
             create=create,
             sync=settings.sync_writes,

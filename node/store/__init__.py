@@ -1,14 +1,17 @@
-"""The node's store: one LevelDB database per agency node, personal data encrypted at rest.
+"""The node's store: an ordered key-value database per agency node, personal data encrypted at rest.
 
-LevelDB is an ordered key-value store that one process at a time may open. A node opens its
-`Store` once and shares it between its threads (API, batcher, indexer): plyvel's reads, writes
-and write batches are thread-safe. A second process (a CLI command while the node runs) gets
-`StoreError("... is in use by another process")`. The key layout is in docs/node-store.md.
+The keys and values live in a backend (`backend`), chosen by `--store`: LevelDB (`leveldb`,
+plyvel, a directory; the default) or PostgreSQL (`postgres`, psycopg, one table). A node opens
+its `Store` once and shares it between its threads (API, batcher, indexer). A second process
+(a CLI command while the node runs) gets `StoreError("... is in use by another process")`. The
+key layout is in docs/node-store.md, the backends in docs/storage.md.
 
 `Store` is the one class the rest of the node uses; it is built from one module per concern:
 - `layout`: the key layout (`make_key`, the prefixes, which are secret or managed) and the
   JSON encoding of clear values;
-- `database`: opening LevelDB, atomic write batches (`WriteBatch`), clear values, prefix scans;
+- `backend`: the backend interface and choosing one from a `--store` value (`leveldb`,
+  `postgres`: the two implementations);
+- `database`: atomic write batches (`WriteBatch`), clear values, prefix scans, over a backend;
 - `encryption`: the operator's KEK, the data keys it wraps, sealing and opening secrets, and
   rotating either key;
 - `counters`: counters (`next_sequence`) and the intake queues with their running count;
@@ -17,8 +20,8 @@ and write batches are thread-safe. A second process (a CLI command while the nod
 - `store`: `Store`, joining them, opening a store and migrating its schema (`SCHEMA_VERSION`,
   `MIGRATIONS`).
 
-May import `ledger`, `node.errors`, the standard library, plyvel and cryptography; never
-`node.chain`, the rest of the node, `api` or `cli`.
+May import `ledger`, `node.errors`, the standard library, plyvel, psycopg, psycopg_pool and
+cryptography; never `node.chain`, the rest of the node, `api` or `cli`.
 """
 
 from node.store.audit import AUDIT_GENESIS, verify_audit_chain

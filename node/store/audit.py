@@ -3,7 +3,9 @@
 Entries live at `audit/<seq>` (fixed-width hex), as canonical JSON, each carrying the SHA-256
 of the previous entry's canonical JSON as `prev` (`AUDIT_GENESIS` for the first). An entry is
 numbered and chained under a lock held from `audit()` to the end of its write batch, so entries
-are numbered without gaps and chained in commit order; an abandoned batch writes none.
+are numbered without gaps and chained in commit order; an abandoned batch writes none. On a
+shared database (PostgreSQL) that lock is also a database lock taken in the batch's transaction,
+which reads the head there: several processes append to one chain.
 `verify_audit_chain` checks an exported trail; `audit_head()`, kept outside the node, makes
 the last entries tamper-evident too.
 """
@@ -22,6 +24,7 @@ from node.store.layout import audit_key, load_json
 
 AUDIT_GENESIS = "0" * 64
 """The `prev` of the first audit entry."""
+AUDIT_LOCK = 0x53494A494C41  # the database lock a shared store's batch holds while it appends
 
 
 def verify_audit_chain(entries: Iterable[dict[str, Any]], *, head: str | None = None) -> int:
@@ -103,7 +106,12 @@ class AuditTrail(Database):
                 raise StoreError("this thread already has an audit entry in another open write batch")
             self._audit_lock.acquire()
             self._audit_owner = threading.get_ident()
-            last_seq, last_hash = self._audit_head
+            try:
+                last_seq, last_hash = self._locked_audit_head(wb)
+            except BaseException:
+                self._audit_owner = None
+                self._audit_lock.release()
+                raise
         else:
             last_seq, last_hash = wb._audit
         entry["seq"], entry["prev"] = last_seq + 1, last_hash
@@ -120,9 +128,24 @@ class AuditTrail(Database):
     def audit_head(self) -> tuple[int, str]:
         """(seq, hash) of the last committed audit entry ((0, AUDIT_GENESIS) when empty): keep
         it outside the node to make the last entries tamper-evident too."""
-        return self._audit_head
+        return self._load_audit_head() if self._db.shared else self._audit_head
+
+    def _locked_audit_head(self, wb: WriteBatch) -> tuple[int, str]:
+        """The head to chain a batch's first entry to. On a shared database (PostgreSQL) the
+        batch's transaction takes the trail's database lock first and reads the head in it, so
+        entries from several processes are numbered and chained in commit order too."""
+        if not self._db.shared:
+            return self._audit_head
+        wb._raw.lock(AUDIT_LOCK)
+        return _head_of(wb._raw.last_under(b"audit/"))
 
     def _load_audit_head(self) -> tuple[int, str]:
-        for key, value in self.iter_prefix(b"audit/", reverse=True):
-            return int(key[len(b"audit/") :], 16), hashlib.sha256(value).hexdigest()
+        return _head_of(next(self.iter_prefix(b"audit/", reverse=True, limit=1), None))
+
+
+def _head_of(last: tuple[bytes, bytes] | None) -> tuple[int, str]:
+    """(seq, hash) of the audit entry `last` ((0, AUDIT_GENESIS) for none)."""
+    if last is None:
         return 0, AUDIT_GENESIS
+    key, value = last
+    return int(key[len(b"audit/") :], 16), hashlib.sha256(value).hexdigest()

@@ -2,18 +2,29 @@
 
 A counter (`next_sequence`) gives 1, 2, ... under a lock and is persisted when the caller's
 batch commits (`seq/<name>`), so two callers never get the same number and an abandoned batch
-leaves a gap, never a duplicate. The intake queues (`queue/<type>/<seq>`) hold leaves waiting
-for a batch; the store keeps their total count (`queued_leaves`) with every commit that changes
-them, so /metrics and /readyz read it at no cost.
+leaves a gap, never a duplicate. On a shared database (PostgreSQL, which several processes may
+open) the database hands the number out and persists it at once, in one atomic statement; a
+queue's numbers (`queue/<type>`, which only order leaves) a block of `QUEUE_BLOCK` at a time,
+so a process numbers its leaves in order and a restart skips what its block had left.
+
+The intake queues (`queue/<type>/<seq>`) hold leaves waiting for a batch; the store keeps their
+total count (`queued_leaves`) with every commit that changes them, so /metrics and /readyz read
+it at no cost (on a shared database, counted again once a second at most).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from node.errors import StoreError
 from node.store.database import Database, WriteBatch
-from node.store.layout import QUEUE_PREFIX, make_key, show_key
+from node.store.layout import QUEUE_PREFIX, make_key, prefix_end, show_key
+
+QUEUE_BLOCK = 64
+"""Queue numbers a process reserves at a time on a shared database (one round trip each)."""
+QUEUE_RECOUNT = 1.0
+"""Seconds a shared database's queue count is trusted before it is counted again."""
 
 
 class Counters(Database):
@@ -21,6 +32,8 @@ class Counters(Database):
 
     _seq_lock: threading.Lock  # allocation of counter numbers
     _seq_taken: dict[str, int]
+    _seq_blocks: dict[str, tuple[int, int]]  # shared database: a queue's numbers reserved, (next, last)
+    _queued_counted_at: float  # time.monotonic() of the last count of a shared database's queues
 
     def next_sequence(self, wb: WriteBatch | None, name: str) -> int:
         """The next number (1, 2, ...) of counter `name` ('/'-separated ASCII parts, such as
@@ -31,6 +44,16 @@ class Counters(Database):
         key = make_key("seq", *name.split("/"))
         if wb is not None:
             wb._check_open()
+        if self._db.shared:  # several processes: the database hands the numbers out, at once
+            if not name.startswith("queue/"):
+                return self._db.increment(key)
+            with self._seq_lock:  # a queue's numbers: a block at a time
+                low, high = self._seq_blocks.get(name, (1, 0))
+                if low > high:
+                    high = self._db.increment(key, QUEUE_BLOCK)
+                    low = high - QUEUE_BLOCK + 1
+                self._seq_blocks[name] = (low + 1, high)
+                return low
         with self._seq_lock:
             if name not in self._seq_taken:
                 stored = self._read_json(key)
@@ -63,5 +86,11 @@ class Counters(Database):
 
     @property
     def queued_leaves(self) -> int:
-        """Leaves in the intake queues now (every type), kept up to date by each commit."""
+        """Leaves in the intake queues now (every type), kept up to date by each commit; on a
+        shared database (PostgreSQL) also counted again when a second has passed, to take in
+        other processes' commits."""
+        if self._db.shared and time.monotonic() - self._queued_counted_at > QUEUE_RECOUNT:
+            with self._queue_lock:
+                self._queued_leaves = self._db.count(QUEUE_PREFIX, prefix_end(QUEUE_PREFIX))
+                self._queued_counted_at = time.monotonic()
         return self._queued_leaves

@@ -1,27 +1,25 @@
-"""The LevelDB database under a `Store`: opening it, atomic write batches, clear values, scans.
+"""The database under a `Store`: atomic write batches, clear values, prefix scans.
 
-LevelDB is an ordered key-value store that one process at a time may open (`open_db` names the
-process that holds it). A node opens its `Store` once and shares it between its threads (API,
-batcher, indexer): plyvel's reads, writes and write batches are thread-safe.
+The keys and values live in a backend (node/store/backend.py): LevelDB or PostgreSQL. A node
+opens its `Store` once and shares it between its threads (API, batcher, indexer); both backends'
+reads, writes and batches are thread-safe.
 
-Writes that belong together go in one `write_batch()`: all or nothing, synced to disk by default.
-Counters and audit entries taken in a batch are persisted when it commits (`Database._commit`),
-so an abandoned batch writes nothing. `Database` is the base the store's other parts (secrets,
-counters, tokens, the audit trail) build on; `Store` (node/store/store.py) joins them.
+Writes that belong together go in one `write_batch()`: all or nothing (one LevelDB write batch,
+one PostgreSQL transaction), durable by default. Counters and audit entries taken in a batch are
+persisted when it commits (`Database._commit`), so an abandoned batch writes nothing. `Database`
+is the base the store's other parts (secrets, counters, tokens, the audit trail) build on;
+`Store` (node/store/store.py) joins them.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
-from pathlib import Path
 from typing import Any
 
-import plyvel
-
 from node.errors import StoreError
+from node.store.backend import Backend, RawBatch
 from node.store.layout import (
     SECRET_PREFIXES,
     check_writable,
@@ -39,7 +37,7 @@ class WriteBatch:
 
     __slots__ = ("_audit", "_open", "_queued", "_raw", "_sequences")
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: RawBatch) -> None:
         self._raw = raw
         self._open = True
         self._sequences: dict[str, int] = {}  # counter name -> highest number taken in this batch
@@ -60,14 +58,14 @@ class WriteBatch:
 
 
 class Database:
-    """Write batches, clear values and prefix scans over the store's LevelDB database.
+    """Write batches, clear values and prefix scans over the store's backend.
 
     `Store.__init__` sets the attributes; a batch's commit also persists the counters it took
     and moves the audit trail's head and the queue count, under their locks."""
 
-    path: Path
+    where: str  # the store's location for messages (never a password)
     sync: bool
-    _db: Any
+    _db: Backend
     _seq_commit_lock: threading.Lock  # persisting counter numbers, in order
     _seq_persisted: dict[str, int]
     _audit_lock: threading.Lock  # held from audit() to the end of its batch
@@ -82,13 +80,17 @@ class Database:
     def write_batch(self) -> Iterator[WriteBatch]:
         """`with store.write_batch() as wb:` - pass `wb` to the put/delete methods; the writes are
         committed together when the block ends, and dropped if it raises."""
-        # Not plyvel's transaction=True: the commit is ours, to run under the counters' lock.
-        wb = WriteBatch(self._db.write_batch(sync=self.sync))
+        # The commit is ours, to run under the counters' lock.
+        wb = WriteBatch(self._db.batch(sync=self.sync))
+        committed = False
         try:
             yield wb
             self._commit(wb)
+            committed = True
         finally:
             wb._open = False
+            if not committed:
+                wb._raw.discard()  # frees the database lock an audit entry took (PostgreSQL)
             if wb._audit is not None:
                 self._audit_owner = None
                 self._audit_lock.release()
@@ -143,8 +145,7 @@ class Database:
         """The clear bytes at `key`, or None if there is none."""
         if is_secret_key(key):
             raise StoreError(f"{show_key(key)} holds secrets: read it with get_secret")
-        value: bytes | None = self._db.get(key)
-        return value
+        return self._db.get(key)
 
     def get_json(self, key: bytes) -> Any | None:
         """The JSON value at `key`, or None if there is none."""
@@ -171,10 +172,8 @@ class Database:
         end = prefix_end(prefix)
         if reverse:
             stop = start if start is not None else end
-            it = self._db.iterator(start=prefix, stop=stop, include_stop=start is not None, reverse=True)
-        else:
-            it = self._db.iterator(start=start if start is not None else prefix, stop=end)
-        return _drain(it, limit)
+            return self._db.scan(prefix, stop, include_stop=start is not None, reverse=True, limit=limit)
+        return self._db.scan(start if start is not None else prefix, end, limit=limit)
 
     def iter_json(
         self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None, limit: int | None = None
@@ -194,68 +193,12 @@ class Database:
     def iter_snapshot(self) -> Iterator[tuple[bytes, bytes]]:
         """Every key and raw value (secrets as sealed) from one consistent snapshot, in key
         order, while writes go on: what `sijill node backup` copies. Commits made after the
-        call are not in it; a batch is in it whole or not at all."""
-        snapshot = self._db.snapshot()
-        try:
-            with snapshot.iterator() as it:
-                yield from it
-        finally:
-            snapshot.close()
-
-
-def write_raw(path: Path, items: Iterable[tuple[bytes, bytes]], *, chunk: int = 10_000) -> int:
-    """Write raw (key, value) pairs, as `iter_snapshot` gave them, into a new LevelDB database
-    at `path`, synced at the end; return how many. For `sijill node restore` (node/backup.py)."""
-    if path.exists() and any(path.iterdir()):
-        raise StoreError(f"{path} is not empty: restore into a new directory")
-    db = open_db(path, create=True)
-    count = 0
-    try:
-        wb = db.write_batch()
-        for key, value in items:
-            wb.put(key, value)
-            count += 1
-            if count % chunk == 0:
-                wb.write()
-                wb = db.write_batch()
-        wb.write()
-        db.write_batch(sync=True).write()  # one synced write makes everything before it durable
-    finally:
-        db.close()
-    return count
-
-
-def open_db(path: Path, create: bool) -> Any:
-    """Open the LevelDB database at `path` (made if missing when `create`), naming what went wrong."""
-    if not create and not (path / "CURRENT").is_file():
-        raise StoreError(f"there is no store at {path} (create one with create=True)")
-    try:
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-        return plyvel.DB(str(path), create_if_missing=create, paranoid_checks=True)
-    except plyvel.IOError as exc:
-        detail = _plyvel_detail(exc)
-        if "already held by process" in detail:
+        call are not in it; a batch is in it whole or not at all. LevelDB only: a PostgreSQL
+        store is backed up with PostgreSQL's tools (docs/storage.md)."""
+        snapshot = getattr(self._db, "snapshot_items", None)
+        if snapshot is None:
             raise StoreError(
-                f"the store at {path} is already open in this process: share one Store"
-            ) from None
-        if "lock " in detail:
-            raise StoreError(f"the store at {path} is in use by another process (a running node?)") from None
-        raise StoreError(f"the store at {path} cannot be opened: {detail}") from None
-    except plyvel.CorruptionError as exc:
-        raise StoreError(
-            f"the store at {path} is corrupted ({_plyvel_detail(exc)}): restore a backup"
-        ) from None
-    except (plyvel.Error, OSError) as exc:
-        raise StoreError(f"the store at {path} cannot be opened: {_plyvel_detail(exc)}") from None
-
-
-def _plyvel_detail(exc: Exception) -> str:
-    # plyvel's messages are bytes
-    arg = exc.args[0] if exc.args else None
-    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(exc)
-
-
-def _drain(it: Any, limit: int | None) -> Iterator[tuple[bytes, bytes]]:
-    with it:
-        yield from it if limit is None else islice(it, limit)
+                f"sijill node backup copies a LevelDB store; back up the PostgreSQL store "
+                f"{self._db.where} with pg_basebackup and WAL archiving (docs/storage.md)"
+            )
+        yield from snapshot()

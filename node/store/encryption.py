@@ -170,7 +170,7 @@ class Secrets(Database):
     def _unwrap_data_keys(self) -> DataKeys:
         doc = self._read_json(DATAKEY_KEY)
         if not isinstance(doc, dict) or doc.get("format") != _DATAKEY_FORMAT:
-            raise StoreError(f"the store at {self.path} has no usable data key (meta/datakey)")
+            raise StoreError(f"the store at {self.where} has no usable data key (meta/datakey)")
         if not hmac.compare_digest(str(doc.get("kekId")).encode(), kek_id(self._kek).encode()):
             raise StoreError(
                 f"the key-encryption key does not match this store (expected kek id {doc.get('kekId')})"
@@ -180,7 +180,7 @@ class Secrets(Database):
             slots = {s: _unwrap(kek, s, doc[s]) for s in ("current", "pending") if doc.get(s) is not None}
             return DataKeys(slots["current"], slots.get("pending"))
         except (InvalidTag, KeyError, TypeError, ValueError):
-            raise StoreError(f"the data key of the store at {self.path} is corrupted") from None
+            raise StoreError(f"the data key of the store at {self.where} is corrupted") from None
 
     def _write_data_keys(self, keys: DataKeys, kek: bytes) -> None:
         self._db.put(DATAKEY_KEY, wrap_data_keys(keys, kek), sync=True)

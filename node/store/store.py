@@ -1,6 +1,7 @@
 """`Store`, the one class the node uses: its parts joined, opened once, and the schema version.
 
-`Store` is the database (node/store/database.py) with its secrets and key material
+`Store` is the database (node/store/database.py, over the LevelDB or PostgreSQL backend that
+node/store/backend.py opens) with its secrets and key material
 (encryption.py), counters and intake queues (counters.py), officer tokens (tokens.py) and audit
 trail (audit.py); this module opens it and keeps its layout version. `meta/schema` holds that
 version; an older store is migrated on open through `MIGRATIONS`, a newer one is refused.
@@ -10,17 +11,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from node.errors import StoreError
 from node.store.audit import AuditTrail
+from node.store.backend import describe_store, open_backend
 from node.store.counters import Counters
-from node.store.database import open_db
 from node.store.encryption import DataKeys, Secrets, check_kek, kek_id, wrap_data_keys
-from node.store.layout import DATAKEY_KEY, QUEUE_PREFIX, SCHEMA_KEY, dump_json
+from node.store.layout import DATAKEY_KEY, QUEUE_PREFIX, SCHEMA_KEY, dump_json, prefix_end
 from node.store.tokens import OfficerTokens
 
 SCHEMA_VERSION = 1
@@ -33,15 +34,24 @@ idempotent (or do all of it in one write batch)."""
 
 
 class Store(AuditTrail, OfficerTokens, Counters, Secrets):
-    """An agency node's LevelDB store. Open once per process, share between threads, `close()`."""
+    """An agency node's store. Open once per process, share between threads, `close()`."""
 
     def __init__(
-        self, path: str | os.PathLike[str], kek: bytes, *, create: bool = False, sync: bool = True
+        self,
+        location: str | os.PathLike[str],
+        kek: bytes,
+        *,
+        create: bool = False,
+        sync: bool = True,
+        exclusive: bool = True,
     ) -> None:
-        """Open the store at `path` with the operator's 32-byte KEK; `create` a fresh one if
-        missing. `sync=True` makes every committed write survive a crash or power loss."""
+        """Open the store at `location` (a LevelDB directory, `leveldb:PATH`, or a PostgreSQL
+        URI or `postgresql:` conninfo: node/store/backend.py) with the operator's 32-byte KEK;
+        `create` a fresh one if missing. `sync=True` makes every committed write survive a
+        crash or power loss. `exclusive` (a node): no other exclusive opener at once; False (a
+        tool beside a running node, PostgreSQL only) shares the database with it."""
         check_kek(kek)
-        self.path = Path(path)
+        self.where = describe_store(location)
         self.sync = sync
         self.schema_version = 0  # the store's layout version, once open
         self.migrated_from: int | None = None  # schema version before this open's migrations
@@ -51,17 +61,20 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
         self._seq_commit_lock = threading.Lock()  # persisting them, in order
         self._seq_taken: dict[str, int] = {}
         self._seq_persisted: dict[str, int] = {}
+        self._seq_blocks: dict[str, tuple[int, int]] = {}
         self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
         self._audit_owner: int | None = None
         self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
-        self._db = open_db(self.path, create)
+        self._db = open_backend(location, create=create, sync=sync, exclusive=exclusive)
+        self.where = self._db.where
         try:
             self._keys, version = self._open_schema(create)
             self._audit_head = self._load_audit_head()
             self._migrate(version)
             # Counted once here (about a second per million keys), then kept by every commit
             # that enqueues or dequeues: /metrics and /readyz read it at no cost.
-            self._queued_leaves = sum(1 for _ in self._db.iterator(prefix=QUEUE_PREFIX, include_value=False))
+            self._queued_leaves = self._db.count(QUEUE_PREFIX, prefix_end(QUEUE_PREFIX))
+            self._queued_counted_at = time.monotonic()
         except BaseException:
             self._db.close()
             raise
@@ -86,20 +99,21 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
     def _open_schema(self, create: bool) -> tuple[DataKeys, int]:
         version = self._read_json(SCHEMA_KEY)
         if version is None:
-            if next(self.iter_prefix(b""), None) is not None:
-                raise StoreError(f"{self.path} is a LevelDB database but not a Sijill store (no meta/schema)")
+            if not self._db.is_empty():
+                raise StoreError(f"{self.where} holds a database but not a Sijill store (no meta/schema)")
             if not create:
-                raise StoreError(f"there is no store at {self.path} (create one with create=True)")
+                raise StoreError(f"there is no store at {self.where} (create one with create=True)")
             keys = DataKeys(AESGCM.generate_key(bit_length=256))
-            with self._db.write_batch(sync=True) as raw:
-                raw.put(SCHEMA_KEY, dump_json(SCHEMA_VERSION))
-                raw.put(DATAKEY_KEY, wrap_data_keys(keys, self._kek))
+            raw = self._db.batch(sync=True)
+            raw.put(SCHEMA_KEY, dump_json(SCHEMA_VERSION))
+            raw.put(DATAKEY_KEY, wrap_data_keys(keys, self._kek))
+            raw.write()
             return keys, SCHEMA_VERSION
         if not isinstance(version, int) or version < 1:
-            raise StoreError(f"the store at {self.path} has an invalid schema version {version!r}")
+            raise StoreError(f"the store at {self.where} has an invalid schema version {version!r}")
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"the store at {self.path} has schema version {version}, newer than this node's "
+                f"the store at {self.where} has schema version {version}, newer than this node's "
                 f"{SCHEMA_VERSION}: run a node release that knows version {version}"
             )
         return self._unwrap_data_keys(), version

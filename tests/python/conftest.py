@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from pg_cluster import PgCluster
 from web3 import Web3
 
 from node.chain.client import RevertDecoder, connect
@@ -83,6 +84,14 @@ def senders(w3: Web3, accounts: list[LocalAccount], decoder: RevertDecoder) -> d
         "CRA": TxManager(w3, accounts[3], decoder),
         "outsider": TxManager(w3, accounts[7], decoder),
     }
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL 15 cluster for the session (tests/python/pg_cluster.py); each test
+    makes its own database in it with `pg_cluster.create_database()`."""
+    with PgCluster() as cluster:
+        yield cluster
 
 
 # ---------------------------------------------------------------------------- pytest --fast

@@ -837,7 +837,7 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
         return real_compare(a, b)
 
     with Store(tmp_path / "store", secrets.token_bytes(32), create=True) as store:
-        store._db.put(f"token/{other}".encode(), json.dumps(entry).encode())
+        store._db.put(f"token/{other}".encode(), json.dumps(entry).encode(), sync=True)
         monkeypatch.setattr(hmac, "compare_digest", spy)
         assert store.find_token(presented, now=0) is None
         assert calls == [(f"token/{other}".encode(), f"token/{digest}".encode())]
@@ -850,7 +850,7 @@ def test_a_stored_token_sharing_the_token_id_is_not_taken_for_it(
         # A token whose id is taken cannot be registered: the id names its officer everywhere.
         fresh = secrets.token_urlsafe(32)
         fresh_id = hashlib.sha256(fresh.encode()).hexdigest()[:16]
-        store._db.put(f"token/{fresh_id}{'0' * 48}".encode(), json.dumps(entry).encode())
+        store._db.put(f"token/{fresh_id}{'0' * 48}".encode(), json.dumps(entry).encode(), sync=True)
         with pytest.raises(StoreError, match="already registered"):
             store.add_token(fresh, entry["officer"], None)
 

@@ -27,6 +27,8 @@ HEAVY = (
     "weasyprint",
     "httpx",
     "plyvel",
+    "psycopg",
+    "psycopg_pool",
     "cryptography",
 )
 
