@@ -23,7 +23,9 @@ from web3 import Web3
 
 from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
+from node.errors import StoreError
 from node.store import Store
+from node.store.migrate import migrate_store
 
 pytestmark = pytest.mark.chain
 
@@ -101,6 +103,21 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
         _sijill("node", "migrate-store", "--from", source, "--to", uri, kek=secrets.token_hex(32)),
         "does not match this store",
     )
+    # A copy that does not come out equal (here a trigger changes a value) fails the check.
+    altered = pg_cluster.create_database("altered")
+    for statement in (
+        "CREATE TABLE sijill_store (key bytea PRIMARY KEY, value bytea NOT NULL)",
+        "CREATE FUNCTION alter_row() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN NEW.value := NEW.value || '\\x20'::bytea; RETURN NEW; END $$",
+        "CREATE TRIGGER alter_row BEFORE INSERT ON sijill_store FOR EACH ROW "
+        "WHEN (NEW.key = 'meta/schema'::bytea) EXECUTE FUNCTION alter_row()",
+    ):
+        pg_cluster.sql("altered", statement)
+    done = _sijill("node", "migrate-store", "--from", source, "--to", altered)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stderr.strip().splitlines() == [
+        f"error: the copy in {altered.replace(pg_cluster.password, '***')} differs from the LevelDB store"
+    ]
     done = _sijill("node", "migrate-store", "--from", source, "--to", uri)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "The copy matches" in done.stdout and "--store" in done.stdout
@@ -138,3 +155,14 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     )  # fmt: skip
     report = json.loads(done.stdout)
     assert report["findings"] == [] and done.returncode == 0, report
+
+
+def test_counters_a_postgresql_node_could_not_continue_are_refused(tmp_path: Path) -> None:
+    with Store(tmp_path / "store", bytes.fromhex(KEK), create=True) as store:
+        with store.write_batch() as wb:
+            store.enqueue(wb, "title", b"\x01" * 32)
+        store._db.put(b"seq/queue/title", b"0", sync=True)  # behind its queue's entry 1
+    with pytest.raises(StoreError, match=r"seq/queue/title \(0\) is below its queue's entry 1"):
+        migrate_store(
+            f"leveldb:{tmp_path / 'store'}", "postgresql://nobody@127.0.0.1:1/none", bytes.fromhex(KEK)
+        )
