@@ -356,10 +356,10 @@ def _mark_restored(
 
 @node_app.command("migrate-store")
 def migrate_store_command(
-    source: Annotated[
+    from_store: Annotated[
         str, typer.Option("--from", help="The node's LevelDB store: leveldb:PATH (e.g. <data-dir>/store).")
     ],
-    target: Annotated[
+    to_store: Annotated[
         str,
         typer.Option("--to", help="An empty PostgreSQL database: postgresql://user@host:port/dbname."),
     ],
@@ -378,10 +378,10 @@ def migrate_store_command(
     from node.store.migrate import migrate_store
 
     with _errors():
-        dev_kek = leveldb_path(source).parent / "dev-kek"
+        dev_kek = leveldb_path(from_store).parent / "dev-kek"
         if kek_file is None and not os.environ.get("SIJILL_KEK") and dev_kek.exists():
             kek_file = dev_kek
-        done = migrate_store(source, target, load_kek(None, kek_file))
+        done = migrate_store(from_store, to_store, load_kek(None, kek_file))
     out.print(f"Copied {done.before.keys} keys from {done.source} to {done.target}.")
     out.print(f"{'prefix':<12} {'LevelDB':>10} {'PostgreSQL':>10}")
     for prefix in sorted(done.before.counts.keys() | done.after.counts.keys()):
