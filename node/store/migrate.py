@@ -14,13 +14,17 @@ queue number follows the last one LevelDB gave; `check_counters` refuses a store
 are not decimal or lag behind a queue entry. The queue count is counted when the store opens.
 
 Afterwards both sides are read again: the number of keys under each first key part (`audit/`,
-`record/`, ...) and a SHA-256 over every key and value, in key order, must be equal.
+`record/`, ...) and a SHA-256 over every key and value, in key order, must be equal; when they
+are, the copy's audit trail gets an entry `node.migrate-store` (actor `cli:node`, the source's
+path, its key count and digest) after the entries it brought along.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import struct
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -138,8 +142,17 @@ def migrate_store(source: str | Path, target: str, kek: bytes) -> Migration:
             after = tally(backend.scan(b"", None))
         finally:
             backend.close()
-    with Store(target, kek):  # as the node will open it
-        pass
+    with Store(target, kek) as copy:  # as the node will open it
+        if before == after:  # the copy's first entry of its own: where it came from
+            copy.audit(
+                None,
+                actor="cli:node",
+                action="node.migrate-store",
+                request_id=secrets.token_hex(8),
+                subject=str(path),
+                at=int(time.time()),
+                details={"keys": before.keys, "contentDigest": before.digest},
+            )
     return Migration(str(path), describe_store(target), before, after)
 
 

@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from web3 import Web3
 from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
 from node.errors import StoreError
-from node.store import Store
+from node.store import Store, verify_audit_chain
 from node.store.migrate import migrate_store
 
 pytestmark = pytest.mark.chain
@@ -134,6 +135,11 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
             new = _post_titles(officer, 3)
             assert [_verdict(public, officer, record) for record in new] == ["authentic-current"] * 3
             assert officer.get(old[0]["links"]["self"]).json()["revoked"] is True
+            deadline = time.monotonic() + 60  # the revocation anchored, before the move or after it
+            while verdicts[0] != "revoked" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                verdicts[0] = _verdict(public, officer, old[0])
+            assert verdicts[0] == "revoked"
             metrics = public.get("/metrics").text
             backlog = re.search(r"^sijill_backlog_leaves (\S+)$", metrics, re.MULTILINE)
             assert backlog is not None and float(backlog.group(1)) == 0, metrics
@@ -146,6 +152,11 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     finally:
         assert stop_server(server) == 0
     after = _log(uri)
+    with Store(uri, bytes.fromhex(KEK)) as store:
+        trail = list(store.export_audit())
+    assert verify_audit_chain(trail) == len(trail)
+    moved = [entry for entry in trail if entry["action"] == "node.migrate-store"]
+    assert len(moved) == 1 and moved[0]["subject"] == str(data_dir / "store")
     assert sorted(after) == list(range(1, len(after) + 1)) and len(after) > len(before)
     assert {seq: after[seq] for seq in before} == before  # the old log, then new batches after it
     assert len(set(after.values())) == len(after)  # no root anchored twice
