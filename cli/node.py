@@ -352,3 +352,48 @@ def _mark_restored(
             at=now,
             details={"contentDigest": manifest["contentDigest"], "backupCreatedAt": manifest["createdAt"]},
         )
+
+
+@node_app.command("migrate-store")
+def migrate_store_command(
+    from_store: Annotated[
+        str, typer.Option("--from", help="The node's LevelDB store: leveldb:PATH (e.g. <data-dir>/store).")
+    ],
+    to_store: Annotated[
+        str,
+        typer.Option("--to", help="An empty PostgreSQL database: postgresql://user@host:port/dbname."),
+    ],
+    kek_file: KekFile = None,
+) -> None:
+    """Copy a stopped node's LevelDB store into an empty PostgreSQL database, then check the copy.
+
+    Every key is copied as stored (secrets stay sealed); the KEK must be the store's. Then the
+    keys per prefix and a digest of both sides are compared (exit 1 if they differ). Example:
+    sijill node migrate-store --from leveldb:/var/lib/sijill/repd/store --to
+    postgresql://repd@db1:5432/sijill_repd; then run the node with --store postgresql://...
+    """
+    from cli.officer import _errors
+    from node.store import load_kek
+    from node.store.backend import leveldb_path
+    from node.store.migrate import migrate_store
+
+    with _errors():
+        dev_kek = leveldb_path(from_store).parent / "dev-kek"
+        if kek_file is None and not os.environ.get("SIJILL_KEK") and dev_kek.exists():
+            kek_file = dev_kek
+        done = migrate_store(from_store, to_store, load_kek(None, kek_file))
+    out.print(f"Copied {done.before.keys} keys from {done.source} to {done.target}.")
+    out.print(f"{'prefix':<12} {'LevelDB':>10} {'PostgreSQL':>10}")
+    for prefix in sorted(done.before.counts.keys() | done.after.counts.keys()):
+        was, now = done.before.counts.get(prefix, 0), done.after.counts.get(prefix, 0)
+        out.print(f"{prefix:<12} {was:>10} {now:>10}{'' if was == now else '  differs'}", highlight=False)
+    out.print(f"digest       {done.before.digest}\n             {done.after.digest}", highlight=False)
+    if not done.ok:
+        print(f"error: the copy in {done.target} differs from the LevelDB store", file=sys.stderr)
+        raise typer.Exit(1)
+    out.print(
+        f"The copy matches. Run the node on it: give its commands --store with what you gave --to "
+        f"(or SIJILL_STORE, or store in its config file), e.g. sijill serve --store '{done.target}' ...; "
+        "the LevelDB store is left as it was.",
+        highlight=False,
+    )

@@ -18,7 +18,9 @@ key layout is in docs/node-store.md, the backends in docs/storage.md.
 - `tokens`: officer tokens, kept as their SHA-256 only;
 - `audit`: the append-only, hash-chained audit trail and `verify_audit_chain`;
 - `store`: `Store`, joining them, opening a store and migrating its schema (`SCHEMA_VERSION`,
-  `MIGRATIONS`).
+  `MIGRATIONS`);
+- `migrate`: moving a stopped node's LevelDB store into an empty PostgreSQL database
+  (`sijill node migrate-store`), checked by counts and a digest of both sides.
 
 May import `ledger`, `node.errors`, the standard library, plyvel, psycopg, psycopg_pool and
 cryptography; never `node.chain`, the rest of the node, `api` or `cli`.
