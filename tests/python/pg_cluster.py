@@ -6,6 +6,12 @@ PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres`
 has a random password and connections over TCP must give it (scram-sha-256): the URIs the
 tests use carry a password, so that they show it never reaches a message or a log.
 `scripts/system-packages.sh test` installs the `postgresql` package.
+
+For replication tests: `cluster.base_backup(standby="s1")` makes a streaming standby of a cluster
+(`pg_basebackup -R`, named `s1` in `synchronous_standby_names`), `base_backup()` a copy that
+starts as a primary of its own; `kill()` SIGKILLs every process of a cluster (a machine lost),
+`promote()` and `follow(primary)` are the failover steps. Waits are on the server's own state
+(`pg_isready`, pg_stat_replication, pg_stat_wal_receiver), never fixed sleeps.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +55,7 @@ class PgCluster:
     def start(self) -> PgCluster:
         pwfile = self.dir / "pw"
         pwfile.write_text(self.password + "\n")
-        if self._as_postgres:
-            user = pwd.getpwnam("postgres")
-            for path in (self.dir, pwfile):
-                os.chown(path, user.pw_uid, user.pw_gid)
+        self._own(self.dir, pwfile)
         self._run(
             "initdb", "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}", "-E", "UTF8",
             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
@@ -79,6 +85,88 @@ class PgCluster:
         """Start the server (again) on its port."""
         self._start()
 
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once (its process group: pg_ctl starts it
+        in a session of its own), as when the machine is lost; returns once the port refuses."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.killpg(pid, signal.SIGKILL)
+        wait_for(lambda: not self.ready(), what=f"the server on port {self.port} to die")
+        (self.data / "postmaster.pid").unlink()  # a dead machine's; stop() then has nothing to stop
+
+    def ready(self) -> bool:
+        """The server accepts connections (`pg_isready`)."""
+        command = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"]
+        return subprocess.run(command, check=False).returncode == 0
+
+    # -- replication --------------------------------------------------------------------------
+
+    def set(self, name: str, value: str) -> None:
+        """`ALTER SYSTEM SET name = 'value'` and reload (settings that need no restart)."""
+        from psycopg import sql
+
+        self.sql(
+            "postgres", sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        )
+        self.sql("postgres", "SELECT pg_reload_conf()")
+
+    def base_backup(self, *, standby: str | None = None) -> PgCluster:
+        """A new cluster from a `pg_basebackup` of this running one (its WAL streamed along,
+        `-c fast`), started on a port of its own: a streaming standby whose application_name is
+        `standby` (`-R`), or with None a copy that starts as a primary of its own."""
+        copy = PgCluster(fsync=self.fsync)
+        copy.password = self.password
+        self._own(copy.dir)
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-D", str(copy.data), "-X", "stream", "-c", "fast", *(["-R"] if standby else []),
+            env={"PGPASSWORD": self.password},
+        )  # fmt: skip
+        if standby:  # the last line of the file wins: -R's conninfo, with the standby's name
+            with (copy.data / "postgresql.auto.conf").open("a") as conf:
+                conf.write(f"primary_conninfo = '{self._conninfo(standby)}'\n")
+        copy.port = free_port()
+        copy._start()
+        if standby:
+            self.wait_standby(standby)
+        return copy
+
+    def wait_standby(self, name: str) -> str:
+        """Wait until standby `name` streams from this primary; its sync_state (`quorum` under
+        `ANY n (...)`, `sync`, or `async`)."""
+        query = (
+            "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
+        )
+        rows: list[tuple[Any, ...]] = []
+
+        def streaming() -> bool:
+            rows[:] = self.sql("postgres", query, (name,))
+            return bool(rows)
+
+        wait_for(streaming, what=f"standby {name} to stream from port {self.port}")
+        return str(rows[0][0])
+
+    def promote(self) -> None:
+        """`pg_ctl promote -w`: this standby becomes a primary, on a new timeline."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "promote")
+
+    def follow(self, primary: PgCluster, name: str) -> None:
+        """Point this standby at `primary` (primary_conninfo, reloaded: PostgreSQL 13 and later
+        need no restart; `recovery_target_timeline = 'latest'`, the default, follows the
+        promotion's new timeline); returns once `primary` sees it streaming."""
+        self.set("primary_conninfo", primary._conninfo(name))
+        primary.wait_standby(name)
+
+    def receive_lsn(self) -> int:
+        """How far this standby's WAL reaches on its disk (`pg_last_wal_receive_lsn()`), as a number."""
+        rows = self.sql("postgres", "SELECT pg_last_wal_receive_lsn() - '0/0'::pg_lsn")
+        return int(rows[0][0] or 0)
+
+    def _conninfo(self, application_name: str) -> str:
+        return (
+            f"host=127.0.0.1 port={self.port} user=postgres password={self.password} "
+            f"application_name={application_name}"
+        )
+
     def __enter__(self) -> PgCluster:
         return self.start()
 
@@ -101,7 +189,7 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.uri(name)
 
-    def sql(self, dbname: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def sql(self, dbname: str, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement in `dbname` as the superuser; its rows (none for a command)."""
         import psycopg
 
@@ -124,10 +212,27 @@ class PgCluster:
         """The server's log."""
         return (self.dir / "log").read_text(errors="replace")
 
-    def _run(self, program: str, *args: str, check: bool = True) -> None:
+    def _own(self, *paths: Path) -> None:
+        """Give `paths` to the `postgres` user when the cluster runs as it."""
+        if self._as_postgres:
+            user = pwd.getpwnam("postgres")
+            for path in paths:
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _run(self, program: str, *args: str, check: bool = True, env: dict[str, str] | None = None) -> None:
         command = [str(PG_BIN / program), *args]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.dir)
+        environ = {**os.environ, **(env or {})}
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.dir, env=environ)
         if check and result.returncode != 0:
             raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+
+
+def wait_for(condition: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
+    """Poll `condition` (a query or pg_isready, each a round trip) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.05)
