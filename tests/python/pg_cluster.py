@@ -101,18 +101,23 @@ class PgCluster:
     # -- replication --------------------------------------------------------------------------
 
     def set(self, name: str, value: str) -> None:
-        """`ALTER SYSTEM SET name = 'value'` and reload (settings that need no restart)."""
+        """`ALTER SYSTEM SET name = 'value'` and reload (settings that need no restart; new
+        sessions have it on return, those already open from their next statement on)."""
         from psycopg import sql
 
         self.sql(
             "postgres", sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
         )
         self.sql("postgres", "SELECT pg_reload_conf()")
+        # The reload is asynchronous: a backend started once the postmaster has it sees it.
+        shown = sql.SQL("SHOW {}").format(sql.Identifier(name))
+        wait_for(lambda: self.sql("postgres", shown)[0][0] == value, what=f"{name} to be reloaded")
 
-    def base_backup(self, *, standby: str | None = None) -> PgCluster:
+    def base_backup(self, *, standby: str | None = None, start: bool = True) -> PgCluster:
         """A new cluster from a `pg_basebackup` of this running one (its WAL streamed along,
         `-c fast`), started on a port of its own: a streaming standby whose application_name is
-        `standby` (`-R`), or with None a copy that starts as a primary of its own."""
+        `standby` (`-R`), or with None a copy that starts as a primary of its own; not started
+        with `start=False` (then `recover` it)."""
         copy = PgCluster(fsync=self.fsync)
         copy.password = self.password
         self._own(copy.dir)
@@ -122,28 +127,50 @@ class PgCluster:
             env={"PGPASSWORD": self.password},
         )  # fmt: skip
         if standby:  # the last line of the file wins: -R's conninfo, with the standby's name
-            with (copy.data / "postgresql.auto.conf").open("a") as conf:
-                conf.write(f"primary_conninfo = '{self._conninfo(standby)}'\n")
+            copy._configure({"primary_conninfo": self._conninfo(standby)})
         copy.port = free_port()
-        copy._start()
+        if start:
+            copy._start()
         if standby:
             self.wait_standby(standby)
         return copy
 
-    def wait_standby(self, name: str) -> str:
-        """Wait until standby `name` streams from this primary; its sync_state (`quorum` under
-        `ANY n (...)`, `sync`, or `async`)."""
-        query = (
-            "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
-        )
-        rows: list[tuple[Any, ...]] = []
+    def recover(self, settings: dict[str, str]) -> None:
+        """Start a base backup made with `start=False` as a point-in-time recovery
+        (recovery.signal and `settings`: restore_command, recovery_target_time, ...); returns
+        once it has promoted and takes writes."""
+        self._configure(settings)
+        (self.data / "recovery.signal").touch()
+        self._own(self.data / "recovery.signal")
+        self._start()
+        query = "SELECT NOT pg_is_in_recovery()"
+        wait_for(lambda: bool(self.sql("postgres", query)[0][0]), what="the recovery to end")
 
-        def streaming() -> bool:
-            rows[:] = self.sql("postgres", query, (name,))
-            return bool(rows)
+    def _configure(self, settings: dict[str, str]) -> None:
+        with (self.data / "postgresql.auto.conf").open("a") as conf:
+            conf.writelines(f"{name} = '{value}'\n" for name, value in settings.items())
 
-        wait_for(streaming, what=f"standby {name} to stream from port {self.port}")
-        return str(rows[0][0])
+    def archive(self) -> Path:
+        """Turn on WAL archiving (`archive_command` copying each segment to a directory) and
+        restart; the directory."""
+        archive = self.dir / "archive"
+        archive.mkdir()
+        self._own(archive)
+        self.set("archive_mode", "on")
+        self.set("archive_command", f"test ! -f {archive}/%f && cp %p {archive}/%f")
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self._start()  # not `pg_ctl restart`: it forgets the log file
+        return archive
+
+    def wait_standby(self, name: str, sync_state: str | None = None) -> None:
+        """Wait until standby `name` streams from this primary, and with `sync_state` until it
+        shows it (`quorum` under `ANY n (...)`: a moment after it starts streaming)."""
+        query = "SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
+        params: tuple[str, ...] = (name,)
+        if sync_state:
+            query, params = query + " AND sync_state = %s", (name, sync_state)
+        what = f"standby {name} to stream from port {self.port}" + (f" as {sync_state}" if sync_state else "")
+        wait_for(lambda: bool(self.sql("postgres", query, params)), what=what)
 
     def promote(self) -> None:
         """`pg_ctl promote -w`: this standby becomes a primary, on a new timeline."""
