@@ -156,8 +156,9 @@ class PgCluster:
         archive = self.dir / "archive"
         archive.mkdir()
         self._own(archive)
-        self.set("archive_mode", "on")
-        self.set("archive_command", f"test ! -f {archive}/%f && cp %p {archive}/%f")
+        self._configure(
+            {"archive_mode": "on", "archive_command": f"test ! -f {archive}/%f && cp %p {archive}/%f"}
+        )
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         self._start()  # not `pg_ctl restart`: it forgets the log file
         return archive
