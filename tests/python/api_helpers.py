@@ -20,6 +20,7 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
+from ledger.records.examples import title_example
 from node.chain.deploy import AgencySpec, NetworkSpec, deploy_network, dev_accounts
 from node.chain.devchain import free_port
 from node.chain.toolchain import CompiledContract
@@ -28,6 +29,41 @@ from node.store import Store
 
 PASSPHRASE = "a passphrase for API tests only"
 KEK = secrets.token_hex(32)
+
+
+SIJILL = str(Path(sys.executable).with_name("sijill"))
+
+
+def run_sijill(*args: str, kek: str = KEK) -> subprocess.CompletedProcess[str]:
+    """`sijill ARGS` as a process, with the test's KEK and no other SIJILL_ setting of this shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
+    return subprocess.run(
+        [SIJILL, *args],
+        env={**env, "SIJILL_KEK": kek},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def refused(done: subprocess.CompletedProcess[str], message: str) -> None:
+    """The command was refused with exit 2 and one line naming `message`, no traceback."""
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def post_titles(client: httpx.Client, count: int) -> list[dict[str, Any]]:
+    """`count` example title records created through the API; their 201 answers."""
+    made = [
+        client.post("/v1/records", json={"recordType": "title", "record": title_example()})
+        for _ in range(count)
+    ]
+    assert all(r.status_code == 201 for r in made), [r.text for r in made if r.status_code != 201]
+    return [r.json() for r in made]
+
+
 ENV = {"SIJILL_SIGNER_PASSPHRASE": PASSPHRASE, "SIJILL_KEK": KEK}
 KINDS = {"REPD": "title", "CSO": "marriage", "CRA": "commercial"}
 ROLES = ("officer", "supervisor", "auditor")

@@ -8,11 +8,8 @@ KEK, a running node)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import KEK, deploy_fresh, init_node, start_server, stop_server, wait_anchored
+from api_helpers import (
+    KEK,
+    deploy_fresh,
+    init_node,
+    post_titles,
+    refused,
+    run_sijill,
+    start_server,
+    stop_server,
+    wait_anchored,
+)
 from web3 import Web3
 
 from ledger.records.examples import title_example
@@ -30,25 +37,6 @@ from node.errors import NodeError
 from node.store import Store, verify_audit_chain
 
 NO_LIMIT = ("--rate-limit", "0")  # the test's intake runs as fast as the node takes it
-SIJILL = str(Path(sys.executable).with_name("sijill"))
-
-
-def _sijill(*args: str, kek: str = KEK) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
-    return subprocess.run(
-        [SIJILL, *args],
-        env={**env, "SIJILL_KEK": kek},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _refused(done: subprocess.CompletedProcess[str], message: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert message in done.stderr, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def _items(store_dir: Path) -> dict[bytes, bytes]:
@@ -76,7 +64,7 @@ def stopped_node(tmp_path: Path) -> Path:
 def test_backup_and_restore_of_a_stopped_node(stopped_node: Path, tmp_path: Path) -> None:
     backup = tmp_path / "repd.sjb"
     before = _items(stopped_node / "store")
-    done = _sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup), "--json")
+    done = run_sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup), "--json")
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest == read_manifest(backup).to_json() == check_backup(backup).to_json()
@@ -89,7 +77,7 @@ def test_backup_and_restore_of_a_stopped_node(stopped_node: Path, tmp_path: Path
     # Into a new machine's directory: the same keys, plus the restore's note and audit entry.
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    done = _sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup))
+    done = run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup))
     assert done.returncode == 0, done.stderr
     after = _items(fresh / "store")
     added = {key for key in after.keys() - before.keys()}
@@ -103,11 +91,11 @@ def test_backup_and_restore_of_a_stopped_node(stopped_node: Path, tmp_path: Path
         assert [entry["action"] for entry in store.export_audit()] == ["node.backup"]
 
     # A store in place is replaced only when told, and kept aside.
-    _refused(
-        _sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup)),
+    refused(
+        run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup)),
         f"the node in {fresh} has a store already: give --force",
     )
-    done = _sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup), "--force")
+    done = run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup), "--force")
     assert done.returncode == 0, done.stderr
     assert len(list(fresh.glob("store.before-restore-*"))) == 1
 
@@ -116,30 +104,30 @@ def test_restore_refuses_a_damaged_file_a_wrong_kek_and_another_agency(
     stopped_node: Path, tmp_path: Path
 ) -> None:
     backup = tmp_path / "repd.sjb"
-    assert _sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup)).returncode == 0
+    assert run_sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup)).returncode == 0
     damaged = tmp_path / "damaged.sjb"
     data = bytearray(backup.read_bytes())
     data[40] ^= 1
     damaged.write_bytes(bytes(data))
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    _refused(
-        _sijill("node", "restore", "--data-dir", str(fresh), "--from", str(damaged)),
+    refused(
+        run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(damaged)),
         "does not match its manifest",
     )
     cut = tmp_path / "cut.sjb"
     cut.write_bytes(backup.read_bytes()[:-3])
-    _refused(_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(cut)), "cut short")
-    _refused(
-        _sijill(
+    refused(run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(cut)), "cut short")
+    refused(
+        run_sijill(
             "node", "restore", "--data-dir", str(fresh), "--from", str(backup), kek=secrets.token_hex(32)
         ),
         "key-encryption key",
     )
     assert not (fresh / "store").exists() and not (fresh / "store.restoring").exists()
     (fresh / "node.json").write_text(json.dumps({"agency": "CSO"}))
-    _refused(
-        _sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup)),
+    refused(
+        run_sijill("node", "restore", "--data-dir", str(fresh), "--from", str(backup)),
         "is a backup of REPD's node, and the node in",
     )
     with pytest.raises(NodeError, match="not a Sijill backup"):
@@ -148,21 +136,12 @@ def test_restore_refuses_a_damaged_file_a_wrong_kek_and_another_agency(
 
 def test_restore_refuses_while_the_node_holds_its_store(stopped_node: Path, tmp_path: Path) -> None:
     backup = tmp_path / "repd.sjb"
-    assert _sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup)).returncode == 0
+    assert run_sijill("node", "backup", "--data-dir", str(stopped_node), "--out", str(backup)).returncode == 0
     with Store(stopped_node / "store", bytes.fromhex(KEK)):
-        _refused(
-            _sijill("node", "restore", "--data-dir", str(stopped_node), "--from", str(backup), "--force"),
+        refused(
+            run_sijill("node", "restore", "--data-dir", str(stopped_node), "--from", str(backup), "--force"),
             "is in use",
         )
-
-
-def _post_titles(client: httpx.Client, count: int) -> list[dict[str, Any]]:
-    made = [
-        client.post("/v1/records", json={"recordType": "title", "record": title_example()})
-        for _ in range(count)
-    ]
-    assert all(r.status_code == 201 for r in made), [r.text for r in made if r.status_code != 201]
-    return [r.json() for r in made]
 
 
 @pytest.mark.chain
@@ -175,7 +154,7 @@ def test_backup_under_intake_restore_and_the_chain_moved_on(
     server = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, *NO_LIMIT)
     try:
         with server.client("officer") as officer:
-            before = _post_titles(officer, 20)
+            before = post_titles(officer, 20)
             assert wait_anchored(officer, before[-1]["links"]["bundle"]).status_code == 200
             during: list[dict[str, Any]] = []
             stop = threading.Event()
@@ -183,18 +162,18 @@ def test_backup_under_intake_restore_and_the_chain_moved_on(
             def intake() -> None:
                 with server.client("officer") as client:
                     while not stop.is_set():
-                        during.extend(_post_titles(client, 5))
+                        during.extend(post_titles(client, 5))
 
             feeder = threading.Thread(target=intake)
             feeder.start()
             time.sleep(1.0)
-            done = _sijill("node", "backup", "--data-dir", str(data_dir), "--out", str(backup), "--json")
+            done = run_sijill("node", "backup", "--data-dir", str(data_dir), "--out", str(backup), "--json")
             time.sleep(1.5)
             stop.set()
             feeder.join()
             assert done.returncode == 0, done.stderr
             manifest = json.loads(done.stdout)
-            after = _post_titles(officer, 10)
+            after = post_titles(officer, 10)
             _officer_while_serving(server.url, data_dir)
             for record in (*during, *after):
                 assert wait_anchored(officer, record["links"]["bundle"]).status_code == 200
@@ -206,7 +185,7 @@ def test_backup_under_intake_restore_and_the_chain_moved_on(
     backed_up = manifest["counts"]["records"]
     assert 20 < backed_up < 20 + len(during) + len(after) + 1
 
-    done = _sijill("node", "restore", "--data-dir", str(data_dir), "--from", str(backup), "--force")
+    done = run_sijill("node", "restore", "--data-dir", str(data_dir), "--from", str(backup), "--force")
     assert done.returncode == 0, done.stderr
     server = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, *NO_LIMIT)
     try:
@@ -221,17 +200,17 @@ def test_backup_under_intake_restore_and_the_chain_moved_on(
             # that were queued at backup time once the restored node has anchored them again.
             for record in kept:
                 assert wait_anchored(officer, record["links"]["bundle"]).status_code == 200
-            newer = _post_titles(officer, 3)
+            newer = post_titles(officer, 3)
             assert wait_anchored(officer, newer[-1]["links"]["bundle"]).status_code == 200
         export = tmp_path / "export"
-        done = _sijill(
+        done = run_sijill(
             "export", "--api", server.url, "--token", tokens["auditor"],
             "--deployment", str(deployment), "--out", str(export),
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     finally:
         assert stop_server(server) == 0
-    done = _sijill(
+    done = run_sijill(
         "audit", "--agency", "REPD", "--rpc", devchain.rpc_url, "--export", str(export),
         "--deployment", str(deployment), "--json",
     )  # fmt: skip
@@ -259,17 +238,19 @@ def test_a_batch_of_exactly_the_queued_leaves_is_taken_back(
     server = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, *slow)
     try:
         with server.client("officer") as officer:
-            queued = _post_titles(officer, 5)
-            done = _sijill("node", "backup", "--data-dir", str(data_dir), "--out", str(backup), "--json")
+            queued = post_titles(officer, 5)
+            done = run_sijill("node", "backup", "--data-dir", str(data_dir), "--out", str(backup), "--json")
             assert done.returncode == 0, done.stderr
             assert json.loads(done.stdout)["lastAnchored"] is None
             assert wait_anchored(officer, queued[-1]["links"]["bundle"]).status_code == 200
-            later = _post_titles(officer, 2)
+            later = post_titles(officer, 2)
             assert wait_anchored(officer, later[-1]["links"]["bundle"]).status_code == 200
     finally:
         assert stop_server(server) == 0
     assert (
-        _sijill("node", "restore", "--data-dir", str(data_dir), "--from", str(backup), "--force").returncode
+        run_sijill(
+            "node", "restore", "--data-dir", str(data_dir), "--from", str(backup), "--force"
+        ).returncode
         == 0
     )
     server = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, *slow)
@@ -277,7 +258,7 @@ def test_a_batch_of_exactly_the_queued_leaves_is_taken_back(
         with server.client("officer") as officer:
             bundles = [wait_anchored(officer, r["links"]["bundle"]) for r in queued]
             assert all(b.status_code == 200 for b in bundles)
-            newer = _post_titles(officer, 1)
+            newer = post_titles(officer, 1)
             assert wait_anchored(officer, newer[0]["links"]["bundle"]).status_code == 200
             assert officer.get(later[0]["links"]["self"]).status_code == 404
         assert "batches 1 to 2 (but 1, made of leaves queued in the backup" in server.log_tail()
@@ -294,7 +275,7 @@ def _officer_while_serving(url: str, data_dir: Path) -> None:
     """`sijill officer add|list|revoke` on the running node, over its admin socket: the token
     works at once, and is refused once revoked."""
     assert oct((data_dir / "admin.sock").stat().st_mode & 0o777) == "0o600"
-    done = _sijill(
+    done = run_sijill(
         "officer", "add", "--data-dir", str(data_dir), "--agency", "REPD",
         "--role", "officer", "--name", "Mona Adel", "--json", kek="",
     )  # fmt: skip
@@ -303,8 +284,8 @@ def _officer_while_serving(url: str, data_dir: Path) -> None:
     headers = {"Authorization": f"Bearer {issued['token']}"}
     record = {"recordType": "title", "record": title_example()}
     assert httpx.post(url + "/v1/records", json=record, headers=headers, timeout=30).status_code == 201
-    listed = _sijill("officer", "list", "--data-dir", str(data_dir), "--json", kek="")
+    listed = run_sijill("officer", "list", "--data-dir", str(data_dir), "--json", kek="")
     assert issued["tokenId"] in {row["tokenId"] for row in json.loads(listed.stdout)}
-    done = _sijill("officer", "revoke", issued["tokenId"], "--data-dir", str(data_dir), kek="")
+    done = run_sijill("officer", "revoke", issued["tokenId"], "--data-dir", str(data_dir), kek="")
     assert done.returncode == 0 and "is now revoked" in done.stdout, done.stderr
     assert httpx.post(url + "/v1/records", json=record, headers=headers, timeout=30).status_code == 401

@@ -7,57 +7,34 @@ moved node is clean. Refused with one line: a running node, a non-empty target, 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import KEK, deploy_fresh, init_node, start_server, stop_server, wait_anchored
+from api_helpers import (
+    KEK,
+    deploy_fresh,
+    init_node,
+    post_titles,
+    refused,
+    run_sijill,
+    start_server,
+    stop_server,
+    wait_anchored,
+)
 from pg_cluster import PgCluster
 from web3 import Web3
 
-from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
 from node.errors import StoreError
 from node.store import Store, verify_audit_chain
 from node.store.migrate import migrate_store
 
 pytestmark = pytest.mark.chain
-
-SIJILL = str(Path(sys.executable).with_name("sijill"))
-
-
-def _sijill(*args: str, kek: str = KEK) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
-    return subprocess.run(
-        [SIJILL, *args],
-        env={**env, "SIJILL_KEK": kek},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _refused(done: subprocess.CompletedProcess[str], message: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert message in done.stderr, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
-
-
-def _post_titles(client: httpx.Client, count: int) -> list[dict[str, Any]]:
-    made = [
-        client.post("/v1/records", json={"recordType": "title", "record": title_example()})
-        for _ in range(count)
-    ]
-    assert all(r.status_code == 201 for r in made), [r.text for r in made if r.status_code != 201]
-    return [r.json() for r in made]
 
 
 def _log(location: str | Path) -> dict[int, str]:
@@ -82,15 +59,17 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     server = start_server(data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment)
     try:
         with server.client("officer") as officer, server.client("supervisor") as supervisor:
-            old = _post_titles(officer, 4)
+            old = post_titles(officer, 4)
             for record in old:
                 assert wait_anchored(officer, record["links"]["bundle"]).status_code == 200
             revoked = supervisor.post(
                 old[0]["links"]["self"] + "/revocation", json={"version": 1, "reason": 3}
             )
             assert revoked.status_code == 200, revoked.text
-            old += _post_titles(officer, 2)  # anchored or still queued when the node stops
-        _refused(_sijill("node", "migrate-store", "--from", source, "--to", uri), "in use by another process")
+            old += post_titles(officer, 2)  # anchored or still queued when the node stops
+        refused(
+            run_sijill("node", "migrate-store", "--from", source, "--to", uri), "in use by another process"
+        )
     finally:
         assert stop_server(server) == 0
     before = _log(data_dir / "store")
@@ -99,9 +78,9 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     other = pg_cluster.create_database("taken")
     pg_cluster.sql("taken", "CREATE TABLE sijill_store (key bytea PRIMARY KEY, value bytea NOT NULL)")
     pg_cluster.sql("taken", "INSERT INTO sijill_store VALUES ('\\x6b'::bytea, '\\x76'::bytea)")
-    _refused(_sijill("node", "migrate-store", "--from", source, "--to", other), "is not empty (1 keys)")
-    _refused(
-        _sijill("node", "migrate-store", "--from", source, "--to", uri, kek=secrets.token_hex(32)),
+    refused(run_sijill("node", "migrate-store", "--from", source, "--to", other), "is not empty (1 keys)")
+    refused(
+        run_sijill("node", "migrate-store", "--from", source, "--to", uri, kek=secrets.token_hex(32)),
         "does not match this store",
     )
     # A copy that does not come out equal (here a trigger changes a value) fails the check.
@@ -114,12 +93,12 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
         "WHEN (NEW.key = 'meta/schema'::bytea) EXECUTE FUNCTION alter_row()",
     ):
         pg_cluster.sql("altered", statement)
-    done = _sijill("node", "migrate-store", "--from", source, "--to", altered)
+    done = run_sijill("node", "migrate-store", "--from", source, "--to", altered)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stderr.strip().splitlines() == [
         f"error: the copy in {altered.replace(pg_cluster.password, '***')} differs from the LevelDB store"
     ]
-    done = _sijill("node", "migrate-store", "--from", source, "--to", uri)
+    done = run_sijill("node", "migrate-store", "--from", source, "--to", uri)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "The copy matches" in done.stdout and "--store" in done.stdout
     assert pg_cluster.password not in done.stdout + done.stderr
@@ -132,7 +111,7 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
             verdicts = [_verdict(public, officer, record) for record in old]
             assert verdicts[1:] == ["authentic-current"] * 5
             assert verdicts[0] in ("revoked", "authentic-current")  # revoked once its batch is anchored
-            new = _post_titles(officer, 3)
+            new = post_titles(officer, 3)
             assert [_verdict(public, officer, record) for record in new] == ["authentic-current"] * 3
             assert officer.get(old[0]["links"]["self"]).json()["revoked"] is True
             deadline = time.monotonic() + 60  # the revocation anchored, before the move or after it
@@ -144,7 +123,7 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
             backlog = re.search(r"^sijill_backlog_leaves (\S+)$", metrics, re.MULTILINE)
             assert backlog is not None and float(backlog.group(1)) == 0, metrics
         export = tmp_path / "export"
-        done = _sijill(
+        done = run_sijill(
             "export", "--api", server.url, "--token", tokens["auditor"],
             "--deployment", str(deployment), "--out", str(export),
         )  # fmt: skip
@@ -160,7 +139,7 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     assert sorted(after) == list(range(1, len(after) + 1)) and len(after) > len(before)
     assert {seq: after[seq] for seq in before} == before  # the old log, then new batches after it
     assert len(set(after.values())) == len(after)  # no root anchored twice
-    done = _sijill(
+    done = run_sijill(
         "audit", "--agency", "REPD", "--rpc", devchain.rpc_url, "--export", str(export),
         "--deployment", str(deployment), "--json",
     )  # fmt: skip
@@ -168,7 +147,7 @@ def test_a_leveldb_node_moves_to_postgresql_and_goes_on(
     assert report["findings"] == [] and done.returncode == 0, report
 
 
-def test_counters_a_postgresql_node_could_not_continue_are_refused(tmp_path: Path) -> None:
+def test_counters_a_postgresql_node_could_not_continue_arerefused(tmp_path: Path) -> None:
     with Store(tmp_path / "store", bytes.fromhex(KEK), create=True) as store:
         with store.write_batch() as wb:
             store.enqueue(wb, "title", b"\x01" * 32)
