@@ -13,8 +13,6 @@ over its admin socket while intake goes on, and prints a table with the extrapol
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 import tempfile
 import threading
@@ -22,20 +20,16 @@ import time
 from itertools import count
 from pathlib import Path
 
+from bench_node import start_bench_node
 from rich.console import Console
 from rich.table import Table
 
 from ledger.records.examples import numbered_records
 from node.admin import admin_socket_path, call_admin
 from node.backup import check_backup, read_manifest, restore_backup
-from node.batcher import BatcherSettings
-from node.chain.client import connect
-from node.chain.deploy import demo_network, deploy_network, dev_accounts
+from node.chain.deploy import dev_accounts
 from node.chain.devchain import DevChain, DevChainConfig, free_port
 from node.chain.toolchain import compile_contracts
-from node.keys import create_keystore
-from node.service import AgencyNode, NodeSettings
-from node.store import Store
 
 
 def main() -> None:
@@ -54,23 +48,8 @@ def main() -> None:
         DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
     ):
         root = Path(tmp)
-        spec = demo_network([a.address for a in accounts[1:]])
-        deploy_network(connect(chain.rpc_url), accounts[0], spec, root / "deployment.json", compiled=compiled)
-        os.environ["SIJILL_SIGNER_PASSPHRASE"] = passphrase = secrets.token_urlsafe(16)
-        os.environ["SIJILL_KEK"] = kek = secrets.token_hex(32)
+        node = start_bench_node(root, chain.rpc_url, accounts, compiled, args.batch_size)
         data_dir = root / "repd"
-        data_dir.mkdir()
-        create_keystore(data_dir / "signer.json", passphrase, bytes(accounts[1].key), kdf_iterations=2**10)
-        Store(data_dir / "store", bytes.fromhex(kek), create=True).close()
-        settings = NodeSettings(
-            data_dir=data_dir,
-            deployment=root / "deployment.json",
-            rpc_url=chain.rpc_url,
-            agency="REPD",
-            keystore=data_dir / "signer.json",
-            batcher=BatcherSettings(batch_size=args.batch_size, max_age=1.0),
-        )
-        node = AgencyNode(settings, create=False).start()
         numbers = count(0)
 
         def intake(

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
@@ -38,6 +39,31 @@ from node.service import AgencyNode, NodeSettings
 from node.store import Store
 
 
+def start_bench_node(
+    root: Path, rpc_url: str, accounts: list[Any], compiled: Any, batch_size: int
+) -> AgencyNode:
+    """Deploy the demo network on the chain at `rpc_url` and start REPD's node in `root/repd`
+    (fresh keystore and KEK, batches of `batch_size`, closed after 1 s): the node every node
+    benchmark measures (also scripts/bench_backup.py)."""
+    spec = demo_network([a.address for a in accounts[1:]])
+    deploy_network(connect(rpc_url), accounts[0], spec, root / "deployment.json", compiled=compiled)
+    os.environ["SIJILL_SIGNER_PASSPHRASE"] = passphrase = secrets.token_urlsafe(16)
+    os.environ["SIJILL_KEK"] = kek = secrets.token_hex(32)
+    data_dir = root / "repd"
+    data_dir.mkdir()
+    create_keystore(data_dir / "signer.json", passphrase, bytes(accounts[1].key), kdf_iterations=2**10)
+    Store(data_dir / "store", bytes.fromhex(kek), create=True).close()
+    settings = NodeSettings(
+        data_dir=data_dir,
+        deployment=root / "deployment.json",
+        rpc_url=rpc_url,
+        agency="REPD",
+        keystore=data_dir / "signer.json",
+        batcher=BatcherSettings(batch_size=batch_size, max_age=1.0),
+    )
+    return AgencyNode(settings, create=False).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,23 +81,7 @@ def main() -> None:
     ):
         root = Path(tmp)
         w3 = connect(chain.rpc_url)
-        spec = demo_network([a.address for a in accounts[1:]])
-        deploy_network(w3, accounts[0], spec, root / "deployment.json", compiled=compiled)
-        os.environ["SIJILL_SIGNER_PASSPHRASE"] = passphrase = secrets.token_urlsafe(16)
-        os.environ["SIJILL_KEK"] = kek = secrets.token_hex(32)
-        data_dir = root / "repd"
-        data_dir.mkdir()
-        create_keystore(data_dir / "signer.json", passphrase, bytes(accounts[1].key), kdf_iterations=2**10)
-        Store(data_dir / "store", bytes.fromhex(kek), create=True).close()
-        settings = NodeSettings(
-            data_dir=data_dir,
-            deployment=root / "deployment.json",
-            rpc_url=chain.rpc_url,
-            agency="REPD",
-            keystore=data_dir / "signer.json",
-            batcher=BatcherSettings(batch_size=args.batch_size, max_age=1.0),
-        )
-        node = AgencyNode(settings, create=False).start()
+        node = start_bench_node(root, chain.rpc_url, accounts, compiled, args.batch_size)
 
         # Light steady load first: one record every 100 ms, intake -> proof stored.
         latencies = []
