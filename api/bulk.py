@@ -277,7 +277,7 @@ def _process_chunk(
     def on_commit(wb: Any, results: list[Accepted | RecordInvalid]) -> None:
         finished.extend(merge(results))
         if claim is not None:
-            sijill.node.store.put_json(wb, claim.chunk_key(index), {"hash": digest, "answers": finished})
+            claim.remember_at(wb, claim.chunk_key(index), {"hash": digest, "answers": finished})
 
     if items:
         for _ in sijill.node.intake.submit_many(
@@ -292,7 +292,8 @@ def _process_chunk(
     else:
         finished.extend(merge([]))
         if claim is not None:
-            sijill.node.store.put_json(None, claim.chunk_key(index), {"hash": digest, "answers": finished})
+            with sijill.node.store.write_batch() as wb:
+                claim.remember_at(wb, claim.chunk_key(index), {"hash": digest, "answers": finished})
     for answer in finished:
         _count(totals, answer)
         spool.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")

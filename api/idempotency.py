@@ -7,6 +7,11 @@ time. A retry whose body or route differs from the first request's is refused (4
 caller is confused about what it sent; a retry while the first is still running gets 409.
 Refusals (4xx) are not stored: a retry after fixing nothing gets the same refusal anyway.
 
+Several node processes may share the store (PostgreSQL): a retry may reach another process while
+the first request still runs there. The answer is then stored only if no answer is there yet,
+checked under the key's database lock in the change's own transaction (`Claim.remember`); the
+later of the two commits nothing and gets 409, and its retry gets the first answer.
+
 Bulk loads store their answer per chunk of lines, with a hash of the chunk's raw lines: a
 retried upload replays the chunks already committed and carries on after them.
 """
@@ -39,10 +44,27 @@ class Claim:
     stored: tuple[int, Any] | None
 
     def remember(self, wb: WriteBatch, status: int, body: Any) -> None:
-        self.store.put_json(wb, self.key, {"fingerprint": self.fingerprint, "status": status, "body": body})
+        """Store the answer with the change `wb` makes, unless another request with the key got
+        there first (another process: `in_use`, and `wb` commits nothing)."""
+        self.remember_at(wb, self.key, {"fingerprint": self.fingerprint, "status": status, "body": body})
 
     def chunk_key(self, index: int) -> bytes:
         return self.key + f"/chunk/{index:08x}".encode()
+
+    def remember_at(self, wb: WriteBatch, key: bytes, value: Any) -> None:
+        """Store `value` at `key` (the answer, or a bulk chunk's) in `wb`, if none is there yet."""
+        if self.store.locked_get(wb, key) is not None:
+            raise in_use()
+        self.store.put_json(wb, key, value)
+
+
+def in_use() -> ApiProblem:
+    return ApiProblem(
+        409,
+        "idempotency-key-in-use",
+        "A request with this Idempotency-Key is still running; retry when it has answered",
+        "طلب بنفس مفتاح عدم التكرار ما زال قيد التنفيذ؛ أعد المحاولة بعد انتهائه",
+    )
 
 
 class Idempotency:
@@ -74,12 +96,7 @@ class Idempotency:
         fingerprint = hashlib.sha256(method.encode() + b" " + route.encode() + b"\n" + body).hexdigest()
         with self._lock:
             if scope in self._busy:
-                raise ApiProblem(
-                    409,
-                    "idempotency-key-in-use",
-                    "A request with this Idempotency-Key is still running; retry when it has answered",
-                    "طلب بنفس مفتاح عدم التكرار ما زال قيد التنفيذ؛ أعد المحاولة بعد انتهائه",
-                )
+                raise in_use()
             self._busy.add(scope)
         try:
             entry = self.store.get_json(scope)

@@ -7,7 +7,8 @@ learnt. So it catches up after downtime, never processes a block twice, and a re
 RPC endpoint only delays it (errors are retried). A chain that lost blocks (the checkpoint's
 block gone, or another block under its number) is indexed again from the deployment block.
 QBFT has immediate finality, so no reorganisation handling is needed beyond that; on a chain
-that can reorganise, `confirmations` keeps the indexer that many blocks behind.
+that can reorganise, `confirmations` keeps the indexer that many blocks behind. When several
+processes share the store, only the lease holder (node/lease.py) indexes, its writes fenced.
 
 `IndexedChainView` answers `ledger.verify`'s batch and leaf-status questions from this index,
 and the rare agency and signer questions from the chain.
@@ -25,6 +26,7 @@ from web3.exceptions import BlockNotFound
 from ledger.chainview import AgencyStatus, BatchInfo, LeafState, LeafStatusInfo
 from ledger.codes import decode_code
 from node.chain.views import Web3ChainView
+from node.lease import Lease, LeaseLost
 from node.store import Store
 
 log = logging.getLogger("sijill.indexer")
@@ -40,8 +42,10 @@ class Indexer:
         start_block: int,
         span: int = 2_000,
         confirmations: int = 0,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
+        self.lease = lease  # when several processes share the store, its holder indexes
         self.w3 = w3
         self.ledger = ledger
         self.start_block = start_block
@@ -71,9 +75,19 @@ class Indexer:
 
     def run(self, poll: float = 0.5) -> None:
         while not self._stop.is_set():
+            if self.lease is not None and not self.lease.held():
+                self.last_error = None  # another process of the agency indexes (node/lease.py)
+                self._stop.wait(poll)
+                continue
             try:
-                caught_up = self.step()
+                if self.lease is None:
+                    caught_up = self.step()
+                else:
+                    with self.store.fenced(self.lease.fence):
+                        caught_up = self.step()
                 self.last_error = None
+            except LeaseLost:
+                caught_up = True
             except Exception as exc:  # the endpoint is away or restarting: try again shortly
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("indexer: %s", self.last_error)

@@ -245,36 +245,35 @@ class Intake:
         self._head(record_type, record_id)
         self._check_type(record_type)
         record = validate_record(record_type, data, today=self._today())
-        with self._lock:
-            head = self._head(record_type, record_id)
+        with self._lock, self.store.write_batch() as wb:
+            head = self._held_head(wb, record_type, record_id)
             self._check_current(head, record_type, record_id, expected_version)
-            with self.store.write_batch() as wb:
-                accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record)
-                self.store.put_json(
-                    wb,
-                    _head(record_type, record_id),
-                    {**head, "version": accepted.version, "leaf": accepted.leaf.hex()},
-                )
-                self._queue_op(
-                    wb,
-                    {
-                        "kind": "supersede",
-                        "leaf": head["leaf"],
-                        "successor": accepted.leaf.hex(),
-                        "reason": reason,
-                    },
-                )
-                if on_commit is not None:
-                    on_commit(wb, accepted)
-                self.store.audit(
-                    wb,
-                    actor=actor,
-                    action="record.amend",
-                    request_id=request_id,
-                    subject=f"{record_type}/{record_id}",
-                    at=int(self._clock()),
-                    details={"version": accepted.version, "reason": reason},
-                )
+            accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record)
+            self.store.put_json(
+                wb,
+                _head(record_type, record_id),
+                {**head, "version": accepted.version, "leaf": accepted.leaf.hex()},
+            )
+            self._queue_op(
+                wb,
+                {
+                    "kind": "supersede",
+                    "leaf": head["leaf"],
+                    "successor": accepted.leaf.hex(),
+                    "reason": reason,
+                },
+            )
+            if on_commit is not None:
+                on_commit(wb, accepted)
+            self.store.audit(
+                wb,
+                actor=actor,
+                action="record.amend",
+                request_id=request_id,
+                subject=f"{record_type}/{record_id}",
+                at=int(self._clock()),
+                details={"version": accepted.version, "reason": reason},
+            )
         return accepted
 
     def revoke(
@@ -291,23 +290,22 @@ class Intake:
         """Revoke a record's current version (queued for the chain)."""
         if not 1 <= reason < 2**16:
             raise IntakeError("invalid", "a revocation reason code is 1 to 65535")
-        with self._lock:
-            head = self._head(record_type, record_id)
+        with self._lock, self.store.write_batch() as wb:
+            head = self._held_head(wb, record_type, record_id)
             self._check_current(head, record_type, record_id, expected_version)
-            with self.store.write_batch() as wb:
-                self.store.put_json(wb, _head(record_type, record_id), {**head, "revoked": reason})
-                self._queue_op(wb, {"kind": "revoke", "leaf": head["leaf"], "reason": reason})
-                if on_commit is not None:
-                    on_commit(wb)
-                self.store.audit(
-                    wb,
-                    actor=actor,
-                    action="record.revoke",
-                    request_id=request_id,
-                    subject=f"{record_type}/{record_id}",
-                    at=int(self._clock()),
-                    details={"version": head["version"], "reason": reason},
-                )
+            self.store.put_json(wb, _head(record_type, record_id), {**head, "revoked": reason})
+            self._queue_op(wb, {"kind": "revoke", "leaf": head["leaf"], "reason": reason})
+            if on_commit is not None:
+                on_commit(wb)
+            self.store.audit(
+                wb,
+                actor=actor,
+                action="record.revoke",
+                request_id=request_id,
+                subject=f"{record_type}/{record_id}",
+                at=int(self._clock()),
+                details={"version": head["version"], "reason": reason},
+            )
 
     # ----------------------------------------------------------------------------- reading
 
@@ -417,6 +415,12 @@ class Intake:
     def _queue_op(self, wb: Any, op: dict[str, Any]) -> None:
         seq = self.store.next_sequence(wb, "op")
         self.store.put_json(wb, f"op/{seq:016x}".encode(), {**op, "status": "queued"})
+
+    def _held_head(self, wb: WriteBatch, record_type: str, record_id: str) -> dict[str, Any]:
+        """The record's head, held in `wb` until it commits: another process's amend or revoke
+        of the record waits, then sees this one's version (node/store/database.py `hold`)."""
+        self.store.hold(wb, _head(record_type, record_id))
+        return self._head(record_type, record_id)
 
     def _head(self, record_type: str, record_id: str) -> dict[str, Any]:
         head: dict[str, Any] | None = self.store.get_json(_head(record_type, record_id))

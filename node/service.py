@@ -1,18 +1,20 @@
 """The agency node as one process: store, signer, intake, batcher and indexer, wired together.
 
-The store admits one node process (LevelDB by its lock file, PostgreSQL by an advisory lock:
-docs/storage.md), so a node is one process: the API (when served), the batcher and the
-indexer are threads over one `Store`. Work divides over the two cores as
-the GIL allows: intake (validation, hashing, AES-GCM, signing) runs on the request threads,
-the batcher and indexer mostly wait on the chain, and the C parts (LevelDB, keccak, secp256k1,
-AES) release the GIL. Bulk loads are the heavy part; `sijill node ingest` runs intake on the
-main thread while the batcher anchors behind it.
+A node is one process: the API (when served), the batcher and the indexer are threads over
+one `Store`. A LevelDB store admits one process (its lock file); a PostgreSQL store admits
+several node processes of the agency, which all take intake and answer reads while the holder
+of the batcher lease (node/lease.py) alone batches, anchors and indexes (docs/storage.md).
+Work divides over the two cores as the GIL allows: intake (validation, hashing, AES-GCM,
+signing) runs on the request threads, the batcher and indexer mostly wait on the chain, and the
+C parts (LevelDB, keccak, secp256k1, AES) release the GIL. Bulk loads are the heavy part;
+`sijill node ingest` runs intake on the main thread while the batcher anchors behind it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,9 @@ from node.chain.views import Web3ChainView
 from node.indexer import IndexedChainView, Indexer
 from node.intake import Intake
 from node.keys import load_signer
+from node.lease import Lease
 from node.store import Store, load_kek
+from node.store.backend import is_postgresql
 
 log = logging.getLogger("sijill.node")
 
@@ -80,12 +84,15 @@ class AgencyNode:
         self.authority = Authority(
             self.registry, settings.agency, self.signer.address, ttl=settings.registry_ttl
         )
+        location = settings.store or settings.data_dir / "store"
         self.store = Store(
-            settings.store or settings.data_dir / "store",
+            location,
             load_kek(settings.kek_hex, settings.kek_file),
             create=create,
             sync=settings.sync_writes,
+            exclusive=not is_postgresql(location),  # PostgreSQL: the agency's other nodes too
         )
+        self.lease = Lease(self.store)
         decoder = RevertDecoder({name: c.abi for name, c in compiled.items()})
         self.tx = TxManager(
             connect_for_sending(settings.rpc_url),
@@ -110,8 +117,11 @@ class AgencyNode:
             tx=self.tx,
             settings=settings.batcher,
             authority=self.authority,
+            lease=self.lease,
         )
-        self.indexer = Indexer(self.store, self.w3, self.ledger, start_block=deployment["block"])
+        self.indexer = Indexer(
+            self.store, self.w3, self.ledger, start_block=deployment["block"], lease=self.lease
+        )
         self.chain_view = IndexedChainView(self.store, Web3ChainView(self.w3, deployment, compiled))
         self._threads: list[threading.Thread] = []
         self._admin: AdminServer | None = None
@@ -130,7 +140,14 @@ class AgencyNode:
                 self.settings.data_dir,
                 exc,
             )
-        for name, target in (("batcher", self.batcher.run), ("indexer", self.indexer.run)):
+        self.lease.claim()  # at once: a lone node starts anchoring without waiting a round
+        threads: list[tuple[str, Callable[[], None]]] = [
+            ("batcher", self.batcher.run),
+            ("indexer", self.indexer.run),
+        ]
+        if self.store.shared:
+            threads.append(("lease", lambda: self.lease.run(self._lease_changed)))
+        for name, target in threads:
             thread = threading.Thread(target=target, name=f"sijill-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -141,9 +158,21 @@ class AgencyNode:
             self._admin.close()
         self.batcher.stop()
         self.indexer.stop()
+        self.lease.stop()
         for thread in self._threads:
             thread.join(timeout=30)
+        self.lease.release()
         self.store.close()
+
+    def _errors(self) -> list[str]:
+        return [e for e in (self.batcher.last_error, self.indexer.last_error, self.lease.last_error) if e]
+
+    def _lease_changed(self, held: bool) -> None:
+        if held:
+            log.info("this process now batches, anchors and indexes for %s", self.settings.agency)
+            self.batcher.wake()
+        else:
+            log.warning("another process of %s holds the batcher lease: following", self.settings.agency)
 
     def chain_head(self) -> tuple[int, str] | None:
         """The agency's (seq, root hex) on the chain now; None if the chain does not answer."""
@@ -185,6 +214,7 @@ class AgencyNode:
             self.batcher.last_error is not None
             or self.indexer.last_error is not None
             or lag is None
+            or self.lease.last_error is not None
             or bool(held)
         )
         return {
@@ -196,5 +226,6 @@ class AgencyNode:
             "anchoringStalledFor": round(waiting.stalled_for, 1),
             "indexerLag": lag,
             "lastAnchorAt": self.batcher.last_anchor_at,
-            "errors": [e for e in (self.batcher.last_error, self.indexer.last_error) if e] + held,
+            "batcher": "this process" if self.lease.held() else "another process",
+            "errors": self._errors() + held,
         }

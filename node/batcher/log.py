@@ -26,6 +26,7 @@ from ledger.codes import agency_code
 from node.authority import Authority, Refusal
 from node.errors import ChainError, NodeError
 from node.failpoints import failpoint
+from node.lease import Lease, LeaseLost
 from node.proofs import unpack_level
 from node.store import Store
 
@@ -55,8 +56,11 @@ class BatchLog:
         authority: Authority,
         settings: BatcherSettings = BatcherSettings(),
         clock: Callable[[], float] = time.time,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
+        #: who batches and sends when several processes share the store (node/lease.py)
+        self.lease = lease if lease is not None else Lease(store)
         self.agency = agency
         self._agency_word = agency_code(agency)
         self.ledger = ledger
@@ -150,6 +154,11 @@ class BatchLog:
             kind = entry[0].split(b"/")[1].decode()
             kinds.append(kind)
             start = f"queue/{kind}0".encode()  # '0' sorts right after '/': the next type
+
+    def _may_send(self, what: str) -> None:
+        """Refuse to send `what` unless this process holds the lease now (node/lease.py)."""
+        if not self.lease.held():
+            raise LeaseLost(f"not sending {what}: this process no longer holds the batcher lease")
 
     def _refusal(self, kind: str) -> Refusal | None:
         return self.authority.refusal(kind)

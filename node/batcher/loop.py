@@ -9,6 +9,10 @@ killed at any instant resumes where it was (node/batcher/lineup.py).
 
 Each round also sends revocations and supersessions (node/batcher/ops.py) and reports what
 waits (node/batcher/waiting.py).
+
+When several processes share the store, only the holder of the lease (node/lease.py) works the
+loop, every write of it fenced by the lease; the others only take stock, so that their /readyz
+says what waits too, and take over where the holder stopped when they get the lease.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from node.batcher.waiting import WhatWaits
 from node.chain.limits import ANCHOR_GAS
 from node.errors import ChainError, ContractRevert
 from node.failpoints import failpoint
+from node.lease import LeaseLost
 from node.proofs import pack_levels
 
 log = logging.getLogger("sijill.batcher")
@@ -37,12 +42,21 @@ class Batcher(WhatWaits):
         recovered = False
         while not self._stop.is_set():
             try:
-                if not recovered:  # inside the retry loop: the chain may be away at start
-                    with self._work:
-                        self.recover()
-                    recovered = True
-                self.step()
+                if not self.lease.held():
+                    recovered = False  # line up with what the holder did when we take over
+                    self._follow()
+                else:
+                    with self.store.fenced(self.lease.fence):
+                        if not recovered:  # inside the retry loop: the chain may be away at start
+                            with self._work:
+                                self._take_over()
+                                self.recover()
+                            recovered = True
+                        self.step()
                 self.last_error = None
+            except LeaseLost as exc:
+                recovered = False
+                log.warning("%s: following", exc)
             except (ChainError, ContractRevert) as exc:
                 self.last_error = str(exc)
                 log.warning("chain unavailable or refused, retrying: %s", exc)
@@ -55,6 +69,20 @@ class Batcher(WhatWaits):
                 self._stop.wait(2.0)
             self._wake.wait(poll)
             self._wake.clear()
+
+    def _take_over(self) -> None:
+        """Start from the store and the chain as the previous lease holder left them."""
+        self._log_from = None
+        self._checked_at = float("-inf")
+        self._receipts.clear()
+        if self.store.shared:
+            self.tx.resync()  # the previous holder's transactions took nonces
+
+    def _follow(self) -> None:
+        """Another process holds the lease: keep what waits counted, for /readyz."""
+        with self._work:
+            self._take_stock()
+            self._progress_at = self._clock()  # not ours to stall: the holder's /readyz says so
 
     def stop(self) -> None:
         self._stop.set()
@@ -98,13 +126,23 @@ class Batcher(WhatWaits):
         recovered = False
         while time.monotonic() < deadline:
             try:
-                with self._work:
+                if not self.lease.claim():  # another process anchors: wait until it is done
+                    recovered = False
+                    if not self.unfinished():
+                        break
+                    time.sleep(0.2)
+                    continue
+                with self._work, self.store.fenced(self.lease.fence):
                     if not recovered:
+                        self._take_over()
                         self.recover()
                         recovered = True
                     if not self._round(force=True):
                         break
                 self.last_error = None
+            except LeaseLost as exc:
+                recovered = False
+                log.warning("%s: waiting for its holder", exc)
             except (ChainError, ContractRevert) as exc:  # the chain is away: wait for it
                 self.last_error = str(exc)
                 log.warning("chain unavailable or refused, retrying: %s", exc)
@@ -179,6 +217,7 @@ class Batcher(WhatWaits):
             )
             # A fixed gas limit, not an estimate: an estimate runs against the latest block, where
             # the previous batch (still pending) is not yet the head, and would fail the seq check.
+            self._may_send(f"anchor batch {batch['seq']}")
             pending = self.tx.send_call(call, label=f"anchor batch {batch['seq']}", gas=ANCHOR_GAS)
             failpoint("anchor-sent")
             self.store.put_json(

@@ -69,6 +69,7 @@ class Operations(BatchLog):
                         call = self.ledger.functions.supersede(
                             old, [bytes.fromhex(op["successor"]) for _, op in pending], reason
                         )
+                    self._may_send(f"{kind} of {len(old)} leaves")
                     sent = self.tx.send_call(call, label=f"{kind} {len(old)} leaves")
                     sent_at = self._clock()
                     with self.store.write_batch() as wb:

@@ -44,6 +44,10 @@ class RawBatch(Protocol):
         `name` in it, held until the batch is written or discarded."""
         ...
 
+    def read(self, key: bytes) -> bytes | None:
+        """Shared backends: the value at `key`, read in the batch's transaction (after `lock`)."""
+        ...
+
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         """Shared backends: the last key under `prefix` and its value, read in the batch's
         transaction (after `lock`, so it is the latest any process committed)."""
@@ -130,9 +134,9 @@ def redact_password(text: str) -> str:
 def open_backend(
     location: str | os.PathLike[str], *, create: bool, sync: bool, exclusive: bool = True
 ) -> Backend:
-    """The backend a `--store` value names, opened (made if missing when `create`). `exclusive`
-    (a node): no other exclusive opener at the same time; without it (a tool beside a running
-    node), PostgreSQL only."""
+    """The backend a `--store` value names, opened (made if missing when `create`). `exclusive`:
+    no other opener at the same time (LevelDB always is); without it (PostgreSQL only), other
+    non-exclusive openers may share it: the node processes of one agency."""
     if isinstance(location, str) and is_postgresql(location):
         from node.store.postgres import PostgresBackend
 

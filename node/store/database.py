@@ -9,12 +9,18 @@ one PostgreSQL transaction), durable by default. Counters and audit entries take
 persisted when it commits (`Database._commit`), so an abandoned batch writes nothing. `Database`
 is the base the store's other parts (secrets, counters, tokens, the audit trail) build on;
 `Store` (node/store/store.py) joins them.
+
+When several processes share the database (PostgreSQL), a read-check-write that must not
+interleave with another process's takes the key's database lock in its batch (`hold`,
+`locked_get`), and a thread whose writes only a lease holder may make runs them `fenced`: each
+write batch it opens is checked against the lease in the batch's own transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,6 +79,12 @@ class Database:
     _audit_head: tuple[int, str]
     _queue_lock: threading.Lock  # a queue-changing commit and the count move together
     _queued_leaves: int
+    _fences: threading.local  # .check: the fence of the current thread's writes, if any
+
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may have the database open at once (PostgreSQL)."""
+        return self._db.shared
 
     # -- atomic writes ----------------------------------------------------------------------
 
@@ -84,6 +96,9 @@ class Database:
         wb = WriteBatch(self._db.batch(sync=self.sync))
         committed = False
         try:
+            fence = getattr(self._fences, "check", None)
+            if fence is not None:
+                fence(wb)  # in the batch's transaction: LeaseLost if this thread may not write
             yield wb
             self._commit(wb)
             committed = True
@@ -118,8 +133,38 @@ class Database:
         if wb._audit is not None:
             self._audit_head = wb._audit
 
+    @contextmanager
+    def fenced(self, check: Callable[[WriteBatch], None]) -> Iterator[None]:
+        """Inside the block, every write of this thread (a batch, or a single put or delete)
+        commits only if `check(wb)`, run first in the batch's transaction, does not raise: the
+        lease of node/lease.py fences the batcher and indexer threads of a process this way."""
+        self._fences.check = check
+        try:
+            yield
+        finally:
+            self._fences.check = None
+
+    def hold(self, wb: WriteBatch, key: bytes) -> None:
+        """Lock `key` in `wb`'s transaction until it ends, on a shared database: another
+        process's batch that holds the same key waits, so what this one reads of the key after
+        `hold` stays true until it commits. LevelDB (one process): nothing, the caller's own
+        thread lock does it."""
+        wb._check_open()
+        if self._db.shared:
+            wb._raw.lock(key_lock(key))
+
+    def locked_get(self, wb: WriteBatch, key: bytes) -> bytes | None:
+        """`hold` the clear `key`, then read it in `wb`'s transaction (LevelDB: read it)."""
+        if is_secret_key(key):
+            raise StoreError(f"{show_key(key)} holds secrets: read it with get_secret")
+        self.hold(wb, key)
+        return wb._raw.read(key) if self._db.shared else self._db.get(key)
+
     def _put(self, wb: WriteBatch | None, key: bytes, value: bytes) -> None:
-        if wb is None:
+        if wb is None and getattr(self._fences, "check", None) is not None:
+            with self.write_batch() as fenced:
+                fenced._put(key, value)
+        elif wb is None:
             self._db.put(key, value, sync=self.sync)
         else:
             wb._put(key, value)
@@ -156,7 +201,10 @@ class Database:
     def delete(self, wb: WriteBatch | None, key: bytes) -> None:
         """Delete `key` (in `wb`, or at once when None). Audit entries cannot be deleted."""
         check_writable(key)
-        if wb is None:
+        if wb is None and getattr(self._fences, "check", None) is not None:
+            with self.write_batch() as fenced:
+                fenced._delete(key)
+        elif wb is None:
             self._db.delete(key, sync=self.sync)
         else:
             wb._delete(key)
@@ -202,3 +250,9 @@ class Database:
                 f"{self._db.where} with pg_basebackup and WAL archiving (docs/storage.md)"
             )
         yield from snapshot()
+
+
+def key_lock(key: bytes) -> int:
+    """The database lock (a signed 64-bit advisory lock key) that `Database.hold` takes for
+    `key`: from a hash, so two keys may share one (they then wait on each other, no more)."""
+    return int.from_bytes(hashlib.sha256(b"sijill-key-lock/" + key).digest()[:8], "big", signed=True)

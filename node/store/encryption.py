@@ -108,6 +108,11 @@ class Secrets(Database):
         if blob is None:
             return None
         plain = _open_sealed(self._keys.readers, key, blob)
+        if plain is None and self._db.shared:
+            # Another process of the node may have rotated the data key: read the keys again.
+            with self._key_lock:
+                self._keys = self._unwrap_data_keys()
+            plain = _open_sealed(self._keys.readers, key, blob)
         if plain is None:
             raise StoreError(
                 f"the secret at {show_key(key)} does not decrypt with this store's data key: "

@@ -41,6 +41,9 @@ class LevelDBBatch:
     def lock(self, name: int) -> None:
         raise StoreError("a LevelDB store is one process's: its locks are the process's own")
 
+    def read(self, key: bytes) -> bytes | None:
+        raise StoreError("a LevelDB store is one process's: read it outside the batch")
+
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         raise StoreError("a LevelDB store is one process's: read its head from the process")
 

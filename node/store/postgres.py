@@ -9,11 +9,13 @@ syncs, so a committed batch survives a crash of the server.
 
 Several processes may open the database (`shared`): counters come from the database
 (`increment`), and a batch that appends to the audit trail takes a transaction-level advisory
-lock (`PostgresBatch.lock`) and reads the trail's head in that transaction. A node still opens it
-exclusively, as with LevelDB: it holds a session advisory lock on a connection of its own for as
-long as the store is open, and a second node gets "in use by another process" (docs/storage.md
-says what two nodes would still get wrong). The other connections come from pools
-(psycopg_pool), shared by the node's threads. Messages name the database without its password.
+lock (`PostgresBatch.lock`) and reads the trail's head in that transaction. Whoever opens it holds
+a session advisory lock on a connection of its own for as long as the store is open: shared for
+node processes (several `sijill serve` of one agency; node/lease.py says which one batches and
+anchors), exclusive for the tools that need the database alone (`node init`, `migrate-store`),
+so a tool refuses while a node runs and a node while a tool runs. The other connections come
+from pools (psycopg_pool), shared by the process's threads. Messages name the database without
+its password.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ class PostgresBatch:
             row = self._conn.execute(query, (prefix, prefix_end(prefix) or b"\xff" * 64)).fetchone()
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
+    def read(self, key: bytes) -> bytes | None:
+        if self._conn is None:
+            raise StoreError("read needs the batch's transaction: call lock() first")
+        with self._backend._errors("read failed"):
+            row = self._conn.execute(f"SELECT value FROM {TABLE} WHERE key = %s", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def write(self) -> None:
         if self._conn is None:
             if self._ops:
@@ -140,14 +149,18 @@ class PostgresBackend:
         kwargs = _connect_kwargs(conninfo)
         with self._errors("cannot be opened"):
             self._lock_conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
-            locked = (
-                self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-                if self._exclusive
-                else (True,)
-            )
+            take = "pg_try_advisory_lock" if self._exclusive else "pg_try_advisory_lock_shared"
+            locked = self._lock_conn.execute(f"SELECT {take}(%s)", (LOCK_KEY,)).fetchone()
             if not locked or not locked[0]:
-                raise StoreError(f"the store at {self.where} is in use by another process (a running node?)")
-            self._locked = self._exclusive
+                if self._exclusive:
+                    raise StoreError(
+                        f"the store at {self.where} is in use by another process (a running node?)"
+                    )
+                raise StoreError(
+                    f"the store at {self.where} is held exclusively by another process "
+                    "(node init or migrate-store?): wait until it has finished"
+                )
+            self._locked = True
             if create:
                 self._lock_conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (key bytea PRIMARY KEY, value bytea NOT NULL)"
@@ -268,8 +281,9 @@ class PostgresBackend:
                     pool.close()
             if self._lock_conn is not None:
                 if self._locked:  # at once: the session's end frees it only when the server gets to it
+                    unlock = "pg_advisory_unlock" if self._exclusive else "pg_advisory_unlock_shared"
                     with suppress(psycopg.Error):
-                        self._lock_conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                        self._lock_conn.execute(f"SELECT {unlock}(%s)", (LOCK_KEY,))
                 self._lock_conn.close()
         finally:
             self._pool = self._counters = self._lock_conn = None

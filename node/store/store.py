@@ -65,6 +65,7 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
         self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
         self._audit_owner: int | None = None
         self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
+        self._fences = threading.local()
         self._db = open_backend(location, create=create, sync=sync, exclusive=exclusive)
         self.where = self._db.where
         try:

@@ -626,10 +626,12 @@ with Store(sys.argv[1], bytes(range(32)), exclusive=False) as store:
 
 
 def test_processes_sharing_a_postgresql_store_keep_its_counters_and_chain(pg_cluster: PgCluster) -> None:
-    """A node (exclusive) and two tools (`exclusive=False`) write at once: no number is handed
-    out twice, and the audit trail is one chain, numbered in commit order without gaps."""
+    """Three processes of one node (`exclusive=False`, as `sijill serve` opens a PostgreSQL
+    store) write at once: no number is handed out twice, and the audit trail is one chain,
+    numbered in commit order without gaps."""
     uri = pg_cluster.create_database()
-    with Store(uri, KEK, create=True) as node:
+    Store(uri, KEK, create=True).close()
+    with Store(uri, KEK, exclusive=False) as node:
         tools = [
             subprocess.Popen([sys.executable, "-c", SHARING_WRITER, uri, f"tool{n}", "60"], cwd=REPO)
             for n in (1, 2)
@@ -738,3 +740,20 @@ def test_an_audit_trail_lock_held_elsewhere_fails_the_batch_after_lock_timeout(
 def test_only_postgresql_is_shared(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="admits one process at a time"):
         Store(tmp_path / "db", KEK, create=True, exclusive=False)
+
+
+def test_node_processes_share_a_postgresql_store_that_tools_take_alone(pg_cluster: PgCluster) -> None:
+    """Node processes open it shared; a tool that needs it alone (exclusive) is refused while
+    one runs, and a node is refused while such a tool holds it."""
+    uri = pg_cluster.create_database()
+    # node init, say, holds it alone
+    with Store(uri, KEK, create=True), pytest.raises(StoreError, match="held exclusively by another process"):
+        Store(uri, KEK, exclusive=False)
+    # two node processes
+    with (
+        Store(uri, KEK, exclusive=False),
+        Store(uri, KEK, exclusive=False),
+        pytest.raises(StoreError, match="in use by another process"),
+    ):
+        Store(uri, KEK)
+    Store(uri, KEK).close()  # every node gone: a tool opens it again
