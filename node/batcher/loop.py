@@ -24,7 +24,7 @@ from ledger.codes import record_type
 from ledger.merkle import build_tree
 from node.batcher.waiting import WhatWaits
 from node.chain.limits import ANCHOR_GAS
-from node.errors import ChainError, ContractRevert
+from node.errors import ChainError, ContractRevert, StoreError
 from node.failpoints import failpoint
 from node.lease import LeaseLost
 from node.proofs import pack_levels
@@ -61,6 +61,10 @@ class Batcher(WhatWaits):
                 self.last_error = str(exc)
                 log.warning("chain unavailable or refused, retrying: %s", exc)
                 self._stop.wait(2.0)
+            except StoreError as exc:  # the database away (a failover, say): nothing was half done
+                self.last_error = str(exc)
+                log.warning("store unavailable, retrying: %s", exc)
+                self._stop.wait(1.0)
             except Exception as exc:
                 # Never end the thread: intake would go on signing receipts that nothing anchors,
                 # with nothing to show for it. The error stays in health() and /readyz.

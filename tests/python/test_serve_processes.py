@@ -45,6 +45,24 @@ def _holder_pid(cluster: PgCluster, db: str) -> int | None:
     return int(lease["holder"].split("/")[1]) if lease and lease["holder"] else None
 
 
+def anchored_once(ledger: Any, cluster: PgCluster, db: str, acknowledged: int) -> int:
+    """Check that the agency's batches on the chain anchor every record of the store exactly
+    once: as many leaves as the store has records (the acknowledged ones, and any a killed
+    process committed without answering), no root twice, seq numbers without a gap. The number
+    of batches."""
+    events = ledger.events.BatchAnchored().get_logs(
+        argument_filters={"agency": agency_code("REPD")}, from_block=0
+    )
+    batches = sorted((dict(e["args"]) for e in events), key=lambda a: a["seq"])
+    assert [b["seq"] for b in batches] == list(range(1, len(batches) + 1))
+    assert len({b["root"] for b in batches}) == len(batches)
+    stored = cluster.sql(
+        db, "SELECT count(*) FROM sijill_store WHERE key >= 'leaf/'::bytea AND key < 'leaf0'::bytea"
+    )
+    assert sum(b["count"] for b in batches) == stored[0][0] >= acknowledged
+    return len(batches)
+
+
 @pytest.fixture
 def pair(
     w3: Web3, compiled: dict[str, CompiledContract], devchain: Any, pg_cluster: PgCluster, tmp_path: Path
@@ -158,23 +176,11 @@ def test_the_lease_holder_is_killed_under_intake_and_nothing_is_lost_or_anchored
             report = public.post("/v1/verify", content=bundle.content)
             assert report.json()["verdict"] == "authentic-current", report.text
         wait_for(lambda: public.get("/readyz").json()["unanchored"] == 0, what="nothing left to anchor")
-    # Exactly once: the chain's batches hold as many leaves as the store has records (the
-    # acknowledged ones, and any the killed process committed without answering), and no root
-    # twice; the chain's seq numbers run without a gap.
-    events = ledger.events.BatchAnchored().get_logs(
-        argument_filters={"agency": agency_code("REPD")}, from_block=0
-    )
-    batches = sorted((dict(e["args"]) for e in events), key=lambda a: a["seq"])
-    assert [b["seq"] for b in batches] == list(range(1, len(batches) + 1))
-    assert len({b["root"] for b in batches}) == len(batches)
-    stored = pg_cluster.sql(
-        db, "SELECT count(*) FROM sijill_store WHERE key >= 'leaf/'::bytea AND key < 'leaf0'::bytea"
-    )
-    assert sum(b["count"] for b in batches) == stored[0][0] >= len(acknowledged)
-    assert len(batches) > anchored_before
+    batches = anchored_once(ledger, pg_cluster, db, len(acknowledged))
+    assert batches > anchored_before
     lease = _lease(pg_cluster, db)
     assert lease is not None and lease["epoch"] >= 2
-    print(f"\ntakeover {took_over:.1f} s; {len(acknowledged)} acknowledged; {len(batches)} batches")
+    print(f"\ntakeover {took_over:.1f} s; {len(acknowledged)} acknowledged; {batches} batches")
 
 
 def test_both_processes_amending_one_record_make_one_version(pair: tuple[list[Server], str, Any]) -> None:
@@ -227,3 +233,48 @@ def test_one_idempotency_key_sent_to_both_processes_creates_one_record(
         assert codes in ([201, 201], [201, 409]), [a.text for a in answers]
         made = {a.json()["recordId"] for a in answers if a.status_code == 201}
         assert len(made) == 1, answers  # a replay returns the first answer, never a second record
+
+
+def test_a_paused_holder_resumes_as_a_follower_and_sends_nothing(
+    pair: tuple[list[Server], str, Any], pg_cluster: PgCluster
+) -> None:
+    """SIGSTOP the lease holder (a stalled VM, a long GC pause): the other takes over; SIGCONT:
+    the old holder finds the lease taken, follows, and keeps taking records that the new
+    holder anchors. Its writes as batcher would be refused by the fencing number, and it sends
+    nothing while its lease has run out: the chain's log stays gapless, each leaf once."""
+    servers, db, ledger = pair
+    wait_for(lambda: _holder_pid(pg_cluster, db) is not None, what="a lease holder")
+    holder = next(s for s in servers if s.process.pid == _holder_pid(pg_cluster, db))
+    follower = next(s for s in servers if s is not holder)
+    made: list[dict[str, Any]] = []
+
+    def post(server: Server, count: int) -> None:
+        made.extend(post_titles_to(server, count))
+
+    post(holder, 20)
+    holder.process.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: _holder_pid(pg_cluster, db) == follower.process.pid, what="the other takes over")
+        post(follower, 30)
+    finally:
+        holder.process.send_signal(signal.SIGCONT)
+    post(holder, 30)  # the resumed process takes intake as a follower
+    with follower.client("officer") as officer:
+        for record in made:
+            assert wait_anchored(officer, record["links"]["bundle"], timeout=120).status_code == 200
+    wait_for(
+        lambda: "holds the batcher lease: following" in holder.log.read_text(errors="replace"),
+        what="the resumed process to say it follows",
+    )
+    assert _holder_pid(pg_cluster, db) == follower.process.pid  # it did not take the lease back
+    anchored_once(ledger, pg_cluster, db, len(made))
+
+
+def post_titles_to(server: Server, count: int) -> list[dict[str, Any]]:
+    with server.client("officer") as officer:
+        answers = [
+            officer.post("/v1/records", json={"recordType": "title", "record": title_example()})
+            for _ in range(count)
+        ]
+    assert [a.status_code for a in answers] == [201] * count, answers[0].text
+    return [a.json() for a in answers]
