@@ -1,0 +1,150 @@
+"""Benchmark of bulk intake by one node process on LevelDB against node processes sharing one
+PostgreSQL store (issue 17), in the same run, on a real anvil (1 s blocks) and a real
+PostgreSQL 15 cluster (fsync on, synchronous_commit on).
+
+Usage: .venv/bin/python scripts/bench_processes.py [--records 50000] [--batch-size 20000]
+
+Each run loads `--records` titles with `sijill node ingest` (whole processes, as an operator
+runs them) and ends when every record is anchored with its proof stored (ingest returns only
+then). The two-process run splits the file in two and starts two ingests at once, each with its
+own data directory, on one database; the holder of the batcher lease anchors for both. Prints a
+table beside the issue's goal (two processes on PostgreSQL ≥ 1.6× one on LevelDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+
+from pg_cluster import PgCluster
+from rich.console import Console
+from rich.table import Table
+
+from ledger.records.examples import ndjson_lines
+from node.chain.client import connect
+from node.chain.deploy import demo_network, deploy_network, dev_accounts
+from node.chain.devchain import DevChain, DevChainConfig, free_port
+from node.chain.toolchain import compile_contracts
+
+SIJILL = [sys.executable, "-m", "cli.main"]
+
+
+def init_node(root: Path, name: str, key_file: Path, env: dict[str, str], store: str | None) -> Path:
+    data_dir = root / name
+    args = [*SIJILL, "node", "init", "--data-dir", str(data_dir), "--agency", "REPD"]
+    args += ["--private-key-file", str(key_file), *(["--store", store] if store else [])]
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return data_dir
+
+
+def ingest(
+    files: list[Path], data_dirs: list[Path], root: Path, rpc: str, env: dict[str, str], batch_size: int,
+    store: str | None,
+) -> float:  # fmt: skip
+    """Seconds from starting one `sijill node ingest` per file (at once) until all returned."""
+    common = ["--rpc", rpc, "--deployment", str(root / "deployment.json"), "--agency", "REPD"]
+    common += ["--batch-size", str(batch_size), "--max-age", "1", "--chunk", "2000"]
+    common += ["--store", store] if store else []
+    start = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [*SIJILL, "node", "ingest", str(file), "--data-dir", str(data_dir), *common],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for file, data_dir in zip(files, data_dirs, strict=True)
+    ]
+    for process in processes:
+        out, _ = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"sijill node ingest exited {process.returncode}")
+        assert json.loads(out.strip().splitlines()[-1])["rejected"] == 0
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.records
+    table = Table(
+        "run", "seconds", "records/s", "vs LevelDB", "goal", title=f"bulk intake to anchored, {n:,} titles"
+    )
+    compiled = compile_contracts()
+    accounts = dev_accounts(4)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
+        PgCluster() as cluster,
+    ):
+        root = Path(tmp)
+        spec = demo_network([a.address for a in accounts[1:]])
+        deploy_network(connect(chain.rpc_url), accounts[0], spec, root / "deployment.json", compiled=compiled)
+        env = {
+            **os.environ,
+            "SIJILL_SIGNER_PASSPHRASE": secrets.token_urlsafe(16),
+            "SIJILL_KEK": secrets.token_hex(32),
+        }
+        (key_file := root / "repd.key").write_text(bytes(accounts[1].key).hex())
+        files = {}
+        for name, start, count in (
+            ("all", 0, n),
+            ("first", 10**6, n // 2),
+            ("second", 2 * 10**6, n - n // 2),
+        ):
+            files[name] = root / f"{name}.ndjson"
+            with files[name].open("w") as out:
+                out.writelines(ndjson_lines(count, start=start))
+        # In turn on one chain: each fresh store lines up at the agency's head the last run left.
+        runs: list[tuple[str, float]] = []
+        leveldb = init_node(root, "leveldb", key_file, env, None)
+        runs.append(
+            (
+                "1 process, LevelDB",
+                ingest([files["all"]], [leveldb], root, chain.rpc_url, env, args.batch_size, None),
+            )
+        )
+        one = cluster.create_database("one")
+        single = init_node(root, "pg-one", key_file, env, one)
+        runs.append(
+            (
+                "1 process, PostgreSQL",
+                ingest([files["all"]], [single], root, chain.rpc_url, env, args.batch_size, one),
+            )
+        )
+        two = cluster.create_database("two")
+        first = init_node(root, "pg-a", key_file, env, two)
+        second = root / "pg-b"
+        second.mkdir()
+        shutil.copy(first / "signer.json", second / "signer.json")
+        halves = [files["first"], files["second"]]
+        runs.append(
+            (
+                "2 processes, one PostgreSQL",
+                ingest(halves, [first, second], root, chain.rpc_url, env, args.batch_size, two),
+            )
+        )
+        base = n / runs[0][1]
+        for name, seconds in runs:
+            goal = "≥ 1.6×" if name.startswith("2") else ""
+            table.add_row(name, f"{seconds:.1f}", f"{n / seconds:,.0f}", f"{n / seconds / base:.2f}×", goal)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
