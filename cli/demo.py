@@ -2,12 +2,14 @@
 
 It starts the dev chain (anvil, its state kept in DATA_DIR/chain) with the contracts deployed,
 or the last run's deployment reused; sets up a node for each demo agency (REPD land titles, CSO
-marriages, CRA companies) with anvil's dev accounts 1-3 and dev secrets; issues each agency a
+marriages, CRA companies) with anvil's dev accounts 1-3 and dev secrets, their stores on LevelDB
+in their directories or, with `--store postgresql`, in a database each of a PostgreSQL cluster
+the demo starts in DATA_DIR/postgresql (`cli.demo_postgres`); issues each agency a
 demo officer, supervisor and auditor token (kept in DATA_DIR/officers.json, mode 0600, so a
 re-run shows the same ones); starts one `sijill serve` per agency; creates two demo records per
 agency through the API on the first run only (DATA_DIR/demo-records.json); prints where
-everything is; and runs until Ctrl-C or SIGTERM, then stops the APIs and the chain, whose state
-is saved. A second run reuses all of it.
+everything is; and runs until Ctrl-C or SIGTERM, then stops the APIs, the PostgreSQL cluster and
+the chain, whose states are saved. A second run reuses all of it.
 
 Development only: the signer keys are anvil's public ones, and the KEK, passphrases and tokens
 lie in clear beside the data.
@@ -26,6 +28,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -88,30 +91,50 @@ _SECOND_NUMBER = {
 }
 
 
+class DemoStore(StrEnum):
+    """Where the demo nodes keep their stores (docs/storage.md)."""
+
+    LEVELDB = "leveldb"
+    POSTGRESQL = "postgresql"
+
+
 def demo_command(
     data_dir: Annotated[
-        Path, typer.Option(help="Where the chain state, nodes, tokens and logs live.")
+        Path, typer.Option(help="Where the chain state, nodes, PostgreSQL cluster, tokens and logs live.")
     ] = Path(".data/demo"),
     chain_port: Annotated[int, typer.Option(help="Port of the chain's JSON-RPC endpoint.")] = 8545,
     api_port_base: Annotated[
         int, typer.Option(help="Port of REPD's API; CSO and CRA get the next two.")
     ] = 8601,
     reset: Annotated[
-        bool, typer.Option("--reset", help="Delete the demo's chain, nodes, tokens and records first.")
+        bool,
+        typer.Option("--reset", help="Delete the demo's chain, nodes, stores, tokens and records first."),
     ] = False,
+    demo_store: Annotated[
+        DemoStore,
+        typer.Option(
+            "--store",
+            envvar="SIJILL_DEMO_STORE",
+            help="The nodes' stores: LevelDB in each node's directory, or a PostgreSQL 15 cluster the "
+            "demo starts in DATA_DIR/postgresql (one database per node; needs the `postgresql` package).",
+        ),
+    ] = DemoStore.LEVELDB,
 ) -> None:
     """Run the whole system to try it out: dev chain, three agency nodes and their APIs.
 
     Deploys the contracts, sets up the demo agencies' nodes, officer tokens and records, starts
-    one API per agency and prints where everything is. Ctrl-C stops it; running it again
-    reuses the chain state, nodes, tokens and records.
+    one API per agency and prints where everything is. With --store postgresql the nodes keep
+    their stores in a PostgreSQL cluster the demo starts and stops. Ctrl-C stops it; running it
+    again reuses the chain state, nodes, tokens and records.
 
-    Example: sijill demo --data-dir .data/demo --chain-port 8545
+    Example: sijill demo --data-dir .data/demo --chain-port 8545 --store postgresql
     """
     from cli.demo_nodes import Demo
     from cli.demo_summary import print_summary
 
-    demo = Demo(data_dir, chain_port, demo_agencies(api_port_base))
+    demo = Demo(
+        data_dir, chain_port, demo_agencies(api_port_base), postgresql=demo_store == DemoStore.POSTGRESQL
+    )
     demo.lock()
     if reset:
         demo.reset()

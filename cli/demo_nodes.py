@@ -1,5 +1,6 @@
-"""The running demo's processes: the dev chain and its deployment, a node and tokens for each
-demo agency, one `sijill serve` per agency; started in order, watched, stopped in order.
+"""The running demo's processes: the dev chain and its deployment, the PostgreSQL cluster of
+`--store postgresql` (`cli.demo_postgres`), a node and tokens for each demo agency, one `sijill
+serve` per agency; started in order, watched, stopped in order.
 
 `cli.demo` (the command) builds a `Demo` and drives it; the records and certificates it makes
 through the APIs are `cli.demo_scenario`'s, the tables it prints `cli.demo_summary`'s.
@@ -32,6 +33,7 @@ from cli.demo import (
     sijill_command,
     write_private,
 )
+from cli.demo_postgres import DemoCluster
 from cli.demo_scenario import create_records, make_certificates, wait_anchored
 from node.errors import NodeError
 
@@ -44,10 +46,14 @@ _LOG_MARKER = "--- sijill demo:"
 class Demo:
     """The demo's processes and state; `start()`, then `watch()` until interrupted, `stop()`."""
 
-    def __init__(self, data_dir: Path, chain_port: int, agencies: tuple[DemoAgency, ...]) -> None:
+    def __init__(
+        self, data_dir: Path, chain_port: int, agencies: tuple[DemoAgency, ...], *, postgresql: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.chain_port = chain_port
         self.agencies = agencies
+        #: The nodes' PostgreSQL cluster, None when their stores are on LevelDB.
+        self.cluster = DemoCluster(data_dir / "postgresql") if postgresql else None
         self.chain: DevChain | None = None
         self.deployment: dict[str, Any] = {}
         self.apis: dict[str, subprocess.Popen[bytes]] = {}
@@ -80,6 +86,17 @@ class Demo:
     def node_dir(self, agency: DemoAgency) -> Path:
         return self.data_dir / agency.code.lower()
 
+    def store(self, agency: DemoAgency, *, password: bool = False) -> str:
+        """The node's `--store`: its LevelDB directory, or its database's URI (with the password
+        for this process only: the nodes get it in their environment)."""
+        if self.cluster is None:
+            return f"leveldb:{self.node_dir(agency) / 'store'}"
+        return self.cluster.uri(_database(agency), password=password)
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of the `sijill` processes the demo starts."""
+        return {**child_env(), **(self.cluster.env if self.cluster is not None else {})}
+
     # -- start ----------------------------------------------------------------------------------
 
     def lock(self) -> None:
@@ -104,14 +121,16 @@ class Demo:
                 if "in use" in str(exc):  # a `sijill serve` started by hand
                     raise
                 # no node there, or a damaged one: deleted all the same
+        DemoCluster(self.data_dir / "postgresql").remove()
         for path in (self.chain_dir, *(self.node_dir(a) for a in self.agencies)):
             shutil.rmtree(path, ignore_errors=True)
         for path in (self.officers_file, self.records_file):
             path.unlink(missing_ok=True)
-        out.print(f"Reset: removed the demo's chain, nodes, tokens and records from {self.data_dir}")
+        out.print(f"Reset: removed the demo's chain, nodes, stores, tokens and records from {self.data_dir}")
 
     def start(self) -> None:
-        """Chain, deployment, nodes, tokens, APIs, records: each made once, reused afterwards."""
+        """PostgreSQL cluster, chain, deployment, nodes, tokens, APIs, records: each made once,
+        reused afterwards."""
         if _listening(self.chain_port):
             raise NodeError(f"port {self.chain_port} (the chain) is in use; choose another --chain-port")
         for agency in self.agencies:
@@ -120,6 +139,9 @@ class Demo:
                     f"port {agency.port} (the {agency.code} API) is in use, perhaps by a demo still "
                     "running; stop it or choose another --api-port-base"
                 )
+        self._check_stores()
+        if self.cluster is not None:
+            self._start_cluster(self.cluster)
         self._start_chain()
         for agency in self.agencies:
             self._init_node(agency)
@@ -150,7 +172,7 @@ class Demo:
         out.print(f"Chain: anvil at {self.rpc_url}, state in {self.chain_dir}")
         w3 = connect(self.rpc_url)
         compiled = compile_contracts()
-        nodes = [a.code for a in self.agencies if (self.node_dir(a) / "node.json").exists()]
+        nodes = self._set_up()
         if nodes:
             # Nodes hold batches anchored on the last deployment: a new one would not have them.
             problems = (
@@ -169,6 +191,39 @@ class Demo:
         self.deployment = result.deployment
         out.print(f"Contracts: {'reused' if result.reused else 'deployed'} ({self.deployment_file})")
 
+    def _set_up(self) -> list[str]:
+        """The agencies whose nodes are set up already."""
+        return [a.code for a in self.agencies if (self.node_dir(a) / "node.json").exists()]
+
+    def _check_stores(self) -> None:
+        """The nodes are set up with the stores this run asks for (LevelDB or PostgreSQL)."""
+        on_leveldb = [a.code for a in self.agencies if (self.node_dir(a) / "store").is_dir()]
+        if self.cluster is not None and on_leveldb:
+            was, run = "LevelDB", "without --store postgresql"
+        elif (
+            self.cluster is None
+            and self._set_up()
+            and not on_leveldb
+            and (self.data_dir / "postgresql").exists()
+        ):
+            was, run = "PostgreSQL", "with --store postgresql"
+        else:
+            return
+        raise NodeError(
+            f"the demo nodes in {self.data_dir} keep their stores on {was}: run the demo {run}, "
+            "or start afresh with `sijill demo --reset`"
+        )
+
+    def _start_cluster(self, cluster: DemoCluster) -> None:
+        made = cluster.start([_database(a) for a in self.agencies])
+        if made and self._set_up():
+            raise NodeError(
+                f"the demo nodes' PostgreSQL cluster ({cluster.root}) is gone; "
+                "start afresh with `sijill demo --reset`"
+            )
+        how = "made" if made else "reused"
+        out.print(f"PostgreSQL: cluster {how} in {cluster.root}, listening on 127.0.0.1:{cluster.port}")
+
     def _init_node(self, agency: DemoAgency) -> None:
         node_dir = self.node_dir(agency)
         if (node_dir / "node.json").exists():
@@ -177,15 +232,19 @@ class Demo:
         init = [
             *sijill_command("node", "init"),
             *("--data-dir", str(node_dir), "--agency", agency.code, "--dev-account", str(agency.dev_account)),
+            *("--store", self.store(agency)),
         ]
-        done = subprocess.run(init, env=child_env(), capture_output=True, text=True, check=False)
+        done = subprocess.run(init, env=self.child_env(), capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
             raise NodeError(
                 f"`sijill node init` for {agency.code} failed ({last}); "
                 "start afresh with `sijill demo --reset`"
             )
-        out.print(f"Node {agency.code}: set up in {node_dir} (dev account {agency.dev_account})")
+        out.print(
+            f"Node {agency.code}: set up in {node_dir} (dev account {agency.dev_account}), "
+            f"store {self.store(agency)}"
+        )
 
     def _write_peer_policy(self, agency: DemoAgency) -> None:
         """What the other demo agencies' nodes may see of this one's records (docs/api.md),
@@ -206,7 +265,7 @@ class Demo:
         for agency in self.agencies:
             node_dir = self.node_dir(agency)
             tokens = officers.setdefault(agency.code, {})
-            with open_node_store(node_dir, node_dir / "dev-kek") as store:
+            with open_node_store(node_dir, node_dir / "dev-kek", self.store(agency, password=True)) as store:
                 known = {t["tokenId"] for t in store.list_tokens()}
                 for role in ROLES:
                     entry = tokens.get(role)
@@ -235,6 +294,7 @@ class Demo:
         serve = [
             *sijill_command("serve"),
             *("--data-dir", str(node_dir), "--agency", agency.code, "--rpc", self.rpc_url),
+            *("--store", self.store(agency)),
             *("--deployment", str(self.deployment_file), "--host", "127.0.0.1", "--port", str(agency.port)),
             *("--max-age", "1.0"),
             # The verify page offers the other agencies' chain endpoints for a cross-check.
@@ -253,7 +313,7 @@ class Demo:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=child_env(),
+                env=self.child_env(),
                 start_new_session=True,  # Ctrl-C reaches the demo only, which stops the APIs in order
             )
 
@@ -285,7 +345,8 @@ class Demo:
             time.sleep(interval)
 
     def stop(self) -> None:
-        """SIGTERM to every API (killed after STOP_TIMEOUT), then the chain, which saves its state."""
+        """SIGTERM to every API (killed after STOP_TIMEOUT), then the PostgreSQL cluster and the
+        chain, which save their states."""
         running = {code: p for code, p in self.apis.items() if p.poll() is None}
         for process in running.values():
             process.send_signal(signal.SIGTERM)
@@ -299,6 +360,12 @@ class Demo:
                 process.wait()
         if running:
             out.print(f"Stopped the APIs ({', '.join(running)})")
+        if self.cluster is not None and self.cluster.running():
+            try:
+                self.cluster.stop()
+                out.print(f"Stopped the PostgreSQL cluster; its databases are kept in {self.cluster.root}")
+            except NodeError as exc:  # the chain is stopped all the same
+                out.print(f"[yellow]warning:[/] {exc}")
         if self.chain is not None:
             self.chain.stop()
             self.chain = None
@@ -312,6 +379,11 @@ class Demo:
     def _fail(self, agency: DemoAgency, what: str) -> None:
         self._report(agency, what)
         raise typer.Exit(1)
+
+
+def _database(agency: DemoAgency) -> str:
+    """The PostgreSQL database of an agency's node."""
+    return f"sijill_{agency.code.lower()}"
 
 
 def _listening(port: int) -> bool:

@@ -1,5 +1,5 @@
-"""What the demo prints once it runs: chain, contracts, APIs, tokens, records, certificates,
-in tables drawn whole (every URL, token and id can be copied)."""
+"""What the demo prints once it runs: chain, contracts, APIs and their stores, tokens, records,
+certificates, in tables drawn whole (every URL, token and id can be copied)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,17 @@ def print_summary(demo: Demo) -> None:
     for name, entry in demo.deployment["contracts"].items():
         contracts.add_row(name, entry["address"])
     _print_whole(contracts)
-    apis = Table("agency", "record type", "API", "OpenAPI", title="Agency APIs", title_justify="left")
-    for agency in demo.agencies:
-        apis.add_row(agency.code, agency.record_type, agency.api_url, f"{agency.api_url}/openapi.json")
+    apis = Table(
+        "agency", "record type", "API", "OpenAPI", "store", title="Agency APIs", title_justify="left"
+    )
+    for agency in demo.agencies:  # the store's URI carries no password (the nodes get it apart)
+        apis.add_row(
+            agency.code,
+            agency.record_type,
+            agency.api_url,
+            f"{agency.api_url}/openapi.json",
+            demo.store(agency),
+        )
     _print_whole(apis)
     tokens = Table(
         "agency", "role", "token (Authorization: Bearer …)", title="Demo tokens", title_justify="left"
@@ -55,7 +63,10 @@ def print_summary(demo: Demo) -> None:
         base = demo.agencies[0].api_url
         out.print(f"Verify:  {base}/verify (upload or paste a bundle)")
         out.print(f"Bundle:  {base}{bundle_path(first)} (with an officer token)")
-    out.print(f"Logs:    {demo.data_dir}/<agency>/serve.log, {demo.chain_dir}/anvil.log")
+    logs = f"{demo.data_dir}/<agency>/serve.log, {demo.chain_dir}/anvil.log"
+    if demo.cluster is not None:
+        logs += f", {demo.cluster.log}"
+    out.print(f"Logs:    {logs}")
     out.print("Sijill demo running; press Ctrl-C to stop.")
 
 

@@ -1,15 +1,22 @@
 """`sijill demo` (what `make run` starts), as a real process on free ports: chain, three APIs,
 tokens and anchored demo records; Ctrl-C stops every child and exits 0; a second run reuses
 the chain, nodes, tokens and records and creates nothing new, nor does a run after a crash
-that lost the last record's id. And the chain's genesis survives restarts."""
+that lost the last record's id. With `--store postgresql` the nodes keep their stores in a
+PostgreSQL cluster the demo starts, and stops when Ctrl-C stops it. And the chain's genesis
+survives restarts."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import demo_helpers
 import pytest
 import requests
 from demo_helpers import AGENCIES, KINDS, DemoProcess, alive, children, listening, port_base
@@ -89,6 +96,8 @@ def _run_once(data_dir: Path, chain_port: int, api_base: int) -> dict[str, Any]:
     assert not any(alive(pid) for pid in pids), demo.output
     assert not any(listening(port) for port in (chain_port, *ports))
     assert "Stopped the APIs (REPD, CSO, CRA)" in demo.output and "Stopped the chain" in demo.output
+    for code in AGENCIES:  # the summary names each node's store
+        assert f"leveldb:{data_dir / code.lower() / 'store'}" in demo.output
     return {"output": demo.output, "officers": officers, "records": records}
 
 
@@ -149,3 +158,71 @@ def test_a_restarted_chain_keeps_its_genesis(tmp_path: Path) -> None:
     assert [int(b["header"]["number"], 16) for b in state["blocks"]].count(
         0
     ) == 2  # the first, and this run's
+
+
+def test_demo_on_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sijill demo --store postgresql` (here through SIJILL_DEMO_STORE, as a shell exporting it
+    gives it): each node's store is a database of a PostgreSQL cluster the demo starts in its
+    directory; the summary names them without the password; a record verifies; Ctrl-C leaves no
+    process of the cluster running."""
+    # As root the cluster runs as the postgres user, which must reach the demo's directory: not
+    # one under pytest's tmp_path (mode 0700).
+    base = Path(tempfile.mkdtemp(prefix="sijill-demo-pg-"))
+    os.chmod(base, 0o755)
+    data_dir = base / "demo"
+    env = demo_helpers.clean_env
+    monkeypatch.setattr(demo_helpers, "clean_env", lambda: {**env(), "SIJILL_DEMO_STORE": "postgresql"})
+    chain_port, api_base = free_port(), port_base()
+    pid_file = data_dir / "postgresql" / "data" / "postmaster.pid"
+    try:
+        demo = DemoProcess(data_dir, chain_port, api_base)
+        try:
+            demo.wait_for_summary()
+            postmaster, pg_port, server = _server(pid_file)
+            assert alive(postmaster) and listening(pg_port)
+            _check_postgresql_demo(demo, data_dir, api_base, pg_port)
+            status = demo.interrupt()
+        except BaseException:
+            demo.stop()
+            raise
+        assert status == 0, demo.output
+        assert "Stopped the PostgreSQL cluster" in demo.output, demo.output
+        assert not pid_file.exists()
+        assert not any(alive(pid) for pid in server), server
+        assert not listening(pg_port)
+    finally:
+        if pid_file.exists():  # a failed run's server: killed with its backends (its own session)
+            os.killpg(_server(pid_file)[0], signal.SIGKILL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _server(pid_file: Path) -> tuple[int, int, list[int]]:
+    """The postmaster's pid and port (postmaster.pid) and its processes, itself included."""
+    lines = pid_file.read_text().splitlines()
+    postmaster = int(lines[0])
+    return postmaster, int(lines[3]), [postmaster, *children(postmaster)]
+
+
+def _check_postgresql_demo(demo: DemoProcess, data_dir: Path, api_base: int, pg_port: int) -> None:
+    """The stores are the cluster's databases, named without the password, and a record verifies."""
+    password = (data_dir / "postgresql" / "password").read_text().strip()
+    for code in AGENCIES:
+        assert f"postgresql://postgres@127.0.0.1:{pg_port}/sijill_{code.lower()}" in demo.output
+        assert not (data_dir / code.lower() / "store").exists()  # not on LevelDB
+        assert password not in (data_dir / code.lower() / "serve.log").read_text()
+    assert password not in demo.output
+    for pid in children(demo.process.pid):  # nor on a command line, which any user can read
+        assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    records = json.loads((data_dir / "demo-records.json").read_text())["records"]
+    officers = json.loads((data_dir / "officers.json").read_text())["agencies"]
+    assert len(records) == 6 and all(r["version"] == 1 for r in records)
+    record = next(r for r in records if r["agency"] == "CSO")
+    url = f"http://127.0.0.1:{api_base + 1}"
+    bundle = requests.get(
+        f"{url}/v1/records/{record['recordType']}/{record['recordId']}/bundle",
+        headers={"Authorization": f"Bearer {officers['CSO']['officer']['token']}"},
+        timeout=10,
+    )
+    assert bundle.status_code == 200, bundle.text
+    report = requests.post(f"{url}/v1/verify", data=bundle.content, timeout=10).json()
+    assert report["verdict"] == "authentic-current", report
