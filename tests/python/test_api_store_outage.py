@@ -40,12 +40,15 @@ def test_store_outage_answers_503_and_loses_nothing(
             data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, "--store", uri
         )
         try:
-            _outage(server, cluster)
+            reads = _outage(server, cluster)
         finally:
             if not cluster.ready():
                 cluster.up()
             stop_server(server)
         log = server.log.read_text(errors="replace")
+        with Store(uri, bytes.fromhex(KEK)) as kept:  # reads are audited in groups: none was dropped
+            audited = {e["requestId"] for e in kept.export_audit() if e["action"] == "record.read"}
+        assert set(reads) <= audited, set(reads) - audited
     store = f"postgresql://postgres@127.0.0.1:{cluster.port}/repd"
     assert re.search(rf"store unavailable on POST /v1/records \[\w+\]: the store at {store}", log), log[
         -4000:
@@ -55,7 +58,8 @@ def test_store_outage_answers_503_and_loses_nothing(
     assert log.count("Traceback") == log.count("batcher step failed, retrying"), log[-4000:]
 
 
-def _outage(server: Server, cluster: PgCluster) -> None:
+def _outage(server: Server, cluster: PgCluster) -> list[str]:
+    """The outage, as a client sees it; the request ids of the reads answered 200."""
     store = f"postgresql://postgres@127.0.0.1:{cluster.port}/repd"
     title = {"recordType": "title", "record": title_example()}
     with server.client("officer") as officer, httpx.Client(base_url=server.url, timeout=60) as public:
@@ -63,6 +67,8 @@ def _outage(server: Server, cluster: PgCluster) -> None:
         assert before.status_code == 201, before.text
         assert _anchored(officer, before.json()["links"]["self"]), before.text
 
+        last_read = officer.get(before.json()["links"]["self"])  # its audit entry may wait for the store
+        assert last_read.status_code == 200, last_read.text
         cluster.down()
         refused = officer.post("/v1/records", json=title, headers={"Idempotency-Key": "during-the-outage"})
         problem = expect_problem(refused, 503, "store-unavailable")
@@ -92,6 +98,7 @@ def _outage(server: Server, cluster: PgCluster) -> None:
         kept = officer.get(before.json()["links"]["self"])
         assert kept.status_code == 200 and kept.json()["state"] == "anchored", kept.text
         assert kept.json()["leaf"] == before.json()["leaf"]
+    return [last_read.headers["X-Request-Id"], kept.headers["X-Request-Id"]]
 
 
 def _init_node_on(uri: str, data_dir: Path, key: bytes) -> tuple[Path, dict[str, str]]:
