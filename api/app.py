@@ -28,8 +28,10 @@ from api.metrics import Metrics
 from api.problems import ApiProblem, on_api_problem, on_http_exception, on_unexpected, on_validation_error
 from api.rpcproxy import RpcProxy, cors_allow_list
 from api.security import AuditBuffer, RateLimiter
+from api.store_health import StoreProbe, on_store_error
 from ledger.chainview import AgencyStatus, BatchInfo, ChainUnavailable, ChainView, LeafState, LeafStatusInfo
 from ledger.codes import agency_code
+from node.errors import StoreError
 from node.shares import Shares
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -143,6 +145,7 @@ class SijillApi:
         self.agency: str = node.settings.agency
         self.metrics = Metrics()
         self.audit = AuditBuffer(node.store)
+        self.store_probe = StoreProbe(node.store)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.idempotency = Idempotency(node.store)
         self.chain: ChainView = CachedChainView(node.chain_view, settings.chain_cache_seconds, node.indexer)
@@ -251,6 +254,7 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     app.state.sijill = SijillApi(node, settings)
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StoreError, on_store_error)  # the store away: 503, never a 500
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
     routers = (

@@ -16,7 +16,9 @@ any client that sends the whole body before it reads (most do) once the socket b
 With an `Idempotency-Key`, each chunk's answers are stored in the chunk's own write batch with
 a hash of its raw lines; a retried upload (after a timeout, a crash, a dropped connection)
 replays the chunks already committed and carries on after them. A chunk whose lines differ
-from the first attempt's stops the upload with an `idempotency-key-reused` line.
+from the first attempt's stops the upload with an `idempotency-key-reused` line. That is also
+the way on after a 503 `store-unavailable` (the store away mid-upload): the chunks committed
+before it are kept, and the retry replays them.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ async def _lines(request: Request, max_line: int) -> AsyncIterator[bytes | None]
             "description": "One NDJSON answer line per input line, then a summary line",
             "content": {"application/x-ndjson": {}},
         },
-        **problem_responses(400, 401, 403, 415, 422, 429),
+        **problem_responses(400, 401, 403, 415, 422, 429, 503),
     },
     openapi_extra={
         "requestBody": {

@@ -5,7 +5,9 @@ Readiness tells the truth about the node's promise: every leaf accepted and not 
 watched. `/readyz` turns 503 when that promise is at risk (less than `ready_anchor_margin`
 seconds left, or past) or when anchoring makes no progress for `ready_max_stall` seconds
 although leaves wait (the chain away, reverts again and again, a chain that lost the node's batches, a
-transaction never mined). `/healthz` stays the liveness probe: the process answers, and a
+transaction never mined), and when the store does not answer a small read within 2 s
+(api/store_health.py: then the figures the store holds are null, NaN in /metrics, and
+`sijill_store_up` is 0). `/healthz` stays the liveness probe: the process answers, and a
 restart would not anchor anything sooner."""
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from api.http_protocol import refusal_counts
+from api.store_health import StoreStatus
 from node.batcher import Unanchored
+from node.errors import StoreError
 
 router = APIRouter(tags=["operations"])
 
@@ -33,13 +37,14 @@ class ReadyOut(BaseModel):
     ready: bool
     agency: str
     chain: bool
+    store: bool
     indexerLag: int | None
-    backlog: int
-    unanchored: int
-    unanchoredBatches: int
+    backlog: int | None  # the figures the store holds are null while it does not answer
+    unanchored: int | None
+    unanchoredBatches: int | None
     oldestUnanchoredAge: float | None
     anchorBySlack: float | None
-    anchoringStalledFor: float
+    anchoringStalledFor: float | None
     lastAnchorAt: float | None
     problems: list[str]
 
@@ -85,36 +90,48 @@ def readiness(sijill: Any) -> dict[str, Any]:
     except Exception as exc:
         chain = False
         problems.append(f"chain unreachable: {type(exc).__name__}")
-    lag = node.indexer.lag() if chain else None
-    if chain and (lag is None or lag > settings.ready_max_lag):
+    # The store first, with a short deadline: every figure below reads it, and a store that is
+    # away holds each read for its connection timeout.
+    store = sijill.store_probe.status()
+    lag = backlog = waiting = None
+    if store.up:
+        try:
+            lag = node.indexer.lag() if chain else None
+            backlog = node.store.queued_leaves
+            waiting = node.batcher.unanchored()
+        except StoreError as exc:
+            store = StoreStatus(False, str(exc))
+    if not store.up:
+        problems.append(f"store unreachable: {store.problem}")
+    if chain and store.up and (lag is None or lag > settings.ready_max_lag):
         problems.append(f"indexer behind the chain by {lag} blocks (limit {settings.ready_max_lag})")
-    backlog = node.store.queued_leaves
-    if backlog > settings.ready_max_backlog:
+    if backlog is not None and backlog > settings.ready_max_backlog:
         problems.append(f"backlog of {backlog} leaves (limit {settings.ready_max_backlog})")
-    waiting = node.batcher.unanchored()
     now = time.time()
-    problems += promise_problems(
-        waiting, now, margin=settings.ready_anchor_margin, max_stall=settings.ready_max_stall
-    )
+    if waiting is not None:
+        problems += promise_problems(
+            waiting, now, margin=settings.ready_anchor_margin, max_stall=settings.ready_max_stall
+        )
     for error in (node.batcher.last_error, node.indexer.last_error):
         if error:
             problems.append(error)
     problems.extend(node.batcher.holds)  # what the registry does not let the agency anchor now
     return {
-        "ready": chain and not problems,
+        "ready": chain and store.up and not problems,
         "agency": sijill.agency,
         "chain": chain,
+        "store": store.up,
         "indexerLag": lag,
         "backlog": backlog,
-        "unanchored": waiting.leaves,
-        "unanchoredBatches": waiting.batches,
+        "unanchored": None if waiting is None else waiting.leaves,
+        "unanchoredBatches": None if waiting is None else waiting.batches,
         "oldestUnanchoredAge": None
-        if waiting.oldest_intake is None
+        if waiting is None or waiting.oldest_intake is None
         else round(now - waiting.oldest_intake, 1),
         "anchorBySlack": None
-        if waiting.earliest_anchor_by is None
+        if waiting is None or waiting.earliest_anchor_by is None
         else round(waiting.earliest_anchor_by - now, 1),
-        "anchoringStalledFor": round(waiting.stalled_for, 1),
+        "anchoringStalledFor": None if waiting is None else round(waiting.stalled_for, 1),
         "lastAnchorAt": node.batcher.last_anchor_at,
         "problems": problems,
     }
@@ -124,8 +141,8 @@ def readiness(sijill: Any) -> dict[str, Any]:
     "/readyz",
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "Not ready: `problems` says why"}},
-    summary="Ready to serve: chain reachable, indexer caught up, backlog under its limit, nothing held back, "
-    "anchoring progressing and every promise (anchorBy) kept with room to spare",
+    summary="Ready to serve: chain and store reachable, indexer caught up, backlog under its limit, "
+    "nothing held back, anchoring progressing and every promise (anchorBy) kept with room to spare",
 )
 async def readyz(request: Request) -> JSONResponse:
     state = await run_in_threadpool(readiness, request.app.state.sijill)
@@ -135,7 +152,8 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    summary="Prometheus metrics: requests, latency, records taken in, backlog, batches, anchor latency",
+    summary="Prometheus metrics: requests, latency, records taken in, store up, backlog, batches, "
+    "anchor latency",
 )
 async def metrics(request: Request) -> PlainTextResponse:
     sijill = request.app.state.sijill
@@ -144,45 +162,61 @@ async def metrics(request: Request) -> PlainTextResponse:
     def gauges() -> list[tuple[str, str, str, float | int | None]]:
         batcher = node.batcher
         anchored = batcher.anchored_batches
-        waiting = batcher.unanchored()
+        # What the store holds is NaN while it does not answer (sijill_store_up says so).
+        store = sijill.store_probe.status()
+        backlog = waiting = lag = None
+        if store.up:
+            try:
+                backlog, waiting, lag = node.store.queued_leaves, batcher.unanchored(), node.indexer.lag()
+            except StoreError as exc:
+                store = StoreStatus(False, str(exc))
         now = time.time()
+        oldest = None if waiting is None else waiting.oldest_intake
+        earliest = None if waiting is None else waiting.earliest_anchor_by
         return [
+            (
+                "sijill_store_up",
+                "gauge",
+                "1 when the node's store answered a small read within 2 s, 0 when it did not "
+                "(the server down, a failover under way)",
+                int(store.up),
+            ),
             (
                 "sijill_backlog_leaves",
                 "gauge",
                 "Leaves taken in and not yet in a batch",
-                node.store.queued_leaves,
+                backlog,
             ),
             (
                 "sijill_unanchored_leaves",
                 "gauge",
                 "Leaves taken in and not yet anchored: queued, or in batches built or sent",
-                waiting.leaves,
+                None if waiting is None else waiting.leaves,
             ),
             (
                 "sijill_unanchored_batches",
                 "gauge",
                 "Batches built or sent and not yet anchored",
-                waiting.batches,
+                None if waiting is None else waiting.batches,
             ),
             (
                 "sijill_oldest_unanchored_age_seconds",
                 "gauge",
                 "Seconds since the oldest leaf not yet anchored was taken in (NaN when none waits)",
-                None if waiting.oldest_intake is None else round(now - waiting.oldest_intake, 1),
+                None if oldest is None else round(now - oldest, 1),
             ),
             (
                 "sijill_anchor_by_slack_seconds",
                 "gauge",
                 "Seconds until the earliest anchorBy promised to a leaf not yet anchored; negative once "
                 "it has passed (NaN when none waits)",
-                None if waiting.earliest_anchor_by is None else round(waiting.earliest_anchor_by - now, 1),
+                None if earliest is None else round(earliest - now, 1),
             ),
             (
                 "sijill_anchoring_stalled_seconds",
                 "gauge",
                 "Seconds anchoring has made no progress while batches wait (0 while it progresses)",
-                round(waiting.stalled_for, 1),
+                None if waiting is None else round(waiting.stalled_for, 1),
             ),
             (
                 "sijill_batches_resent_total",
@@ -194,7 +228,7 @@ async def metrics(request: Request) -> PlainTextResponse:
                 "sijill_indexer_lag_blocks",
                 "gauge",
                 "Blocks the event indexer trails the chain",
-                node.indexer.lag(),
+                lag,
             ),
             (
                 "sijill_held_leaves",

@@ -55,6 +55,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "unsupported-media-type": ("Unsupported media type", "نوع المحتوى غير مدعوم"),
     "rate-limited": ("Too many requests", "طلبات كثيرة جدًا"),
     "chain-unavailable": ("The chain is unavailable", "الشبكة غير متاحة حاليًا"),
+    "store-unavailable": ("The node's store is unavailable", "مخزن بيانات العقدة غير متاح حاليًا"),
     "not-ready": ("The node is not ready", "العقدة غير جاهزة"),
     "internal": ("Internal error", "خطأ داخلي"),
     "peer-unauthenticated": ("The peer request is not authenticated", "طلب الجهة غير موثّق"),
@@ -320,5 +321,5 @@ _DESCRIPTIONS = {
     415: "Wrong Content-Type",
     422: "Invalid request or record: `errors` names each field and rule",
     429: "Rate limit exceeded: see Retry-After",
-    503: "The chain or the node is unavailable",
+    503: "The chain, the node or its store is unavailable: see Retry-After",
 }

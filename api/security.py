@@ -19,6 +19,7 @@ a burst of reads costs one disk sync, not one each.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +30,16 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiProblem
+from node.errors import StoreError
 from node.store import TOKEN_ID_LENGTH, Store, hash_token
 
 ROLES = ("officer", "supervisor", "auditor")
 WRITERS = ("officer", "supervisor")
 SUPERVISORS = ("supervisor",)
 READERS = ("officer", "supervisor", "auditor")
+
+RETRY_PAUSE = 2.0  # seconds the audit thread waits before it writes again to a store that was away
+log = logging.getLogger("sijill.api")
 
 bearer = HTTPBearer(auto_error=False, description="An officer token from `sijill officer add`")
 
@@ -129,9 +134,14 @@ class AuditBuffer:
             pending, self._pending = self._pending, []
         if not pending:
             return
-        with self.store.write_batch() as wb:
-            for entry in pending:
-                self.store.audit(wb, **entry)
+        try:
+            with self.store.write_batch() as wb:
+                for entry in pending:
+                    self.store.audit(wb, **entry)
+        except BaseException:  # nothing was written (one batch): keep them, in order, for the next try
+            with self._lock:
+                self._pending[:0] = pending
+            raise
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -139,6 +149,11 @@ class AuditBuffer:
             self._wake.clear()
             try:
                 self.flush()
+            except StoreError as exc:  # the store away (a failover): the entries wait for it
+                if self._stop.is_set():
+                    return
+                log.warning("audit entries kept until the store answers: %s", exc)
+                self._stop.wait(RETRY_PAUSE)
             except Exception:  # a closed store at shutdown: nothing more to write
                 if self._stop.is_set():
                     return
