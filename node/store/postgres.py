@@ -183,6 +183,9 @@ class PostgresBackend:
                 max_size=POOL_SIZE,
                 kwargs={"autocommit": True, **kwargs},
                 configure=configure,
+                # One empty round trip when a connection is taken: after a failover the idle
+                # ones are broken, and a request should not be refused for each of them.
+                check=ConnectionPool.check_connection,
                 name="sijill-store",
                 timeout=POOL_TIMEOUT,
                 open=True,
@@ -193,6 +196,7 @@ class PostgresBackend:
                 max_size=COUNTER_POOL_SIZE,
                 kwargs={"autocommit": True, **kwargs},
                 configure=asynchronous,
+                check=ConnectionPool.check_connection,
                 name="sijill-counters",
                 timeout=POOL_TIMEOUT,
                 open=True,
