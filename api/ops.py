@@ -46,6 +46,7 @@ class ReadyOut(BaseModel):
     anchorBySlack: float | None
     anchoringStalledFor: float | None
     lastAnchorAt: float | None
+    batcher: bool  # this process holds the batcher lease (always, on LevelDB): it batches and anchors
     problems: list[str]
 
 
@@ -112,7 +113,7 @@ def readiness(sijill: Any) -> dict[str, Any]:
         problems += promise_problems(
             waiting, now, margin=settings.ready_anchor_margin, max_stall=settings.ready_max_stall
         )
-    for error in (node.batcher.last_error, node.indexer.last_error):
+    for error in (node.batcher.last_error, node.indexer.last_error, node.lease.last_error):
         if error:
             problems.append(error)
     problems.extend(node.batcher.holds)  # what the registry does not let the agency anchor now
@@ -133,6 +134,7 @@ def readiness(sijill: Any) -> dict[str, Any]:
         else round(waiting.earliest_anchor_by - now, 1),
         "anchoringStalledFor": None if waiting is None else round(waiting.stalled_for, 1),
         "lastAnchorAt": node.batcher.last_anchor_at,
+        "batcher": node.lease.held(),
         "problems": problems,
     }
 
@@ -243,6 +245,19 @@ async def metrics(request: Request) -> PlainTextResponse:
                 "Revocations and supersessions kept but not sent because the registry refuses the "
                 "agency now (suspended, signer retired); /readyz says why",
                 batcher.held_operations,
+            ),
+            (
+                "sijill_batcher_lease_held",
+                "gauge",
+                "1 while this process holds the batcher lease (batches, anchors and indexes for the "
+                "agency; always on LevelDB), 0 while another process of the agency does",
+                int(node.lease.held()),
+            ),
+            (
+                "sijill_batcher_takeovers_total",
+                "counter",
+                "Times this process took the batcher lease (its first start on PostgreSQL included)",
+                node.lease.takeovers,
             ),
             ("sijill_batches_anchored_total", "counter", "Batches anchored by this process", anchored),
             (

@@ -45,6 +45,14 @@ def _holder_pid(cluster: PgCluster, db: str) -> int | None:
     return int(lease["holder"].split("/")[1]) if lease and lease["holder"] else None
 
 
+def _batcher(server: Server) -> tuple[bool, int]:
+    """Whether `server` says it holds the batcher lease: /readyz's `batcher`, and the gauge."""
+    ready = httpx.get(server.url + "/readyz", timeout=30).json()["batcher"]
+    metrics = httpx.get(server.url + "/metrics", timeout=30).text
+    gauge = next(line for line in metrics.splitlines() if line.startswith("sijill_batcher_lease_held "))
+    return ready, int(float(gauge.split()[1]))
+
+
 def anchored_once(ledger: Any, cluster: PgCluster, db: str, acknowledged: int) -> int:
     """Check that the agency's batches on the chain anchor every record of the store exactly
     once: as many leaves as the store has records (the acknowledged ones, and any a killed
@@ -121,6 +129,7 @@ def test_the_lease_holder_is_killed_under_intake_and_nothing_is_lost_or_anchored
     by_pid = {s.process.pid: s for s in servers}
     holder = by_pid[_holder_pid(pg_cluster, db)]  # type: ignore[index]
     follower = next(s for s in servers if s is not holder)
+    assert _batcher(holder) == (True, 1) and _batcher(follower) == (False, 0)  # /readyz and /metrics say who
     acknowledged: list[dict[str, Any]] = []
     refused: list[float] = []  # when a post to the survivor failed (none expected)
     lock = threading.Lock()
@@ -165,6 +174,7 @@ def test_the_lease_holder_is_killed_under_intake_and_nothing_is_lost_or_anchored
         for thread in posters:
             thread.join()
     assert took_over < 15, took_over  # the lease's 5 s, and the survivor's next look
+    wait_for(lambda: _batcher(follower) == (True, 1), what="the survivor's /readyz to say it batches")
     assert refused == []  # the survivor never refused a record
     with follower.client("officer") as officer, httpx.Client(base_url=follower.url) as public:
         for made in acknowledged:  # every acknowledged record: anchored, and its bundle verifies
