@@ -1,5 +1,10 @@
 """Real `sijill serve` processes for API tests: a deployment of their own on the session anvil,
-one node directory per agency with officer tokens, and the processes started and stopped."""
+one node directory per agency with officer tokens, and the processes started and stopped.
+
+A node's store is LevelDB in its directory, as `sijill serve` keeps it by default, or a
+database of its own on a PostgreSQL cluster: `init_node(..., store=URI)` and
+`start_server(..., store=URI)` (`--store`, docs/storage.md); `servers(..., backend=...)` gives
+each of its nodes a new store of that `Backend`."""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from eth_account import Account
+from pg_cluster import PgCluster
 from web3 import Web3
 
 from ledger.records.examples import title_example
@@ -79,6 +86,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    store: str | None = None  # its --store; None: LevelDB in <data_dir>/store
 
     def client(self, role: str | None = "officer", **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -86,6 +94,34 @@ class Server:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a test's nodes keep their stores: LevelDB in each node's directory (no `cluster`),
+    or a new database per node on a PostgreSQL `cluster`."""
+
+    cluster: PgCluster | None = None
+
+    @property
+    def name(self) -> str:
+        return "leveldb" if self.cluster is None else "postgresql"
+
+    def new_store(self) -> str | None:
+        """A new node's --store: None (LevelDB in its directory) or a new database's URI."""
+        return None if self.cluster is None else self.cluster.create_database()
+
+    def raw_bytes(self, server: Server) -> bytes:
+        """Every byte the store of `server` keeps, as whoever holds its disk would read it:
+        LevelDB's tables and log; or a `pg_dump` of its database and the cluster's files."""
+        if self.cluster is None:
+            files = (server.data_dir / "store").iterdir()
+            return b"".join(p.read_bytes() for p in files if p.is_file())
+        assert server.store is not None, f"{server.agency}'s node was started on LevelDB"
+        return self.cluster.dump(urlsplit(server.store).path.lstrip("/")) + self.cluster.files()
+
+
+LEVELDB = Backend()
 
 
 def deploy_fresh(
@@ -124,23 +160,28 @@ def deploy_fresh(
 
 
 def init_node(
-    root: Path, code: str, key: bytes, policy: dict[str, Any] | None = None
+    root: Path, code: str, key: bytes, policy: dict[str, Any] | None = None, *, store: str | None = None
 ) -> tuple[Path, dict[str, str]]:
+    """A node directory `root/<code>` with its keystore, its store (at `store`, else LevelDB in
+    the directory) holding a token of each role and an expired and a revoked one, and `policy`
+    as its peer policy; the directory and the tokens by role."""
     data_dir = root / code.lower()
     data_dir.mkdir(parents=True)
     create_keystore(data_dir / "signer.json", PASSPHRASE, key, kdf_iterations=2**10)
     tokens = {}
-    with Store(data_dir / "store", bytes.fromhex(KEK), create=True) as store:
+    with Store(store or data_dir / "store", bytes.fromhex(KEK), create=True) as node_store:
         for role in ROLES:
             token = secrets.token_urlsafe(32)
-            store.add_token(token, {"name": f"{role} of {code}", "role": role, "agency": code}, None)
+            node_store.add_token(token, {"name": f"{role} of {code}", "role": role, "agency": code}, None)
             tokens[role] = token
         # Two tokens that must not work: one expired, one revoked.
         tokens["expired"] = secrets.token_urlsafe(32)
-        store.add_token(tokens["expired"], {"name": "expired", "role": "officer", "agency": code}, 1)
+        node_store.add_token(tokens["expired"], {"name": "expired", "role": "officer", "agency": code}, 1)
         tokens["revoked"] = secrets.token_urlsafe(32)
-        store.revoke_token(
-            store.add_token(tokens["revoked"], {"name": "revoked", "role": "officer", "agency": code}, None)
+        node_store.revoke_token(
+            node_store.add_token(
+                tokens["revoked"], {"name": "revoked", "role": "officer", "agency": code}, None
+            )
         )
     if policy is not None:
         (data_dir / "peer-policy.json").write_text(json.dumps(policy))
@@ -156,7 +197,10 @@ def start_server(
     deployment: Path,
     *extra: str,
     port: int | None = None,
+    store: str | None = None,
 ) -> Server:
+    """`sijill serve` of the node in `data_dir` (on its `store`, else LevelDB in the directory)
+    with `extra` flags; returns once /readyz answers 200."""
     port = port or free_port()
     log = data_dir / "serve.log"
     args = [
@@ -178,11 +222,12 @@ def start_server(
         "0.5",
         "--batch-size",
         "20000",
+        *(("--store", store) if store else ()),
         *extra,
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(args, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(code, f"http://127.0.0.1:{port}", data_dir, key, tokens, process, log)
+    server = Server(code, f"http://127.0.0.1:{port}", data_dir, key, tokens, process, log, store=store)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -220,12 +265,14 @@ def servers(
     | None = None,
     names: Mapping[str, str] | None = None,
     more_signers: dict[str, tuple[str, ...]] | None = None,
+    backend: Backend = LEVELDB,
 ) -> Iterator[dict[str, Server]]:
     """REPD, CSO and CRA serving a fresh deployment. `extra` is each node's further flags, or a
     function of every node's URL that gives them (for flags that name another node, such as
     `--verify-peer`): the ports are chosen before any node starts. `names`: agencies' on-chain
     names other than "<code> API test agency"; `more_signers`: further signer addresses of an
-    agency besides its node's key (a test's own voting key, say)."""
+    agency besides its node's key (a test's own voting key, say); `backend`: where each node's
+    store is (a new one each)."""
     keys, deployment = deploy_fresh(
         w3, compiled, root / "deployment.json", names=names, more_signers=more_signers
     )
@@ -237,9 +284,11 @@ def servers(
     started: dict[str, Server] = {}
     try:
         for code, key in keys.items():
-            data_dir, tokens = init_node(root, code, key, (policies or {}).get(code))
+            store = backend.new_store()
+            data_dir, tokens = init_node(root, code, key, (policies or {}).get(code), store=store)
+            more = (extra or {}).get(code, ())
             started[code] = start_server(
-                data_dir, code, key, tokens, rpc, deployment, *(extra or {}).get(code, ()), port=ports[code]
+                data_dir, code, key, tokens, rpc, deployment, *more, port=ports[code], store=store
             )
             started[code].extra["deployment"] = deployment
         yield started

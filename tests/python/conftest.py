@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_helpers import Backend
 from eth_account.signers.local import LocalAccount
 from pg_cluster import PgCluster
 from web3 import Web3
@@ -92,6 +93,17 @@ def pg_cluster() -> Iterator[PgCluster]:
     makes its own database in it with `pg_cluster.create_database()`."""
     with PgCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module", params=["leveldb", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Where a module's nodes keep their stores, once each way: LevelDB in each node's
+    directory, then a database per node on the session's `pg_cluster` (started only then). A
+    module whose servers are module-scoped makes them take this, and every test in it runs on
+    both (docs/storage.md: the same behaviour on either backend)."""
+    if request.param == "leveldb":
+        return Backend()
+    return Backend(request.getfixturevalue("pg_cluster"))
 
 
 # ---------------------------------------------------------------------------- pytest --fast

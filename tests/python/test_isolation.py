@@ -2,7 +2,8 @@
 write another agency's records, nor anchor a record type its agency is not allowed; at the API,
 node and contract levels, on one anvil, with real `sijill serve` processes of REPD (title), CSO
 (marriage) and CRA (commercial), the council at 1 of 3 so that each change is one transaction.
-A, B and C below stand for any three of them.
+A, B and C below stand for any three of them. Every test runs twice: the nodes' stores on
+LevelDB, then each in a database of its own on PostgreSQL (the `backend` fixture).
 
 The property, cell by cell, and the test that shows each ("→" names an existing test that
 already covers part of a cell, which this file does not repeat):
@@ -77,6 +78,7 @@ from api_helpers import (
     KINDS,
     PASSPHRASE,
     ROLES,
+    Backend,
     Server,
     deploy_fresh,
     expect_problem,
@@ -198,9 +200,10 @@ def net(
     compiled: dict[str, CompiledContract],
     devchain: Any,
     decoder: RevertDecoder,
+    backend: Backend,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Net]:
-    root = tmp_path_factory.mktemp("isolation")
+    root = tmp_path_factory.mktemp(f"isolation-{backend.name}")
     spare = {code: secrets.token_bytes(32) for code in ("REPD", "CSO", "MOJ")}
     keys, deployment = deploy_fresh(
         w3,
@@ -212,17 +215,28 @@ def net(
         ),
         threshold=1,
     )
+    stores = {code: backend.new_store() for code in keys}
     nodes = {
-        code: init_node(root, code, key, POLICY if code == "REPD" else None) for code, key in keys.items()
+        code: init_node(root, code, key, POLICY if code == "REPD" else None, store=stores[code])
+        for code, key in keys.items()
     }
     misissued = secrets.token_urlsafe(32)
-    with Store(nodes["REPD"][0] / "store", bytes.fromhex(KEK)) as store:
+    with Store(stores["REPD"] or nodes["REPD"][0] / "store", bytes.fromhex(KEK)) as store:
         store.add_token(misissued, {"name": "issued to CSO", "role": "supervisor", "agency": "CSO"}, None)
 
     started: dict[str, Server] = {}
     with ThreadPoolExecutor(len(keys)) as pool:
         futures = {
-            code: pool.submit(start_server, data_dir, code, keys[code], tokens, devchain.rpc_url, deployment)
+            code: pool.submit(
+                start_server,
+                data_dir,
+                code,
+                keys[code],
+                tokens,
+                devchain.rpc_url,
+                deployment,
+                store=stores[code],
+            )
             for code, (data_dir, tokens) in nodes.items()
         }
         failures = []
@@ -653,6 +667,7 @@ def test_a_type_disallowed_while_the_node_runs(
     compiled: dict[str, CompiledContract],
     devchain: Any,
     decoder: RevertDecoder,
+    backend: Backend,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -678,10 +693,12 @@ def test_a_type_disallowed_while_the_node_runs(
         action = (kind, agency_code("FAM"), ZERO_ADDRESS, record_type(of_type), 0, "")
         council.transact(contracts["AgencyRegistry"].functions.propose(action))
 
-    data_dir, _ = init_node(tmp_path, "FAM", node_key)
+    store = backend.new_store()
+    data_dir, _ = init_node(tmp_path, "FAM", node_key, store=store)
     monkeypatch.setenv("SIJILL_SIGNER_PASSPHRASE", PASSPHRASE)
     settings = NodeSettings(
         data_dir=data_dir,
+        store=store,
         deployment=path,
         rpc_url=devchain.rpc_url,
         agency="FAM",
@@ -782,8 +799,11 @@ def test_a_type_disallowed_while_the_node_runs(
         node.stop()
 
 
-def test_a_node_will_not_start_with_another_agencys_key(net: Net, devchain: Any, tmp_path: Path) -> None:
-    data_dir, _ = init_node(tmp_path, "REPD", net.keys["CSO"])
+def test_a_node_will_not_start_with_another_agencys_key(
+    net: Net, backend: Backend, devchain: Any, tmp_path: Path
+) -> None:
+    store = backend.new_store()
+    data_dir, _ = init_node(tmp_path, "REPD", net.keys["CSO"], store=store)
     run = subprocess.run(
         [
             str(Path(sys.executable).with_name("sijill")),
@@ -798,6 +818,7 @@ def test_a_node_will_not_start_with_another_agencys_key(net: Net, devchain: Any,
             str(net.deployment),
             "--port",
             str(free_port()),
+            *(("--store", store) if store else ()),
         ],
         env={**os.environ, **ENV},
         capture_output=True,
