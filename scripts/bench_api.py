@@ -5,6 +5,7 @@ as the ceiling of the HTTP stack itself on this machine.
 Usage: .venv/bin/python scripts/bench_api.py [--seconds 10] [--rates 200,500] [--bulk-records 50000]
        .venv/bin/python scripts/bench_api.py --quick      # 3 s per phase, 10,000 bulk records
        [--driver raw|httpx] [--connections 64] [--concurrency 32] [--serve-log PATH]
+       [--store leveldb|postgresql]
 
 Starts its own anvil, a fresh deployment and one `sijill serve` for REPD (no per-token or public
 rate limit: every load comes from one address; batches close after 1 s) in a temporary
@@ -489,11 +490,18 @@ def _cpu_text(figures: dict[str, Any]) -> str:
 
 
 @contextmanager
-def repd_server(console: Any, *serve_args: str) -> Iterator[tuple[Any, Path, Path, dict[str, Any]]]:
+def repd_server(
+    console: Any, *serve_args: str, store: str = "leveldb"
+) -> Iterator[tuple[Any, Path, Path, dict[str, Any]]]:
     """A fresh anvil (1 s blocks), a fresh deployment and one `sijill serve` for REPD started
     with `serve_args`, in a temporary directory: (server, that directory, the deployment file,
-    after). Once the server has stopped, `after` holds its exit status and its log."""
+    after). Once the server has stopped, `after` holds its exit status and its log. `store`
+    "postgresql": the node's store in a throwaway PostgreSQL 15 cluster (fsync and
+    synchronous_commit on) on the same machine."""
+    from contextlib import ExitStack
+
     from api_helpers import deploy_fresh, init_node, start_server, stop_server
+    from pg_cluster import PgCluster
 
     from node.chain.client import connect
     from node.chain.devchain import DevChain, DevChainConfig, free_port
@@ -504,12 +512,16 @@ def repd_server(console: Any, *serve_args: str) -> Iterator[tuple[Any, Path, Pat
     with (
         tempfile.TemporaryDirectory() as tmp,
         DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
+        ExitStack() as stack,
     ):
         root = Path(tmp)
-        console.log("deploying a fresh network and starting sijill serve for REPD")
+        location = stack.enter_context(PgCluster()).create_database("repd") if store == "postgresql" else None
+        console.log(f"deploying a fresh network and starting sijill serve for REPD on {store}")
         keys, deployment = deploy_fresh(connect(chain.rpc_url), compiled, root / "deployment.json")
-        data_dir, tokens = init_node(root, "REPD", keys["REPD"])
-        server = start_server(data_dir, "REPD", keys["REPD"], tokens, chain.rpc_url, deployment, *serve_args)
+        data_dir, tokens = init_node(root, "REPD", keys["REPD"], store=location)
+        server = start_server(
+            data_dir, "REPD", keys["REPD"], tokens, chain.rpc_url, deployment, *serve_args, store=location
+        )
         try:
             yield server, root, deployment, after
         finally:
@@ -536,6 +548,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="3 s per phase, 1 s warm-up, 10,000 bulk")
     parser.add_argument("--serve-log", type=Path, help="copy the server's log here at the end")
+    parser.add_argument(
+        "--store",
+        choices=("leveldb", "postgresql"),
+        default="leveldb",
+        help="the node's store: LevelDB in its directory, or a throwaway PostgreSQL 15 cluster",
+    )
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else (3.0 if args.quick else 10.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
@@ -562,7 +580,10 @@ def main() -> None:
         },
     }
     phase_timeout = warmup + seconds + 120
-    with repd_server(console, "--rate-limit", "0", "--public-rate", "0", "--max-age", "1.0") as (
+    figures["settings"]["store"] = args.store
+    with repd_server(
+        console, "--rate-limit", "0", "--public-rate", "0", "--max-age", "1.0", store=args.store
+    ) as (
         server,
         root,
         _,
