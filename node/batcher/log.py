@@ -196,8 +196,7 @@ class BatchLog:
         every leaf again."""
         by: float | None = None
         intake: float | None = None
-        for leaf in leaves:
-            info = self.store.get_json(b"leaf/" + leaf.hex().encode())
+        for info in self.store.get_many_json([b"leaf/" + leaf.hex().encode() for leaf in leaves]):
             if info is None:
                 continue
             by = info["anchorBy"] if by is None else min(by, info["anchorBy"])

@@ -198,6 +198,14 @@ class Database:
             raise StoreError(f"{show_key(key)} holds secrets: read it with get_secret")
         return self._read_json(key)
 
+    def get_many_json(self, keys: list[bytes]) -> list[Any | None]:
+        """The JSON values at `keys` (None where missing), in order, read together."""
+        if any(is_secret_key(key) for key in keys):
+            raise StoreError("secrets are read one by one with get_secret")
+        return [
+            None if v is None else load_json(k, v) for k, v in zip(keys, self._db.get_many(keys), strict=True)
+        ]
+
     def delete(self, wb: WriteBatch | None, key: bytes) -> None:
         """Delete `key` (in `wb`, or at once when None). Audit entries cannot be deleted."""
         check_writable(key)

@@ -62,6 +62,9 @@ class LevelDBBackend:
         value: bytes | None = self._db.get(key)
         return value
 
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return [self._db.get(key) for key in keys]
+
     def put(self, key: bytes, value: bytes, *, sync: bool) -> None:
         self._db.put(key, value, sync=sync)
 

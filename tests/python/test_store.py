@@ -757,3 +757,15 @@ def test_node_processes_share_a_postgresql_store_that_tools_take_alone(pg_cluste
     ):
         Store(uri, KEK)
     Store(uri, KEK).close()  # every node gone: a tool opens it again
+
+
+def test_many_values_are_read_together_in_order(store: Store) -> None:
+    keys = [b"leaf/%04d" % i for i in range(3000)]
+    with store.write_batch() as wb:
+        for i, key in enumerate(keys[::2]):
+            store.put_json(wb, key, {"n": i})
+    wanted = [keys[5], keys[4], keys[0], b"leaf/missing", keys[2998]]
+    assert store.get_many_json(wanted) == [None, {"n": 2}, {"n": 0}, None, {"n": 1499}]
+    assert store.get_many_json(keys) == [{"n": i // 2} if i % 2 == 0 else None for i in range(3000)]
+    with pytest.raises(StoreError, match="one by one"):
+        store.get_many_json([b"record/title/x/00000001"])
