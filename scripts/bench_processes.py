@@ -8,7 +8,8 @@ Each run loads `--records` titles with `sijill node ingest` (whole processes, as
 runs them) and ends when every record is anchored with its proof stored (ingest returns only
 then). The two-process run splits the file in two and starts two ingests at once, each with its
 own data directory, on one database; the holder of the batcher lease anchors for both. Prints a
-table beside the issue's goal (two processes on PostgreSQL ≥ 1.6× one on LevelDB).
+table beside the issue's goal (two processes on PostgreSQL ≥ 1.6× one on LevelDB), with the CPU
+each run took per record: the node processes' (start-up included) and the PostgreSQL server's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -45,6 +47,30 @@ def init_node(root: Path, name: str, key_file: Path, env: dict[str, str], store:
     args += ["--private-key-file", str(key_file), *(["--store", store] if store else [])]
     subprocess.run(args, env=env, check=True, capture_output=True)
     return data_dir
+
+
+def server_cpu(cluster: PgCluster) -> float:
+    """CPU seconds the cluster's server has used so far: its postmaster, the backends it reaped
+    and those still running."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += sum(int(f) for f in fields[11:13]) / tick
+    return total
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ingest(
@@ -83,8 +109,9 @@ def main() -> None:
     args = parser.parse_args()
     n = args.records
     table = Table(
-        "run", "seconds", "records/s", "vs LevelDB", "goal", title=f"bulk intake to anchored, {n:,} titles"
-    )
+        "run", "seconds", "records/s", "vs LevelDB", "CPU a record: nodes / PostgreSQL", "goal",
+        title=f"bulk intake to anchored, {n:,} titles",
+    )  # fmt: skip
     compiled = compile_contracts()
     accounts = dev_accounts(4)
     with (
@@ -111,38 +138,29 @@ def main() -> None:
             with files[name].open("w") as out:
                 out.writelines(ndjson_lines(count, start=start))
         # In turn on one chain: each fresh store lines up at the agency's head the last run left.
-        runs: list[tuple[str, float]] = []
-        leveldb = init_node(root, "leveldb", key_file, env, None)
-        runs.append(
-            (
-                "1 process, LevelDB",
-                ingest([files["all"]], [leveldb], root, chain.rpc_url, env, args.batch_size, None),
-            )
-        )
+        runs: list[tuple[str, float, float, float]] = []
+
+        def run(name: str, inputs: list[Path], dirs: list[Path], store: str | None) -> None:
+            nodes, server = children_cpu(), server_cpu(cluster)
+            seconds = ingest(inputs, dirs, root, chain.rpc_url, env, args.batch_size, store)
+            runs.append((name, seconds, children_cpu() - nodes, server_cpu(cluster) - server))
+
+        run("1 process, LevelDB", [files["all"]], [init_node(root, "leveldb", key_file, env, None)], None)
         one = cluster.create_database("one")
-        single = init_node(root, "pg-one", key_file, env, one)
-        runs.append(
-            (
-                "1 process, PostgreSQL",
-                ingest([files["all"]], [single], root, chain.rpc_url, env, args.batch_size, one),
-            )
-        )
+        run("1 process, PostgreSQL", [files["all"]], [init_node(root, "pg-one", key_file, env, one)], one)
         two = cluster.create_database("two")
         first = init_node(root, "pg-a", key_file, env, two)
         second = root / "pg-b"
         second.mkdir()
         shutil.copy(first / "signer.json", second / "signer.json")
-        halves = [files["first"], files["second"]]
-        runs.append(
-            (
-                "2 processes, one PostgreSQL",
-                ingest(halves, [first, second], root, chain.rpc_url, env, args.batch_size, two),
-            )
-        )
+        run("2 processes, one PostgreSQL", [files["first"], files["second"]], [first, second], two)
         base = n / runs[0][1]
-        for name, seconds in runs:
+        for name, seconds, nodes, server in runs:
             goal = "≥ 1.6×" if name.startswith("2") else ""
-            table.add_row(name, f"{seconds:.1f}", f"{n / seconds:,.0f}", f"{n / seconds / base:.2f}×", goal)
+            per = f"{nodes / n * 1e6:,.0f} / {server / n * 1e6:,.0f} µs"
+            table.add_row(
+                name, f"{seconds:.1f}", f"{n / seconds:,.0f}", f"{n / seconds / base:.2f}×", per, goal
+            )
     Console().print(table)
 
 

@@ -3,9 +3,11 @@
 The table is `sijill_store (key bytea PRIMARY KEY, value bytea NOT NULL)`; bytea compares byte
 by byte, so its order is LevelDB's and a prefix scan is a key range (`key >= prefix AND key <
 successor ORDER BY key`), read through a server-side cursor a page at a time (one query: one
-snapshot, and bounded memory). A write batch is one transaction, its keys written in key order
-(so two batches never wait on each other in a cycle); `synchronous_commit` is on when the store
-syncs, so a committed batch survives a crash of the server.
+snapshot, and bounded memory). Keys and values travel in PostgreSQL's binary format both ways
+(`%b`, `binary=True`): no escaping or hex text for bytea. A write batch is one transaction, its
+keys written in key order (so two batches never wait on each other in a cycle);
+`synchronous_commit` is on when the store syncs, so a committed batch survives a crash of the
+server.
 
 Several processes may open the database (`shared`): counters come from the database
 (`increment`), and a batch that appends to the audit trail takes a transaction-level advisory
@@ -43,10 +45,10 @@ LOCK_TIMEOUT = 30.0  # seconds a batch waits for the audit trail's database lock
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
-    f"INSERT INTO {TABLE} (key, value) SELECT * FROM unnest(%s::bytea[], %s::bytea[]) "
+    f"INSERT INTO {TABLE} (key, value) SELECT * FROM unnest(%b::bytea[], %b::bytea[]) "
     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
 )
-_DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%s::bytea[])"
+_DELETE = f"DELETE FROM {TABLE} WHERE key = ANY(%b::bytea[])"
 
 _open_here: set[str] = set()  # the databases this process has open, to name a second open
 _open_lock = threading.Lock()
@@ -82,16 +84,20 @@ class PostgresBatch:
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         if self._conn is None:
             raise StoreError("last_under needs the batch's transaction: call lock() first")
-        query = f"SELECT key, value FROM {TABLE} WHERE key >= %s AND key < %s ORDER BY key DESC LIMIT 1"
+        query = f"SELECT key, value FROM {TABLE} WHERE key >= %b AND key < %b ORDER BY key DESC LIMIT 1"
         with self._backend._errors("read failed"):
-            row = self._conn.execute(query, (prefix, prefix_end(prefix) or b"\xff" * 64)).fetchone()
+            row = self._conn.execute(
+                query, (prefix, prefix_end(prefix) or b"\xff" * 64), binary=True
+            ).fetchone()
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def read(self, key: bytes) -> bytes | None:
         if self._conn is None:
             raise StoreError("read needs the batch's transaction: call lock() first")
         with self._backend._errors("read failed"):
-            row = self._conn.execute(f"SELECT value FROM {TABLE} WHERE key = %s", (key,)).fetchone()
+            row = self._conn.execute(
+                f"SELECT value FROM {TABLE} WHERE key = %b", (key,), binary=True
+            ).fetchone()
         return None if row is None else bytes(row[0])
 
     def write(self) -> None:
@@ -202,7 +208,7 @@ class PostgresBackend:
 
     def get(self, key: bytes) -> bytes | None:
         with self._errors("read failed"), self._connection() as conn:
-            row = conn.execute(f"SELECT value FROM {TABLE} WHERE key = %s", (key,)).fetchone()
+            row = conn.execute(f"SELECT value FROM {TABLE} WHERE key = %b", (key,), binary=True).fetchone()
         return None if row is None else bytes(row[0])
 
     def put(self, key: bytes, value: bytes, *, sync: bool) -> None:
@@ -223,23 +229,23 @@ class PostgresBackend:
         include_stop: bool = False,
         limit: int | None = None,
     ) -> Iterator[tuple[bytes, bytes]]:
-        where, params = "key >= %s", [start]
+        where, params = "key >= %b", [start]
         if stop is not None:
-            where += " AND key <= %s" if include_stop else " AND key < %s"
+            where += " AND key <= %b" if include_stop else " AND key < %b"
             params.append(stop)
         query = f"SELECT key, value FROM {TABLE} WHERE {where} ORDER BY key {'DESC' if reverse else 'ASC'}"
         if limit is not None:
             query += f" LIMIT {max(0, int(limit))}"
             if limit <= PAGE:  # small: one round trip, the connection back before the first row
                 with self._errors("scan failed"), self._connection() as conn:
-                    rows = conn.execute(query, params).fetchall()
+                    rows = conn.execute(query, params, binary=True).fetchall()
                 yield from ((bytes(k), bytes(v)) for k, v in rows)
                 return
         with (
             self._errors("scan failed"),
             self._connection() as conn,
             conn.transaction(),
-            conn.cursor(name="sijill_scan") as cursor,
+            conn.cursor(name="sijill_scan", binary=True) as cursor,
         ):
             cursor.itersize = PAGE
             cursor.execute(query, params)
@@ -247,16 +253,16 @@ class PostgresBackend:
                 yield bytes(key), bytes(value)
 
     def count(self, start: bytes, stop: bytes | None) -> int:
-        where, params = "key >= %s", [start]
+        where, params = "key >= %b", [start]
         if stop is not None:
-            where, params = where + " AND key < %s", [start, stop]
+            where, params = where + " AND key < %b", [start, stop]
         with self._errors("count failed"), self._connection() as conn:
             row = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params).fetchone()
         return int(row[0]) if row else 0
 
     def increment(self, key: bytes, by: int = 1) -> int:
         query = (
-            f"INSERT INTO {TABLE} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
+            f"INSERT INTO {TABLE} (key, value) VALUES (%b, %b) ON CONFLICT (key) DO UPDATE SET value = "
             f"convert_to((convert_from({TABLE}.value, 'UTF8')::bigint + %s)::text, 'UTF8') RETURNING value"
         )
         # On connections of their own that commit without waiting for the WAL flush: a batch
@@ -358,7 +364,8 @@ class PostgresBackend:
         with self._errors("read failed"), self._connection() as conn:
             for start in range(0, len(keys), PAGE * 10):
                 chunk = keys[start : start + PAGE * 10]
-                rows = conn.execute(f"SELECT key, value FROM {TABLE} WHERE key = ANY(%s::bytea[])", (chunk,))
+                query = f"SELECT key, value FROM {TABLE} WHERE key = ANY(%b::bytea[])"
+                rows = conn.execute(query, (chunk,), binary=True)
                 found.update((bytes(k), bytes(v)) for k, v in rows.fetchall())
         return [found.get(key) for key in keys]
 
