@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_helpers import Backend
 from eth_account import Account
 from local_http import FaultyRpc
 from web3 import Web3
@@ -67,11 +68,17 @@ def network(
     return {"keys": keys, "path": path, "deployment": deployment}
 
 
-def _init_node(root: Path, code: str, key: bytes) -> Path:
+_STORES: dict[Path, str | None] = {}  # a node's data directory -> its --store (None: LevelDB in it)
+
+
+def _init_node(root: Path, code: str, key: bytes, store: str | None = None) -> Path:
+    """A node directory with its keystore, and its store: at `store` (a PostgreSQL database,
+    `backend.new_store()`), else LevelDB in the directory."""
     data_dir = root / code.lower()
     data_dir.mkdir(parents=True)
     create_keystore(data_dir / "signer.json", PASSPHRASE, key, kdf_iterations=2**10)
-    Store(data_dir / "store", bytes.fromhex(KEK), create=True).close()
+    Store(store or data_dir / "store", bytes.fromhex(KEK), create=True).close()
+    _STORES[data_dir] = store
     return data_dir
 
 
@@ -99,6 +106,7 @@ def _node(data_dir: Path, code: str, network: dict[str, Any], rpc: str, **batche
         agency=code,
         keystore=data_dir / "signer.json",
         batcher=BatcherSettings(**{"batch_size": 500, "max_age": 0.5, **batcher}),
+        store=_STORES.get(data_dir),
     )
     return AgencyNode(settings, create=False)
 
@@ -107,10 +115,16 @@ def test_submit_anchor_and_verify(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     compiled: dict[str, CompiledContract],
     w3: Web3,
 ) -> None:
-    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    node = _node(
+        _init_node(tmp_path, "REPD", network["keys"]["REPD"], backend.new_store()),
+        "REPD",
+        network,
+        devchain.rpc_url,
+    )
     try:
         accepted = [
             node.intake.submit("title", r, actor="officer:1", request_id=f"req-{i}")
@@ -141,10 +155,16 @@ def test_amend_revoke_and_conflicts(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     compiled: dict[str, CompiledContract],
     w3: Web3,
 ) -> None:
-    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    node = _node(
+        _init_node(tmp_path, "REPD", network["keys"]["REPD"], backend.new_store()),
+        "REPD",
+        network,
+        devchain.rpc_url,
+    )
     live = Web3ChainView(w3, network["deployment"], compiled)
     try:
         first, second = (
@@ -202,6 +222,7 @@ def test_a_batch_mined_after_recover_asked_is_finalised_not_dissolved(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     compiled: dict[str, CompiledContract],
     w3: Web3,
 ) -> None:
@@ -210,7 +231,12 @@ def test_a_batch_mined_after_recover_asked_is_finalised_not_dissolved(
     the block came, and lining the local log up with the chain's head then found s at or below
     that head. s is on the chain: it must be finalised, not dissolved and its leaves anchored
     again in a new batch."""
-    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    node = _node(
+        _init_node(tmp_path, "REPD", network["keys"]["REPD"], backend.new_store()),
+        "REPD",
+        network,
+        devchain.rpc_url,
+    )
     ledger = _ledger(w3, network, compiled)
     try:
         node.batcher.recover()  # a fresh store starts at the chain's head
@@ -258,6 +284,7 @@ def test_an_amended_then_revoked_record_reaches_the_chain_in_that_order(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     compiled: dict[str, CompiledContract],
     w3: Web3,
 ) -> None:
@@ -265,7 +292,12 @@ def test_an_amended_then_revoked_record_reaches_the_chain_in_that_order(
     (grouped with an earlier one of the same reason) would be sent first. Found by the soak: the
     contract refused the supersession of v1 by a revoked v2 (InvalidSuccessor) for ever, and
     every supersession grouped with it."""
-    node = _node(_init_node(tmp_path, "REPD", network["keys"]["REPD"]), "REPD", network, devchain.rpc_url)
+    node = _node(
+        _init_node(tmp_path, "REPD", network["keys"]["REPD"], backend.new_store()),
+        "REPD",
+        network,
+        devchain.rpc_url,
+    )
     live = Web3ChainView(w3, network["deployment"], compiled)
     try:
         record = node.intake.submit(
@@ -301,6 +333,7 @@ def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     w3: Web3,
     compiled: dict[str, CompiledContract],
 ) -> None:
@@ -309,7 +342,7 @@ def test_a_revocation_the_pool_lost_is_sent_again_by_a_restarted_node(
     without the transaction being mined or held, the revocation is sent again. It used to stay
     `sent` for ever."""
     proxy = FaultyRpc(devchain.rpc_url)
-    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"], backend.new_store())
     ledger = _ledger(w3, network, compiled)
     node = _node(data_dir, "CRA", network, proxy.url, receipt_timeout=1.0)
     try:
@@ -339,6 +372,7 @@ def test_a_revocation_found_in_effect_names_the_transaction_that_made_it_so(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     w3: Web3,
     compiled: dict[str, CompiledContract],
 ) -> None:
@@ -346,7 +380,7 @@ def test_a_revocation_found_in_effect_names_the_transaction_that_made_it_so(
     but its send's answer was lost, so the node recorded nothing and next finds the revocation
     already in effect on the chain. The operation and the audit trail must name the transaction
     that made it so (from its LeafRevoked event), not None."""
-    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"], backend.new_store())
     node = _node(data_dir, "CRA", network, devchain.rpc_url)
     try:
         accepted = node.intake.submit("commercial", commercial_example(), actor="o", request_id="e1")
@@ -374,6 +408,7 @@ def test_a_revocation_the_chain_lost_with_its_block_is_sent_again(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     w3: Web3,
     compiled: dict[str, CompiledContract],
 ) -> None:
@@ -381,7 +416,7 @@ def test_a_revocation_the_chain_lost_with_its_block_is_sent_again(
     its blocks since the snapshot are gone, the next ones mined under the same numbers): no
     batch seq shows the loss, so the block where the last operation took effect is what the
     node checks. The revocation is queued again and sent, and the chain shows the leaf revoked."""
-    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"], backend.new_store())
     node = _node(data_dir, "CRA", network, devchain.rpc_url)
     ledger = _ledger(w3, network, compiled)
     try:
@@ -413,6 +448,7 @@ def test_the_indexer_reads_again_a_chain_that_lost_blocks(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     w3: Web3,
     compiled: dict[str, CompiledContract],
 ) -> None:
@@ -420,7 +456,7 @@ def test_the_indexer_reads_again_a_chain_that_lost_blocks(
     indexer looks (evm_revert, then anvil_mine): the block under the checkpoint's number is
     another one now. The index, which said the leaf was revoked, must be read again and say
     what the chain says, keeping the batch the chain still has."""
-    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"])
+    data_dir = _init_node(tmp_path, "CRA", network["keys"]["CRA"], backend.new_store())
     node = _node(data_dir, "CRA", network, devchain.rpc_url)
     ledger = _ledger(w3, network, compiled)
 
@@ -459,6 +495,7 @@ def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
     network: dict[str, Any],
     devchain: DevChain,
     tmp_path: Path,
+    backend: Backend,
     w3: Web3,
     compiled: dict[str, CompiledContract],
 ) -> None:
@@ -466,7 +503,9 @@ def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
     restarting chain) is retried like any chain error: it once ended the batcher thread, and the
     node took records and revocations that nothing would ever anchor, /healthz still ok."""
     proxy = FaultyRpc(devchain.rpc_url)
-    node = _node(_init_node(tmp_path, "CSO", network["keys"]["CSO"]), "CSO", network, proxy.url)
+    node = _node(
+        _init_node(tmp_path, "CSO", network["keys"]["CSO"], backend.new_store()), "CSO", network, proxy.url
+    )
     ledger = _ledger(w3, network, compiled)
     try:
         accepted = node.intake.submit("marriage", marriage_example(), actor="o", request_id="r1")
@@ -490,9 +529,9 @@ def test_the_batcher_outlives_a_chain_error_while_settling_a_revocation(
 
 
 def test_a_node_refuses_a_key_the_registry_does_not_know(
-    network: dict[str, Any], devchain: DevChain, tmp_path: Path
+    network: dict[str, Any], devchain: DevChain, tmp_path: Path, backend: Backend
 ) -> None:
-    data_dir = _init_node(tmp_path, "REPD", secrets.token_bytes(32))
+    data_dir = _init_node(tmp_path, "REPD", secrets.token_bytes(32), backend.new_store())
     with pytest.raises(NodeError, match="is not a signer of REPD"):
         _node(data_dir, "REPD", network, devchain.rpc_url)
 
