@@ -39,7 +39,7 @@ class OfficerTokens(Database):
         digest = hash_token(token)
         key = make_key("token", digest)
         # The id names the officer everywhere (audit trail, rate limit, idempotency keys): unique.
-        if any(True for _ in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH]))):
+        if any(True for _ in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH]), limit=1)):
             raise StoreError(f"token {digest[:TOKEN_ID_LENGTH]} is already registered; issue a fresh token")
         entry = {"officer": officer, "expiresAt": expires_at, "revoked": False}
         self._put(wb, key, dump_json(entry))
@@ -56,7 +56,8 @@ class OfficerTokens(Database):
         the same for every secret the API takes."""
         digest = hash_token(token)
         entry = None
-        for key, value in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH])):
+        # Ids are unique (add_token): a small limit makes the look-up one query on PostgreSQL.
+        for key, value in self.iter_prefix(make_key("token", digest[:TOKEN_ID_LENGTH]), limit=8):
             if hmac.compare_digest(key, make_key("token", digest)):
                 entry = load_json(key, value)
         if entry is None or entry["revoked"]:
