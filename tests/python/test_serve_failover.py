@@ -122,8 +122,16 @@ def test_intake_goes_on_across_a_failover_and_every_acknowledged_record_is_ancho
         servers = []
         for data_dir in (first, second):
             server = start_server(
-                data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, "--store", store
-            )
+                data_dir,
+                "REPD",
+                keys["REPD"],
+                tokens,
+                devchain.rpc_url,
+                deployment,
+                "--rate-limit",
+                "0",
+                store=store,
+            )  # no rate limit: the officers post as fast as they can, and the check reads every bundle
             stack.callback(stop_server, server)
             servers.append(server)
 
