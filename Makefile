@@ -94,7 +94,7 @@ soak: setup
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # Not part of `make test`: every benchmark of issue 18 (scripts/bench_all.py), one after the other,
-# about 15 minutes on 2 cores; BENCH_QUICK=1 runs each for about a minute, to check they run.
+# 6 to 10 minutes on 2 cores; BENCH_QUICK=1 runs each for about a minute, to check they run.
 # Writes build/bench/results.json and prints the table docs/performance.md keeps the history of.
 bench: setup
 	$(BIN)/python scripts/bench_all.py $(if $(BENCH_QUICK),--quick)

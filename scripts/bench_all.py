@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/bench_all.py [--quick] [--only ledger,node,...] [--out PATH]
 
 Runs each benchmark script below (scripts/bench_*.py) as a subprocess of its own, one after the
-other, at a size that keeps the whole run under about 15 minutes on a 2-core machine
+other, at a size that keeps the whole run under about 10 minutes on a 2-core machine
 (`--quick`, or BENCH_QUICK=1 under make: about a minute each, to check that they run; their
 figures are noisier and some are not comparable with the full run). Each script's output goes
 to build/bench/<name>.log; its last stdout line is the JSON of its figures. Writes
@@ -83,6 +83,7 @@ class Measure:
     figure: Callable[[Figures], float]
     goal: float | None = None
     better: str = "higher"  # or "lower"
+    goal_text: str = ""  # how the table says the goal, when not `≥ goal unit`
 
 
 def _run(figures: Figures, bench: str, name: str) -> dict[str, Any]:
@@ -180,7 +181,10 @@ MEASURES = (
         "API create at 500/s offered: achieved",
         "requests/s",
         lambda f: f["api"]["create"]["500"]["achieved_rate"],
-        500,
+        # Answers over the time from the first planned send to the last answer: an open loop
+        # that keeps up reaches a little under the offered rate, never quite all of it.
+        495,
+        goal_text="500 requests/s sustained (≥ 495)",
     ),
     Measure(
         ("api",),
@@ -303,8 +307,8 @@ def run_bench(bench: Bench, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 
 def goal_text(measure: Measure) -> str:
-    if measure.goal is None:
-        return ""
+    if measure.goal is None or measure.goal_text:
+        return measure.goal_text
     return f"{'≥' if measure.better == 'higher' else '≤'} {measure.goal:,g} {measure.unit}"
 
 
