@@ -22,7 +22,7 @@ PYTEST_WORKERS ?= 3
 SOAK_SECONDS ?= 300
 SOAK_SEED ?=
 
-.PHONY: run test test-fast setup setup-test lint lint-python test-contracts test-js test-python audit-deps soak coverage clean
+.PHONY: run test test-fast setup setup-test lint lint-python test-contracts test-js test-python audit-deps soak bench coverage clean
 
 run: setup
 	$(BIN)/sijill demo --data-dir .data/demo --chain-port $(PORT) --api-port-base $(API_PORT)
@@ -92,6 +92,12 @@ test-python: setup-test
 # slows down, then proof against the chain that nothing accepted was lost or anchored twice.
 soak: setup
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
+# Not part of `make test`: every benchmark of issue 18 (scripts/bench_all.py), one after the other,
+# 6 to 10 minutes on 2 cores; BENCH_QUICK=1 runs each for about a minute, to check they run.
+# Writes build/bench/results.json and prints the table docs/performance.md keeps the history of.
+bench: setup
+	$(BIN)/python scripts/bench_all.py $(if $(BENCH_QUICK),--quick)
 
 # npm audit and pip-audit (in a throwaway build/audit/venv) over the pins: what each reported,
 # audited and not audited counted apart, in build/audit/. Exit 2: some packages not audited.

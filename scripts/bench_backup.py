@@ -7,12 +7,14 @@ Starts its own anvil and deployment in a temporary directory and one agency node
 process (intake, batcher, indexer and the admin socket, as `sijill serve` runs them). It loads
 N records (anchored), measures intake alone for a few seconds, then asks the node for a backup
 over its admin socket while intake goes on, and prints a table with the extrapolation to
-1,000,000 records (backup time grows with the store's size: it reads every key once).
+1,000,000 records (backup time grows with the store's size: it reads every key once), and a final
+JSON line with every figure (scripts/bench_all.py reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
@@ -76,6 +78,7 @@ def main() -> None:
         table.add_row("load, durable intake", f"{fill:,.0f} records/s")
         baseline = intake(seconds=args.baseline_seconds)
         table.add_row("intake alone", f"{baseline:,.0f} records/s")
+        figures: dict[str, float] = {"loadPerSecond": round(fill), "intakeAlonePerSecond": round(baseline)}
 
         out = root / "repd.sjb"
         done = threading.Event()
@@ -107,6 +110,13 @@ def main() -> None:
         restore_backup(out, root / "restored")
         restored = time.perf_counter() - start
         table.add_row("restore (check and write)", f"{restored:,.1f} s")
+        figures.update(
+            records=records,
+            backupSeconds=round(result["seconds"], 2),
+            fileBytes=size,
+            intakeDuringPerSecond=round(during),
+            restoreSeconds=round(restored, 2),
+        )
         per_million = 1_000_000 / records
         table.add_row(
             "extrapolated to 1,000,000 records",
@@ -114,6 +124,7 @@ def main() -> None:
             f"file {size * per_million / 1e9:,.1f} GB",
         )
     Console().print(table)
+    print(json.dumps({"bench": "backup", **figures}))
 
 
 if __name__ == "__main__":

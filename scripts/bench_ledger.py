@@ -8,12 +8,14 @@ Pins itself to one CPU. Prints, beside the targets of the ledger issue:
 - a Merkle tree over 1,000,000 leaves plus every leaf's proof, in seconds;
 - bundles verified per second against an in-memory chain (`MemoryChain`): from JSON text, from
   parsed bundles, and the share of the one ECDSA recovery per receipt.
-Schema validation (pydantic) is measured too, since intake does it before sealing.
+Schema validation (pydantic) is measured too, since intake does it before sealing. Prints a final
+JSON line with every figure (scripts/bench_all.py reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -56,6 +58,8 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     table = Table("measure", "result", "target", title=f"ledger core, one core, keccak: {KECCAK_BACKEND}")
+    figures: dict[str, Any] = {"bench": "ledger", "records": args.records, "tree": args.tree}
+    figures["bundles"] = args.bundles
     raw = [("title", title_example()), ("marriage", marriage_example()), ("commercial", commercial_example())]
     n = args.records
     batch = raw * max(1, n // 30)
@@ -63,6 +67,7 @@ def main() -> None:
         len(batch), lambda: [validate_record(kind, data, today=TODAY) for kind, data in batch]
     )
     table.add_row("records validated (pydantic schemas)", f"{per_second:,.0f} /s", "")
+    figures["validatedPerSecond"] = round(per_second)
     records = [validate_record(kind, data, today=TODAY) for kind, data in raw]
     fields = sum(len(flatten(r)) for r in records) / len(records)
     keys = [RecordKey("REPD", "title", f"R{i}", 1) for i in range(n)]
@@ -70,6 +75,7 @@ def main() -> None:
     table.add_row(
         f"records hashed into leaves ({fields:.0f} fields each)", f"{per_second:,.0f} /s", "≥ 50,000 /s"
     )
+    figures["sealedPerSecond"], figures["fieldsPerRecord"] = round(per_second), round(fields)
 
     leaves = [os.urandom(32) for _ in range(args.tree)]
     start = time.perf_counter()
@@ -80,6 +86,7 @@ def main() -> None:
     assert len(proofs) == args.tree
     table.add_row(f"Merkle tree of {args.tree:,} leaves", f"{built:.2f} s", "")
     table.add_row(f"  … plus all {args.tree:,} proofs", f"{total:.2f} s", "≤ 10 s")
+    figures["treeSeconds"], figures["treeAndProofsSeconds"] = round(built, 3), round(total, 3)
     del leaves, tree, proofs
 
     chain = new_chain()
@@ -89,16 +96,21 @@ def main() -> None:
     assert verify(texts[0], chain, now=NOW).verdict == Verdict.AUTHENTIC
     per_second, _ = rate(len(texts), lambda: [verify(t, chain, now=NOW) for t in texts])
     table.add_row("bundles verified, from JSON text", f"{per_second:,.0f} /s", "≥ 20,000 /s")
+    figures["verifiedFromTextPerSecond"] = round(per_second)
     per_second, _ = rate(len(parsed), lambda: [verify(b, chain, now=NOW) for b in parsed])
     table.add_row("bundles verified, already parsed", f"{per_second:,.0f} /s", "")
+    figures["verifiedParsedPerSecond"] = round(per_second)
     per_second, _ = rate(len(texts), lambda: [load_bundle(t) for t in texts])
     table.add_row("  of which: parsing alone", f"{per_second:,.0f} /s", "")
+    figures["parsedPerSecond"] = round(per_second)
     per_second, _ = rate(
         len(parsed),
         lambda: [recover_receipt_signer(b.receipt_message(), b.domain, b.receipt.signature) for b in parsed],
     )
     table.add_row("  of which: receipt signature recovery alone", f"{per_second:,.0f} /s", "")
+    figures["recoveredPerSecond"] = round(per_second)
     Console().print(table)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

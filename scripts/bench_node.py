@@ -4,12 +4,14 @@ latency at a light load, peak memory, and the naive one-transaction-per-record d
 Usage: .venv/bin/python scripts/bench_node.py [--records 1000000] [--naive 2000] [--batch-size 20000]
 
 Starts its own anvil and deployment in a temporary directory; prints a table beside the node
-issue's targets. Peak RSS is this process's (intake, batcher and indexer all run in it).
+issue's targets and a final JSON line with every figure (scripts/bench_all.py reads it). Peak
+RSS is this process's (intake, batcher and indexer all run in it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import secrets
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=20_000)
     args = parser.parse_args()
     table = Table("measure", "result", "target", title="agency node on anvil (1 s blocks), 2 cores")
+    figures: dict[str, Any] = {"bench": "node", "records": args.records, "batchSize": args.batch_size}
     compiled = compile_contracts()
     accounts = dev_accounts(4)
     with (
@@ -97,6 +100,8 @@ def main() -> None:
             f"{latencies[len(latencies) // 2]:.2f} s / {latencies[-1]:.2f} s",
             "",
         )
+        figures["latencyMedianSeconds"] = round(latencies[len(latencies) // 2], 3)
+        figures["latencyMaxSeconds"] = round(latencies[-1], 3)
 
         # Bulk: intake durable, then anchored with proofs stored.
         start = time.perf_counter()
@@ -125,6 +130,10 @@ def main() -> None:
         )
         table.add_row(f"{args.records:,} records to anchored", f"{total_seconds:,.1f} s", "≤ 120 s for 1M")
         table.add_row("peak RSS of the node process", f"{rss:,.0f} MB", "≤ 400 MB")
+        figures["intakePerSecond"] = round(count / intake_seconds)
+        figures["endToEndPerSecond"] = round(count / total_seconds)
+        figures["endToEndSeconds"] = round(total_seconds, 2)
+        figures["peakRssMb"] = round(rss)
         node.stop()
 
         # Naive design: one anchor transaction per record (signed locally, pipelined).
@@ -145,7 +154,10 @@ def main() -> None:
         naive = len(records) / (time.perf_counter() - start)
         table.add_row(f"naive: one transaction per record ({len(records):,})", f"{naive:,.0f} records/s", "")
         table.add_row("node vs naive", f"{(count / total_seconds) / naive:,.0f} ×", "≥ 300 ×")
+        figures["naive"], figures["naivePerSecond"] = len(records), round(naive, 1)
+        figures["nodeVsNaive"] = round((count / total_seconds) / naive, 1)
     Console().print(table)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ runs them) and ends when every record is anchored with its proof stored (ingest 
 then). The two-process run splits the file in two and starts two ingests at once, each with its
 own data directory, on one database; the holder of the batcher lease anchors for both. Prints a
 table beside the issue's goal (two processes on PostgreSQL ≥ 1.6× one on LevelDB), with the CPU
-each run took per record: the node processes' (start-up included) and the PostgreSQL server's.
+each run took per record: the node processes' (start-up included) and the PostgreSQL server's,
+and a final JSON line with every figure (scripts/bench_all.py reads it).
 """
 
 from __future__ import annotations
@@ -155,6 +156,17 @@ def main() -> None:
         shutil.copy(first / "signer.json", second / "signer.json")
         run("2 processes, one PostgreSQL", [files["first"], files["second"]], [first, second], two)
         base = n / runs[0][1]
+        rows = [
+            {
+                "run": name,
+                "seconds": round(seconds, 2),
+                "recordsPerSecond": round(n / seconds),
+                "vsLevelDB": round(n / seconds / base, 2),
+                "nodeCpuUsPerRecord": round(nodes / n * 1e6),
+                "serverCpuUsPerRecord": round(server / n * 1e6),
+            }
+            for name, seconds, nodes, server in runs
+        ]
         for name, seconds, nodes, server in runs:
             goal = "≥ 1.6×" if name.startswith("2") else ""
             per = f"{nodes / n * 1e6:,.0f} / {server / n * 1e6:,.0f} µs"
@@ -162,6 +174,7 @@ def main() -> None:
                 name, f"{seconds:.1f}", f"{n / seconds:,.0f}", f"{n / seconds / base:.2f}×", per, goal
             )
     Console().print(table)
+    print(json.dumps({"bench": "processes", "records": n, "runs": rows}))
 
 
 if __name__ == "__main__":
