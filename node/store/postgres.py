@@ -42,6 +42,7 @@ POOL_SIZE = 16  # connections at most: API threads, batcher, indexer, and open s
 COUNTER_POOL_SIZE = 4  # connections that hand out counter numbers
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection (the server down, or all in use)
 LOCK_TIMEOUT = 30.0  # seconds a batch waits for the audit trail's database lock
+IDLE_TIMEOUT = 10.0  # seconds a batch holding database locks may sit between two statements
 PAGE = 500  # rows a scan fetches per round trip
 
 _UPSERT = (
@@ -77,8 +78,11 @@ class PostgresBatch:
             if self._conn is None:
                 self._conn = backend._getconn()
                 self._conn.execute("BEGIN")
-                # A process that holds the lock and hangs fails the others, not stalls them.
+                # A process that holds the lock and hangs fails the others, not stalls them; one
+                # that stops between statements (paused, cut off) loses its session after
+                # IDLE_TIMEOUT, and the locks with it: a paused lease holder, say.
                 self._conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT:g}s'")
+                self._conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_TIMEOUT:g}s'")
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (name,))
 
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
@@ -241,16 +245,27 @@ class PostgresBackend:
                     rows = conn.execute(query, params, binary=True).fetchall()
                 yield from ((bytes(k), bytes(v)) for k, v in rows)
                 return
-        with (
-            self._errors("scan failed"),
-            self._connection() as conn,
-            conn.transaction(),
-            conn.cursor(name="sijill_scan", binary=True) as cursor,
-        ):
-            cursor.itersize = PAGE
-            cursor.execute(query, params)
-            for key, value in cursor:
-                yield bytes(key), bytes(value)
+        stopped = False  # the caller closed the scan before its end
+        try:
+            with (
+                self._errors("scan failed"),
+                self._connection() as conn,
+                conn.transaction(),
+                conn.cursor(name="sijill_scan", binary=True) as cursor,
+            ):
+                cursor.itersize = PAGE
+                cursor.execute(query, params)
+                try:
+                    for key, value in cursor:
+                        yield bytes(key), bytes(value)
+                except GeneratorExit:
+                    stopped = True
+                    raise
+        except StoreError:
+            if not stopped:
+                raise
+            # Closing the cursor of a scan nobody reads any more failed (the server went away
+            # meanwhile): nothing was lost, and the pool replaces the connection.
 
     def count(self, start: bytes, stop: bytes | None) -> int:
         where, params = "key >= %b", [start]

@@ -7,14 +7,16 @@ database, its locks and its transactions are real."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pg_cluster import PgCluster
 
+from node.errors import StoreError
 from node.lease import LEASE_KEY, Lease, LeaseLost
-from node.store import Store
+from node.store import Store, postgres
 
 KEK = bytes(range(32))
 TTL = 5.0
@@ -131,3 +133,43 @@ def test_a_leveldb_node_always_holds_its_lease(tmp_path: Path) -> None:
             store.put_json(None, b"meta/head", {"seq": 1})
         assert store.get_json(b"meta/head") == {"seq": 1}
         assert store.get(LEASE_KEY) is None  # nothing to write: one process
+
+
+def test_a_holder_stopped_inside_a_transaction_loses_its_locks(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder paused in the middle of a fenced write (SIGSTOP, a stalled VM) holds the lease
+    row's lock: the server ends its session once it has sat idle in that transaction for
+    IDLE_TIMEOUT (1 s here), and the other process takes the lease over; the paused write
+    commits nothing."""
+    monkeypatch.setattr(postgres, "IDLE_TIMEOUT", 1.0)
+    clock_a, clock_b = Clock(), Clock()
+    a = Lease(stores[0], ttl=TTL, clock=clock_a)
+    b = Lease(stores[1], ttl=TTL, clock=clock_b)
+    assert a.claim() and not b.claim()
+    clock_b.now += TTL
+    with pytest.raises(StoreError), stores[0].write_batch() as wb:
+        a.fence(wb)  # the row's lock held, as by a batcher write under way
+        started = time.monotonic()
+        assert b.claim()  # waits until the server has ended a's idle session, then takes over
+        waited = time.monotonic() - started
+        stores[0].put_json(wb, b"batch/late", {"by": "a"})
+    assert 0.5 < waited < 25, waited
+    assert b.epoch == 2 and stores[1].get_json(b"batch/late") is None
+
+
+def test_a_scan_closed_after_the_server_went_away_raises_nothing(pg_cluster: PgCluster) -> None:
+    uri = pg_cluster.create_database()
+    with Store(uri, KEK, create=True) as store:
+        with store.write_batch() as wb:
+            for i in range(2000):  # more than a page: a server-side cursor
+                store.put(wb, b"leaf/%04d" % i, b"x")
+        scan = store.iter_prefix(b"leaf/")
+        assert next(scan)[0] == b"leaf/0000"
+        pg_cluster.sql(
+            uri.rsplit("/", 1)[1],
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        scan.close()  # its cursor cannot be closed: nothing to report, nothing lost
+        assert store.get(b"leaf/0001") == b"x"  # the pool gives a working connection again
