@@ -141,6 +141,10 @@ class Lease:
         process gains or loses it."""
         was = False
         while not self._stop.is_set():
+            try:
+                self.store.keep_open_lock()  # after a failover: the store's shared lock again
+            except StoreError as exc:
+                log.warning("%s", exc)
             now = self.claim()
             if now != was:
                 on_change(now)

@@ -100,6 +100,11 @@ class Backend(Protocol):
 
     def is_empty(self) -> bool: ...
 
+    def keep_open_lock(self) -> None:
+        """Shared backends: take the lock of the open store again if the session that held it
+        ended (a failover); nothing on LevelDB, whose lock is a file."""
+        ...
+
     def close(self) -> None: ...
 
 

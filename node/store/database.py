@@ -81,6 +81,11 @@ class Database:
     _queued_leaves: int
     _fences: threading.local  # .check: the fence of the current thread's writes, if any
 
+    def keep_open_lock(self) -> None:
+        """Take the store's open lock again if a failover ended the session that held it (so
+        that a tool needing the database alone is refused again while this process runs)."""
+        self._db.keep_open_lock()
+
     @property
     def shared(self) -> bool:
         """Whether several processes may have the database open at once (PostgreSQL)."""

@@ -65,6 +65,9 @@ class LevelDBBackend:
     def get_many(self, keys: list[bytes]) -> list[bytes | None]:
         return [self._db.get(key) for key in keys]
 
+    def keep_open_lock(self) -> None:
+        return None  # LevelDB's lock is its LOCK file, held as long as the database is open
+
     def put(self, key: bytes, value: bytes, *, sync: bool) -> None:
         self._db.put(key, value, sync=sync)
 

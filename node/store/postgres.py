@@ -155,22 +155,44 @@ class PostgresBackend:
             self.close()
             raise
 
+    def _take_open_lock(self) -> None:
+        """Connect the lock's own session and take the open store's lock in it (shared for node
+        processes, exclusive for tools)."""
+        self._lock_conn = psycopg.connect(self._conninfo, autocommit=True, **_connect_kwargs(self._conninfo))
+        take = "pg_try_advisory_lock" if self._exclusive else "pg_try_advisory_lock_shared"
+        locked = self._lock_conn.execute(f"SELECT {take}(%s)", (LOCK_KEY,)).fetchone()
+        if not locked or not locked[0]:
+            if self._exclusive:
+                raise StoreError(f"the store at {self.where} is in use by another process (a running node?)")
+            raise StoreError(
+                f"the store at {self.where} is held exclusively by another process "
+                "(node init or migrate-store?): wait until it has finished"
+            )
+        self._locked = True
+
+    def keep_open_lock(self) -> None:
+        """Take the open store's lock again if its session ended (the server restarted or failed
+        over): one round trip to see that it lives. `StoreError` if it cannot be had again."""
+        conn = self._lock_conn
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT 1")
+            return
+        except psycopg.Error:
+            pass
+        with suppress(psycopg.Error):
+            conn.close()
+        self._locked = False
+        with self._errors("lost its lock and cannot take it again"):
+            self._take_open_lock()
+
     def _open(self, conninfo: str, create: bool) -> None:
         kwargs = _connect_kwargs(conninfo)
+        self._conninfo = conninfo
         with self._errors("cannot be opened"):
-            self._lock_conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
-            take = "pg_try_advisory_lock" if self._exclusive else "pg_try_advisory_lock_shared"
-            locked = self._lock_conn.execute(f"SELECT {take}(%s)", (LOCK_KEY,)).fetchone()
-            if not locked or not locked[0]:
-                if self._exclusive:
-                    raise StoreError(
-                        f"the store at {self.where} is in use by another process (a running node?)"
-                    )
-                raise StoreError(
-                    f"the store at {self.where} is held exclusively by another process "
-                    "(node init or migrate-store?): wait until it has finished"
-                )
-            self._locked = True
+            self._take_open_lock()
+            assert self._lock_conn is not None
             if create:
                 self._lock_conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (key bytea PRIMARY KEY, value bytea NOT NULL)"

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import ENV, Server, deploy_fresh, start_server, stop_server, wait_anchored
+from api_helpers import ENV, KEK, Server, deploy_fresh, start_server, stop_server, wait_anchored
 from pg_cluster import PgCluster, wait_for
 from test_serve_processes import anchored_once
 from test_store_failover import QUORUM, conninfo
@@ -30,6 +30,8 @@ from web3 import Web3
 
 from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
+from node.errors import StoreError
+from node.store import Store
 
 pytestmark = pytest.mark.chain
 
@@ -156,6 +158,17 @@ def test_intake_goes_on_across_a_failover_and_every_acknowledged_record_is_ancho
         stood_still = max(b - a for a, b in pairwise(after))
         refused_after = [why for at, why in officers.refused if at >= died]
         new.wait_standby("s2" if other is s2 else "s1", "quorum")  # synchronous again
+
+        # The nodes took their shared lock again on the new primary: a tool that needs the store
+        # alone is refused again while they run.
+        def tool_refused() -> bool:
+            try:
+                Store(store, bytes.fromhex(KEK)).close()
+            except StoreError as exc:
+                return "in use by another process" in str(exc)
+            return False
+
+        wait_for(tool_refused, what="the nodes' shared lock on the new primary")
 
         # Every acknowledged record: on the new primary, anchored, its bundle verifying.
         acknowledged = [made for _, made in officers.acked]
