@@ -42,7 +42,7 @@ class Indexer:
         start_block: int,
         span: int = 2_000,
         confirmations: int = 0,
-        lease: Lease | None = None,
+        lease: Lease,
     ) -> None:
         self.store = store
         self.lease = lease  # when several processes share the store, its holder indexes
@@ -75,16 +75,13 @@ class Indexer:
 
     def run(self, poll: float = 0.5) -> None:
         while not self._stop.is_set():
-            if self.lease is not None and not self.lease.held():
+            if not self.lease.held():
                 self.last_error = None  # another process of the agency indexes (node/lease.py)
                 self._stop.wait(poll)
                 continue
             try:
-                if self.lease is None:
+                with self.store.fenced(self.lease.fence):
                     caught_up = self.step()
-                else:
-                    with self.store.fenced(self.lease.fence):
-                        caught_up = self.step()
                 self.last_error = None
             except LeaseLost:
                 caught_up = True

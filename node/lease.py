@@ -73,9 +73,8 @@ class Lease:
         return not self.store.shared or self._clock() < self._valid_until
 
     def holder_now(self) -> dict[str, Any] | None:
-        """The lease row as stored (holder, epoch, beat); None before anyone took it."""
-        if not self.store.shared:
-            return {"holder": self.holder, "epoch": self.epoch, "beat": 0}
+        """The lease row as stored (holder, epoch, beat); None before anyone took it (and always
+        on LevelDB, where the one process holds it without a row)."""
         value = self.store.get(LEASE_KEY)
         return None if value is None else load_json(LEASE_KEY, value)
 

@@ -56,11 +56,11 @@ class BatchLog:
         authority: Authority,
         settings: BatcherSettings = BatcherSettings(),
         clock: Callable[[], float] = time.time,
-        lease: Lease | None = None,
+        lease: Lease,
     ) -> None:
         self.store = store
         #: who batches and sends when several processes share the store (node/lease.py)
-        self.lease = lease if lease is not None else Lease(store)
+        self.lease = lease
         self.agency = agency
         self._agency_word = agency_code(agency)
         self.ledger = ledger
