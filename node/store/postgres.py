@@ -201,34 +201,10 @@ class PostgresBackend:
                 found = self._lock_conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
                 if not found or found[0] is None:
                     raise StoreError(f"there is no store at {self.where} (create one with create=True)")
-            setting = "on" if self._sync else "off"
-
-            def configure(conn: psycopg.Connection[Any]) -> None:
-                conn.execute(f"SET synchronous_commit = {setting}")
-
-            def asynchronous(conn: psycopg.Connection[Any]) -> None:
-                conn.execute("SET synchronous_commit = off")
-
-            self._pool = ConnectionPool(
-                conninfo,
-                min_size=1,
-                max_size=POOL_SIZE,
-                kwargs={"autocommit": True, **kwargs},
-                configure=configure,
-                name="sijill-store",
-                timeout=POOL_TIMEOUT,
-                open=True,
-            )
-            self._counters = ConnectionPool(
-                conninfo,
-                min_size=1,
-                max_size=COUNTER_POOL_SIZE,
-                kwargs={"autocommit": True, **kwargs},
-                configure=asynchronous,
-                name="sijill-counters",
-                timeout=POOL_TIMEOUT,
-                open=True,
-            )
+            # The store's pool commits as the store syncs; the counters' pool never waits for
+            # the WAL flush (see `increment`).
+            self._pool = _pool(conninfo, kwargs, "sijill-store", POOL_SIZE, "on" if self._sync else "off")
+            self._counters = _pool(conninfo, kwargs, "sijill-counters", COUNTER_POOL_SIZE, "off")
 
     # -- the backend interface --------------------------------------------------------------
 
@@ -405,6 +381,26 @@ class PostgresBackend:
                 rows = conn.execute(query, (chunk,), binary=True)
                 found.update((bytes(k), bytes(v)) for k, v in rows.fetchall())
         return [found.get(key) for key in keys]
+
+
+def _pool(
+    conninfo: str, kwargs: dict[str, Any], name: str, size: int, synchronous_commit: str
+) -> ConnectionPool:
+    """An open pool of up to `size` autocommit connections with `synchronous_commit` set."""
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"SET synchronous_commit = {synchronous_commit}")
+
+    return ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, **kwargs},
+        configure=configure,
+        name=name,
+        timeout=POOL_TIMEOUT,
+        open=True,
+    )
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
