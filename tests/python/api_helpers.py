@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,36 @@ def deploy_fresh(
     )
     deploy_network(w3, dev_accounts(1)[0], spec, out, compiled=compiled)
     return keys, out
+
+
+def init_node_by_cli(
+    data_dir: Path,
+    code: str,
+    key: bytes,
+    store: str,
+    officers: Mapping[str, str],
+    *,
+    also: Path | None = None,
+) -> dict[str, str]:
+    """A node set up as an operator does it: `sijill node init` with the key, then `sijill
+    officer add` of each role in `officers` (role -> name), with the store given in
+    SIJILL_STORE; the tokens by role. `also`: a second data directory for another process of
+    the same node (the signer's keystore copied into it)."""
+    env = {**os.environ, **ENV, "SIJILL_STORE": store}
+    (key_file := data_dir.with_name(data_dir.name + ".key")).write_text(key.hex())
+    init = [SIJILL, "node", "init", "--data-dir", str(data_dir), "--agency", code]
+    subprocess.run([*init, "--private-key-file", str(key_file)], env=env, check=True, capture_output=True)
+    add = [SIJILL, "officer", "add", "--data-dir", str(data_dir), "--agency", code, "--json"]
+    tokens = {}
+    for role, name in officers.items():
+        issued = subprocess.run(
+            [*add, "--role", role, "--name", name], env=env, check=True, capture_output=True, text=True
+        )
+        tokens[role] = json.loads(issued.stdout)["token"]
+    if also is not None:
+        also.mkdir()
+        shutil.copy(data_dir / "signer.json", also / "signer.json")  # with its 0600 mode
+    return tokens
 
 
 def init_node(

@@ -9,10 +9,6 @@ during which intake was refused are printed (a benchmark figure, not a timed ass
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -22,7 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import ENV, KEK, Server, deploy_fresh, start_server, stop_server, wait_anchored
+from api_helpers import (
+    KEK,
+    Server,
+    deploy_fresh,
+    init_node_by_cli,
+    start_server,
+    stop_server,
+    wait_anchored,
+)
 from pg_cluster import PgCluster, wait_for
 from test_serve_processes import anchored_once
 from test_store_failover import QUORUM, conninfo
@@ -34,8 +38,6 @@ from node.errors import StoreError
 from node.store import Store
 
 pytestmark = pytest.mark.chain
-
-SIJILL = [sys.executable, "-m", "cli.main"]
 
 
 class Officers:
@@ -105,22 +107,8 @@ def test_intake_goes_on_across_a_failover_and_every_acknowledged_record_is_ancho
         primary.wait_standby("s2", "quorum")
         store = conninfo(primary.password, primary, s1, s2, dbname="repd")
 
-        env = {**os.environ, **ENV, "SIJILL_STORE": store}
         first, second = tmp_path / "repd-a", tmp_path / "repd-b"
-        (key_file := tmp_path / "repd.key").write_text(keys["REPD"].hex())
-        init = [*SIJILL, "node", "init", "--data-dir", str(first), "--agency", "REPD"]
-        subprocess.run([*init, "--private-key-file", str(key_file)], env=env, check=True, capture_output=True)
-        add = [*SIJILL, "officer", "add", "--data-dir", str(first), "--agency", "REPD", "--json"]
-        issued = subprocess.run(
-            [*add, "--role", "officer", "--name", "Mona Adel"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        tokens = {"officer": json.loads(issued.stdout)["token"]}
-        second.mkdir()
-        shutil.copy(first / "signer.json", second / "signer.json")
+        tokens = init_node_by_cli(first, "REPD", keys["REPD"], store, {"officer": "Mona Adel"}, also=second)
         servers = []
         for data_dir in (first, second):
             server = start_server(

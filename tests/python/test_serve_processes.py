@@ -9,11 +9,7 @@ not two; the same Idempotency-Key sent to both at once creates one record."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import ENV, Server, deploy_fresh, start_server, stop_server, wait_anchored
+from api_helpers import Server, deploy_fresh, init_node_by_cli, start_server, stop_server, wait_anchored
 from pg_cluster import PgCluster, wait_for
 from web3 import Web3
 
@@ -31,8 +27,6 @@ from ledger.records.examples import title_example
 from node.chain.toolchain import CompiledContract
 
 pytestmark = pytest.mark.chain
-
-SIJILL = [sys.executable, "-m", "cli.main"]
 
 
 def _lease(cluster: PgCluster, db: str) -> dict[str, Any] | None:
@@ -80,32 +74,9 @@ def pair(
     keys, deployment = deploy_fresh(w3, compiled, tmp_path / "deployment.json")
     uri = pg_cluster.create_database()
     db = uri.rsplit("/", 1)[1]
-    env = {**os.environ, **ENV, "SIJILL_STORE": uri}
     first, second = tmp_path / "repd-a", tmp_path / "repd-b"
-    (key_file := tmp_path / "repd.key").write_text(keys["REPD"].hex())
-    init = [*SIJILL, "node", "init", "--data-dir", str(first), "--agency", "REPD"]
-    subprocess.run([*init, "--private-key-file", str(key_file)], env=env, check=True, capture_output=True)
-    add = [*SIJILL, "officer", "add", "--data-dir", str(first), "--agency", "REPD", "--json"]
-    issued = subprocess.run(
-        [*add, "--role", "officer", "--name", "Mona Adel"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    supervisor = subprocess.run(
-        [*add, "--role", "supervisor", "--name", "Karim Fathy"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    tokens = {
-        "officer": json.loads(issued.stdout)["token"],
-        "supervisor": json.loads(supervisor.stdout)["token"],
-    }
-    second.mkdir()
-    shutil.copy(first / "signer.json", second / "signer.json")
+    officers = {"officer": "Mona Adel", "supervisor": "Karim Fathy"}
+    tokens = init_node_by_cli(first, "REPD", keys["REPD"], uri, officers, also=second)
     servers = [
         # No rate limit: the officers post as fast as they can, and the check reads every bundle.
         start_server(

@@ -6,17 +6,13 @@ the database password."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import ENV, KEK, deploy_fresh, start_server, stop_server, wait_anchored
+from api_helpers import KEK, deploy_fresh, init_node_by_cli, start_server, stop_server, wait_anchored
 from pg_cluster import PgCluster
 from web3 import Web3
 
@@ -36,22 +32,10 @@ def test_serve_on_postgresql_anchors_records_and_keeps_them_private(
     keys, deployment = deploy_fresh(w3, compiled, tmp_path / "deployment.json")
     uri = pg_cluster.create_database("repd")
     data_dir = tmp_path / "repd"
-    (key_file := tmp_path / "repd.key").write_text(keys["REPD"].hex())
-    env = {**os.environ, **ENV, "SIJILL_STORE": uri}  # the setting from the environment here
-    sijill = [sys.executable, "-m", "cli.main"]
-    init = [*sijill, "node", "init", "--data-dir", str(data_dir), "--agency", "REPD"]
-    subprocess.run([*init, "--private-key-file", str(key_file)], env=env, check=True, capture_output=True)
-    add = [*sijill, "officer", "add", "--data-dir", str(data_dir), "--agency", "REPD", "--json"]
-    issued = subprocess.run(
-        [*add, "--role", "officer", "--name", "Mona Adel"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = json.loads(issued.stdout)["token"]
+    # As an operator sets it up, the store's setting from the environment (SIJILL_STORE).
+    tokens = init_node_by_cli(data_dir, "REPD", keys["REPD"], uri, {"officer": "Mona Adel"})
     server = start_server(
-        data_dir, "REPD", keys["REPD"], {"officer": token}, devchain.rpc_url, deployment, "--store", uri
+        data_dir, "REPD", keys["REPD"], tokens, devchain.rpc_url, deployment, "--store", uri
     )
     try:
         with server.client("officer") as officer, httpx.Client(base_url=server.url) as public:
