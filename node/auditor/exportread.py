@@ -97,15 +97,6 @@ def read_receipts(directory: Path) -> Iterator[ExportReceipt]:
         yield receipt
 
 
-def count_lines(path: Path) -> int:
-    """Lines in a file (a progress bar's total), read in blocks."""
-    try:
-        with path.open("rb") as handle:
-            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
-    except OSError:
-        return 0
-
-
 def _lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         handle = path.open(encoding="utf-8")

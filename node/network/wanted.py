@@ -21,12 +21,11 @@ from eth_utils.address import is_address, to_checksum_address
 from ledger.codes import decode_code
 from ledger.errors import InvalidCode
 from node.chain.client import call_view
-from node.chain.registry import Council
+from node.chain.registry import STATUSES, Council
 from node.errors import NodeError
 
 MANIFEST_FORMAT = "sijill-network/1"  # network.json of `sijill network init` (node/network/generate.py)
 _OPEN = 2**64 - 1  # Signer.validTo while the signer is current
-_STATUSES = ("none", "active", "suspended")  # IAgencyRegistry.AgencyStatus
 
 
 class UsageError(NodeError):
@@ -94,7 +93,7 @@ class Registry:
                 self._labels[account] = "not a signer in the registry"
             else:
                 code = _code_text(bytes(agency_word))
-                status = _STATUSES[self._view("agencyInfo", agency_word)[1]]
+                status = STATUSES[self._view("agencyInfo", agency_word)[1]]
                 if valid_to != _OPEN:
                     self._labels[account] = f"retired signer of {code}, valid to block {valid_to}"
                 elif status == "active":
