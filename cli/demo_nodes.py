@@ -335,13 +335,22 @@ class Demo:
     # -- run and stop ------------------------------------------------------------------------------
 
     def watch(self, interval: float = 0.5) -> int:
-        """Wait until interrupted (KeyboardInterrupt); 1 if an API process dies first."""
+        """Wait until interrupted (KeyboardInterrupt); 1 if an API process, the chain or the
+        PostgreSQL cluster dies first (the nodes would answer 503 from then on)."""
         while True:
             for agency in self.agencies:
                 process = self.apis[agency.code]
                 if process.poll() is not None:
                     self._report(agency, f"exited with status {process.returncode}")
                     return 1
+            status = None if self.chain is None else self.chain.exit_status()
+            if status is not None:
+                log = self.chain_dir / "anvil.log"
+                out.print(f"[red]error:[/] the chain (anvil) exited with status {status}; its log is {log}")
+                return 1
+            if self.cluster is not None and not self.cluster.alive():
+                out.print(f"[red]error:[/] the PostgreSQL cluster stopped; its log is {self.cluster.log}")
+                return 1
             time.sleep(interval)
 
     def stop(self) -> None:

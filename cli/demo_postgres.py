@@ -96,6 +96,18 @@ class DemoCluster:
             return False
         return self._run("pg_ctl", "-D", str(self.data), "status", check=False) == 0
 
+    def alive(self) -> bool:
+        """Whether the server the cluster's `postmaster.pid` names still runs: a cheap check (no
+        process started) for a watch loop; `running()` asks `pg_ctl`."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+            os.kill(pid, 0)
+        except PermissionError:  # it runs, as another user
+            return True
+        except (OSError, ValueError):
+            return False
+        return True
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`pg_ctl stop`, a clean shutdown by default) if it runs."""
         if self.running():

@@ -187,6 +187,10 @@ class DevChain:
             self._log_copier.join(5)
             self._log_copier = None
 
+    def exit_status(self) -> int | None:
+        """anvil's exit status if it has exited, None while it runs (or before it starts)."""
+        return None if self._process is None else self._process.poll()
+
     def wait(self) -> int:
         """Block until anvil exits; its exit status."""
         assert self._process is not None, "not started"

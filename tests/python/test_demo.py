@@ -226,3 +226,41 @@ def _check_postgresql_demo(demo: DemoProcess, data_dir: Path, api_base: int, pg_
     assert bundle.status_code == 200, bundle.text
     report = requests.post(f"{url}/v1/verify", data=bundle.content, timeout=10).json()
     assert report["verdict"] == "authentic-current", report
+
+
+@pytest.mark.parametrize("store", ["leveldb", "postgresql"])
+def test_demo_stops_when_what_it_started_dies(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo watches what it started, not only its APIs: when its chain (on LevelDB) or its
+    PostgreSQL server (on PostgreSQL) dies under it, it says which, stops the rest and exits 1,
+    instead of going on with nodes that can only answer 503 or no longer anchor."""
+    base = Path(tempfile.mkdtemp(prefix="sijill-demo-dies-"))
+    os.chmod(base, 0o755)  # as root the cluster's server runs as postgres, which must reach it
+    data_dir = base / "demo"
+    env = demo_helpers.clean_env
+    monkeypatch.setattr(demo_helpers, "clean_env", lambda: {**env(), "SIJILL_DEMO_STORE": store})
+    pid_file = data_dir / "postgresql" / "data" / "postmaster.pid"
+    try:
+        demo = DemoProcess(data_dir, free_port(), port_base())
+        try:
+            demo.wait_for_summary()
+            helpers = children(demo.process.pid)
+            if store == "postgresql":
+                os.kill(_server(pid_file)[0], signal.SIGKILL)
+                said = "the PostgreSQL cluster stopped"
+            else:
+                anvil = [pid for pid in helpers if b"anvil" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+                assert len(anvil) == 1, helpers
+                os.kill(anvil[0], signal.SIGKILL)
+                said = "the chain (anvil) exited with status -9"
+            status = demo.process.wait(60)
+            demo._reader.join(5)
+        except BaseException:
+            demo.stop()
+            raise
+        assert status == 1, demo.output
+        assert said in demo.output and "Stopped the APIs (REPD, CSO, CRA)" in demo.output, demo.output
+        assert not any(alive(pid) for pid in helpers), demo.output
+    finally:
+        if pid_file.exists() and alive(_server(pid_file)[0]):
+            os.killpg(_server(pid_file)[0], signal.SIGKILL)
+        shutil.rmtree(base, ignore_errors=True)
