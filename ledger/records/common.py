@@ -36,6 +36,7 @@ The rules need `today` (no date may be in the future): validate with
 `context=validation_context(today)`.
 """
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -383,8 +384,8 @@ def owner_problems(owners: Sequence[Owner], path: str = "/owners") -> list[Field
                     "ويُذكر كل مالك مرة واحدة بحصته كاملة",
                 )
             )
-    total = sum((Fraction(owner.share) for owner in owners), Fraction(0))
-    if total != 1:
+    if not shares_add_up_to_one([_numbers(owner.share) for owner in owners]):
+        total = sum((Fraction(owner.share) for owner in owners), Fraction(0))
         problems.append(
             FieldProblem(
                 path,
@@ -394,6 +395,22 @@ def owner_problems(owners: Sequence[Owner], path: str = "/owners") -> list[Field
             )
         )
     return problems
+
+
+def _numbers(share: str) -> tuple[int, int]:
+    numerator, denominator = share.split("/")
+    return int(numerator), int(denominator)
+
+
+def shares_add_up_to_one(shares: Sequence[tuple[int, int]]) -> bool:
+    """Whether shares given as (numerator, denominator), denominators positive, add up to exactly
+    1. In integers, not `Fraction`s: when the denominators are all the same (halves, qirat), the
+    numerators must add up to it; otherwise the sum over their least common multiple must be it."""
+    denominators = {denominator for _, denominator in shares}
+    if len(denominators) == 1:
+        return sum(numerator for numerator, _ in shares) == denominators.pop()
+    common = math.lcm(*denominators)
+    return sum(numerator * (common // denominator) for numerator, denominator in shares) == common
 
 
 def validated_part(adapter: TypeAdapter[T], data: Mapping[str, Any], key: str, today: date) -> T | None:

@@ -18,7 +18,7 @@ from ledger.canonical import canonical_json, is_canonical_text, normalize_text, 
 from ledger.codes import KNOWN_RECORD_TYPES
 from ledger.errors import LedgerError
 from ledger.records import RECORD_TYPES, FieldProblem, RecordInvalid, validate_record
-from ledger.records.common import is_plain_canonical
+from ledger.records.common import is_plain_canonical, shares_add_up_to_one
 from ledger.records.examples import (
     EXAMPLES,
     TODAY,
@@ -695,3 +695,23 @@ def test_plain_canonical_text_is_canonical_and_not_refused(text: str) -> None:
 )
 def test_everyday_text_is_plain_canonical(text: str) -> None:
     assert is_plain_canonical(text)
+
+
+# --- owners' shares add up in integers ------------------------------------------------------------
+
+shares = st.lists(
+    st.tuples(st.integers(1, 10**12), st.integers(1, 10**12)).map(sorted).map(tuple), min_size=1, max_size=12
+)
+
+
+qirats = st.lists(st.integers(1, 23), min_size=1, max_size=6).map(lambda ns: [(n, 24) for n in ns])
+
+
+@given(st.one_of(shares, qirats))
+def test_shares_add_up_to_one_as_fractions_do(pairs: list[tuple[int, int]]) -> None:
+    exact = sum((Fraction(n, d) for n, d in pairs), Fraction(0)) == 1
+    assert shares_add_up_to_one(pairs) == exact
+    # And a split that does add up, however it is written.
+    total = sum(n for n, _ in pairs)
+    split = [(n, total) for n, _ in pairs]
+    assert shares_add_up_to_one(split)
