@@ -178,11 +178,14 @@ def mutated_records(draw: st.DrawFn) -> tuple[str, Any, date]:
     record = copy.deepcopy(draw(st.sampled_from(BY_TYPE[record_type])))
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(places(record)))
-        if not path:
+        if not path:  # the record itself: its keys in another order
+            record = dict(reversed(record.items()))
             continue
         parent, last = at_path(record, path[:-1]), path[-1]
         action = draw(
-            st.sampled_from(["drop", "extra", "replace", "graft", "duplicate", "retype", "swap-type"])
+            st.sampled_from(
+                ["drop", "extra", "replace", "graft", "duplicate", "retype", "swap-type", "reorder"]
+            )
         )
         if action == "drop":
             del parent[last]
@@ -204,8 +207,10 @@ def mutated_records(draw: st.DrawFn) -> tuple[str, Any, date]:
             elif isinstance(target, list):
                 parent[last] = tuple(target)
             elif isinstance(target, str):
-                as_number = int(target) if target.isdigit() else 0
+                as_number = int(target) if target.isascii() and target.isdigit() else 0
                 parent[last] = draw(st.sampled_from([target.encode(), as_number]))
+        elif action == "reorder" and isinstance(parent[last], dict):  # the output keeps schema order
+            parent[last] = dict(reversed(parent[last].items()))
         elif action == "swap-type" and isinstance(parent, dict):
             parent[last] = type("Text", (str,), {})(parent[last]) if isinstance(parent[last], str) else None
     today = draw(st.sampled_from([TODAY, date(2023, 7, 20), date(2019, 9, 17), date(2000, 1, 1)]))
