@@ -198,8 +198,8 @@ def mutated_records(draw: st.DrawFn) -> tuple[str, Any, date]:
             other = draw(st.sampled_from(BY_TYPE[record_type]))
             with contextlib.suppress(KeyError, IndexError, TypeError):
                 parent[last] = copy.deepcopy(at_path(other, path))
-        elif action == "duplicate" and isinstance(parent, list):
-            parent.insert(draw(st.integers(0, len(parent))), copy.deepcopy(parent[last]))
+        elif action == "duplicate" and isinstance(parent, list):  # the same object: nothing writes to it
+            parent.insert(draw(st.integers(0, len(parent))), parent[last])
         elif action == "retype":
             target = parent[last]
             if isinstance(target, dict):
