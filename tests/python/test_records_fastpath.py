@@ -18,7 +18,7 @@ import json
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -125,6 +125,32 @@ def test_the_fast_path_covers_non_canonical_input() -> None:
 def test_other_mappings_get_the_same_answer(mapping: Any) -> None:
     for record_type, make in EXAMPLES.items():
         check_same_answers(record_type, mapping(make()))
+
+
+def test_list_limits_get_the_same_answer() -> None:
+    def owners(count: int) -> list[dict[str, str]]:
+        return [
+            {
+                "name": f"مالك {i}",
+                "national_id": make_national_id(date(1950, 1, 1) + timedelta(days=i)),
+                "share": f"1/{count}",
+            }
+            for i in range(count)
+        ]
+
+    encumbrance = EXAMPLES["title"]()["encumbrances"][0]
+    for count, answer in ((1000, "fast"), (1001, "invalid")):
+        title = EXAMPLES["title"]()
+        title["owners"] = owners(count)
+        assert check_same_answers("title", title) == answer
+    for count, answer in ((100, "fast"), (101, "invalid")):
+        title = EXAMPLES["title"]()
+        title["encumbrances"] = [encumbrance] * count
+        assert check_same_answers("title", title) == answer
+    for count, answer in ((50, "fast"), (51, "invalid"), (0, "invalid")):
+        commercial = EXAMPLES["commercial"]()
+        commercial["activities"] = [f"{1000 + i:04d}" for i in range(count)]
+        assert check_same_answers("commercial", commercial) == answer
 
 
 # --- generated mutations: the same answer, whichever path gives it --------------------------------
