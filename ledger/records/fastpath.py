@@ -143,6 +143,7 @@ def _owners(value: Any, today: date) -> list[dict[str, str]]:
 
 def _title(data: dict[str, Any], today: date) -> dict[str, Any]:
     _object(data, _TITLE, _TITLE_WITHOUT_UNIT)
+    owners = _owners(data["owners"], today)  # first: their rules are the likeliest to fail
     unit_number = data.get("unit_number")
     encumbrances = []
     for encumbrance in _list(data["encumbrances"], 0, MAX_ENCUMBRANCES):
@@ -163,7 +164,7 @@ def _title(data: dict[str, Any], today: date) -> dict[str, Any]:
         "unit_number": None if unit_number is None else _identifier(unit_number),
         "area_m2": _area(data["area_m2"]),
         "use": _choice(data["use"], _LAND_USES),
-        "owners": _owners(data["owners"], today),
+        "owners": owners,
         "encumbrances": encumbrances,
         "registration_date": past_date_on(data["registration_date"], today).isoformat(),
         "registry_office": _name(data["registry_office"]),
@@ -229,6 +230,7 @@ def _activities(value: Any) -> list[str]:
 
 def _commercial(data: dict[str, Any], today: date) -> dict[str, Any]:
     _object(data, _COMMERCIAL)
+    owners = _owners(data["owners"], today)  # first: their rules are the likeliest to fail
     capital = _object(data["capital"], _CAPITAL)
     head_office = _object(data["head_office"], _HEAD_OFFICE)
     status = _object(data["status"], _BUSINESS_STATUS)
@@ -238,7 +240,7 @@ def _commercial(data: dict[str, Any], today: date) -> dict[str, Any]:
         "trade_name_en": _latin_name(data["trade_name_en"]),
         "legal_form": _choice(data["legal_form"], _LEGAL_FORMS),
         "capital": {"amount": _money(capital["amount"]), "currency": _currency(capital["currency"])},
-        "owners": _owners(data["owners"], today),
+        "owners": owners,
         "activities": _activities(data["activities"]),
         "head_office": {
             "governorate": _governorate_code(head_office["governorate"]),
