@@ -18,6 +18,10 @@ present; an optional field not given (`unit_number`, a married record's `event_d
 Strings are normalised (`ledger.canonical.normalize_text`), dates are `YYYY-MM-DD`, decimals
 canonical decimal strings and national IDs their 14 ASCII digits. The rules, field by field,
 are in docs/records.md.
+
+A record that is valid takes a fast path (`ledger.records.fastpath`): the same rule functions
+over the parsed JSON, without pydantic's models. Anything it is not sure of, and every invalid
+record, goes through the schemas, so every problem is still reported by them.
 """
 
 from collections.abc import Callable, Mapping
@@ -29,6 +33,7 @@ from pydantic import ValidationError
 
 from ledger.records.commercial import CommercialRecord, commercial_problems
 from ledger.records.common import StrictModel, validation_context
+from ledger.records.fastpath import canonical_if_valid
 from ledger.records.marriage import MarriageRecord, marriage_problems
 from ledger.records.problems import FieldProblem, RecordInvalid, problems_from_validation_error
 from ledger.records.title import TitleRecord, title_problems
@@ -55,6 +60,13 @@ class _RecordSchema(Generic[M]):
     def validate(self, record_type: str, data: Mapping[str, Any], today: date) -> dict[str, Any]:
         # Strict validation takes dicts only; any other mapping is read as one.
         data = dict(data) if isinstance(data, Mapping) else data
+        canonical = canonical_if_valid(record_type, data, today)
+        if canonical is not None:
+            return canonical
+        return self.validate_with_schema(record_type, data, today)
+
+    def validate_with_schema(self, record_type: str, data: Any, today: date) -> dict[str, Any]:
+        """`validate`, by the schemas alone: every problem, or the canonical form."""
         problems: list[FieldProblem] = []
         record: M | None = None
         try:

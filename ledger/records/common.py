@@ -36,6 +36,7 @@ The rules need `today` (no date may be in the future): validate with
 `context=validation_context(today)`.
 """
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -54,7 +55,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from ledger.canonical import REFUSED_KIND_TEXT, normalize_text, refused_character
+from ledger.canonical import REFUSED_KIND_TEXT, REFUSED_RANGES, normalize_text, refused_character
 from ledger.national_id import BORN_ABROAD, GOVERNORATES, InvalidNationalId, NationalId, parse_national_id
 from ledger.records.problems import FieldProblem, field_error
 
@@ -77,6 +78,46 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISIC_CLASS = re.compile(r"[0-9]{4}")
 
 T = TypeVar("T")
+
+# In text that is printable (so holds no white space but U+0020, and no control, format,
+# surrogate, private-use or unassigned code point), what may make it other than canonical: a
+# character `normalize_text` removes or maps, a character of `REFUSED_RANGES` that
+# str.isprintable() passes, or any code point above U+FFFF (rare in a record, and left out so
+# that this class is one bitmap, looked up in constant time per character).
+_MAY_NOT_BE_CANONICAL = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(c))
+        for c in sorted(
+            {0x0640, 0x061C, 0x06A9, 0x06CC, *range(0x0660, 0x066A), *range(0x06F0, 0x06FA)}
+            | {*range(0x200B, 0x2010), 0xFEFF}
+            | {
+                c
+                for first, last, _ in REFUSED_RANGES
+                for c in range(first, min(last, 0xFFFF) + 1)
+                if chr(c).isprintable()
+            }
+        )
+    )
+    + "\U00010000-\U0010ffff]"
+)
+
+
+def is_plain_canonical(text: str) -> bool:
+    """Whether `text` is certainly canonical and refused by nothing: `normalize_text` returns it
+    unchanged and `refused_character` finds nothing in it. Nearly every value of a record is
+    such text, and this check costs a fraction of normalising it (a test proves the claim over
+    arbitrary text; False only means "normalise and check it")."""
+    if text.isascii():
+        return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
+    return (
+        text.isprintable()
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+        and _MAY_NOT_BE_CANONICAL.search(text) is None
+        and unicodedata.is_normalized("NFC", text)
+    )
 
 
 class StrictModel(BaseModel):
@@ -102,6 +143,8 @@ def today_of(info: ValidationInfo) -> date:
 def _string(value: Any, expected_en: str, expected_ar: str) -> str:
     if not isinstance(value, str):
         field_error("type", f"must be {expected_en}", f"نوع القيمة غير صحيح: يجب أن تكون {expected_ar}")
+    if type(value) is str and is_plain_canonical(value):
+        return value
     text = normalize_text(value)
     refused = refused_character(text)
     if refused is not None:
@@ -164,6 +207,11 @@ def _latin_name(value: Any) -> str:
 
 
 def _past_date(value: Any, info: ValidationInfo) -> date:
+    return past_date_on(value, today_of(info))
+
+
+def past_date_on(value: Any, today: date) -> date:
+    """`PastDate`'s rules: the date `value` writes, not before 1800 nor after `today`."""
     text = _string(value, 'a date written as text, "YYYY-MM-DD"', 'تاريخًا نصيًا بالصيغة "YYYY-MM-DD"')
     try:
         day = date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
@@ -177,7 +225,6 @@ def _past_date(value: Any, info: ValidationInfo) -> date:
         )
     if day < EARLIEST_DATE:
         field_error("date", f"is before {EARLIEST_DATE}", f"التاريخ أقدم من {EARLIEST_DATE}")
-    today = today_of(info)
     if day > today:
         field_error("future-date", f"is after today ({today})", f"التاريخ لاحق لتاريخ اليوم ({today})")
     return day
@@ -252,9 +299,14 @@ def _governorate_code(value: Any) -> str:
 
 
 def _national_id(value: Any, info: ValidationInfo) -> NationalId:
+    return national_id_on(value, today_of(info))
+
+
+def national_id_on(value: Any, today: date) -> NationalId:
+    """`NationalIdDigits`' rules: `value` parsed as a national ID checked on `today`."""
     text = _string(value, "the 14 digits written as text", "الأرقام الأربعة عشر نصًا")
     try:
-        return parse_national_id(text, today=today_of(info))
+        return parse_national_id(text, today=today)
     except InvalidNationalId as error:
         field_error(f"national-id-{error.rule}", str(error), error.message_ar)
 
@@ -332,8 +384,8 @@ def owner_problems(owners: Sequence[Owner], path: str = "/owners") -> list[Field
                     "ويُذكر كل مالك مرة واحدة بحصته كاملة",
                 )
             )
-    total = sum((Fraction(owner.share) for owner in owners), Fraction(0))
-    if total != 1:
+    if not shares_add_up_to_one([_numbers(owner.share) for owner in owners]):
+        total = sum((Fraction(owner.share) for owner in owners), Fraction(0))
         problems.append(
             FieldProblem(
                 path,
@@ -343,6 +395,22 @@ def owner_problems(owners: Sequence[Owner], path: str = "/owners") -> list[Field
             )
         )
     return problems
+
+
+def _numbers(share: str) -> tuple[int, int]:
+    numerator, denominator = share.split("/")
+    return int(numerator), int(denominator)
+
+
+def shares_add_up_to_one(shares: Sequence[tuple[int, int]]) -> bool:
+    """Whether shares given as (numerator, denominator), denominators positive, add up to exactly
+    1. In integers, not `Fraction`s: when the denominators are all the same (halves, qirat), the
+    numerators must add up to it; otherwise the sum over their least common multiple must be it."""
+    denominators = {denominator for _, denominator in shares}
+    if len(denominators) == 1:
+        return sum(numerator for numerator, _ in shares) == denominators.pop()
+    common = math.lcm(*denominators)
+    return sum(numerator * (common // denominator) for numerator, denominator in shares) == common
 
 
 def validated_part(adapter: TypeAdapter[T], data: Mapping[str, Any], key: str, today: date) -> T | None:

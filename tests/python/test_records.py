@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -13,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_json, is_canonical_text
+from ledger.canonical import canonical_json, is_canonical_text, normalize_text, refused_character
 from ledger.codes import KNOWN_RECORD_TYPES
 from ledger.errors import LedgerError
 from ledger.records import RECORD_TYPES, FieldProblem, RecordInvalid, validate_record
+from ledger.records.common import is_plain_canonical, shares_add_up_to_one
 from ledger.records.examples import (
     EXAMPLES,
     TODAY,
@@ -656,3 +658,60 @@ def test_generated_names_with_a_refused_character_are_refused(
     (problem,) = caught.value.problems
     assert (problem.path, problem.rule) == ("/husband/name", "characters")
     assert f"U+{ord(refused):04X}" in problem.message_en and f"U+{ord(refused):04X}" in problem.message_ar
+
+
+# --- the text check that spares normalising text already canonical ------------------------------
+
+
+def test_plain_canonical_characters_are_canonical_and_not_refused() -> None:
+    for code_point in range(sys.maxunicode + 1):
+        for text in (chr(code_point), f"a{chr(code_point)}b"):
+            if is_plain_canonical(text):
+                assert normalize_text(text) == text, f"U+{code_point:04X}"
+                assert refused_character(text) is None, f"U+{code_point:04X}"
+
+
+everyday_text = st.text(
+    alphabet=st.sampled_from(
+        [
+            *"ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإآءئؤ abcXYZ019/-.,،",
+            *"\u0640\u064e\u0651\u0654\u0655\u06a9\u06cc\u0661\u06f5",
+            *"\u0301é\u00a0\t\n\u200b\u200f\u202e\u3164\U0001f600",
+        ]
+    ),
+    max_size=40,
+)
+
+
+@given(st.one_of(everyday_text, st.text(max_size=40)))
+def test_plain_canonical_text_is_canonical_and_not_refused(text: str) -> None:
+    if is_plain_canonical(text):
+        assert normalize_text(text) == text
+        assert refused_character(text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["محمد عبد الرحمن السيد", "2019/45873", "Nile Trading & Distribution", "مأذون-01-0457", "Zoë"]
+)
+def test_everyday_text_is_plain_canonical(text: str) -> None:
+    assert is_plain_canonical(text)
+
+
+# --- owners' shares add up in integers ------------------------------------------------------------
+
+shares = st.lists(
+    st.tuples(st.integers(1, 10**12), st.integers(1, 10**12)).map(sorted).map(tuple), min_size=1, max_size=12
+)
+
+
+qirats = st.lists(st.integers(1, 23), min_size=1, max_size=6).map(lambda ns: [(n, 24) for n in ns])
+
+
+@given(st.one_of(shares, qirats))
+def test_shares_add_up_to_one_as_fractions_do(pairs: list[tuple[int, int]]) -> None:
+    exact = sum((Fraction(n, d) for n, d in pairs), Fraction(0)) == 1
+    assert shares_add_up_to_one(pairs) == exact
+    # And a split that does add up, however it is written.
+    total = sum(n for n, _ in pairs)
+    split = [(n, total) for n, _ in pairs]
+    assert shares_add_up_to_one(split)
