@@ -151,7 +151,12 @@ def parse_national_id(text: str, *, today: date) -> NationalId:
     Rules are checked in this order: digits, length, century, birth-date, future-birth-date,
     governorate. The check digit is not validated (see the module docstring).
     """
-    digits = normalize_text(text) if isinstance(text, str) else ""
+    if not isinstance(text, str):
+        digits = ""
+    elif _ASCII_DIGITS.fullmatch(text):  # already canonical (normalize_text leaves ASCII digits be)
+        digits = text
+    else:
+        digits = normalize_text(text)
     if not isinstance(text, str) or not _ASCII_DIGITS.fullmatch(digits):
         raise InvalidNationalId("digits")
     if len(digits) != NATIONAL_ID_LENGTH:
