@@ -73,7 +73,7 @@ _MAPPED = {
 }
 _TRANSLATE = {**_REMOVED, **_MAPPED}
 _WHITESPACE = re.compile(r"\s+")
-_MAX_EXACT = 2**53 - 1
+MAX_EXACT_INTEGER = _MAX_EXACT = 2**53 - 1  # the largest integer JSON carries exactly
 _dumps_str = json.JSONEncoder(ensure_ascii=False).encode
 
 

@@ -26,12 +26,17 @@ at most `MAX_VALUE_BYTES` bytes, versions 1 to 2^32-1.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from json.encoder import encode_basestring
+from operator import itemgetter
+from typing import Any, cast
 
-from ledger.canonical import canonical_json
+from ledger.canonical import MAX_EXACT_INTEGER, canonical_json
 from ledger.codes import Bytes32, agency_code, record_id, record_type
 from ledger.errors import LedgerError
 from ledger.hashing import keccak256, keccak256_many
@@ -58,7 +63,90 @@ def escape_token(key: str) -> str:
 
 
 def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a record: JSON Pointer -> scalar, or an empty list / object."""
+    """The fields of a record: JSON Pointer -> scalar, or an empty list / object.
+
+    Records as intake holds them (dicts, lists, text, integers, booleans and nulls, text keys,
+    a few levels deep) take a recursive walk (`_walk`); anything else, and every error, the
+    plain walk of `flatten_reference`, which gives the same fields in the same order."""
+    fields = _plain_fields(record)
+    return fields if fields is not None else flatten_reference(record)
+
+
+def _plain_fields(record: Any) -> dict[str, Any] | None:
+    """The fields of a record made only of dict, list, str, int, bool and None (exactly those
+    types, no subclass), or None for any other record or one `flatten_reference` refuses."""
+    if type(record) is not dict or not record:
+        return None
+    fields: dict[str, Any] = {}
+    try:
+        _walk(record, "", fields, 0)
+    except _Unsure:
+        return None
+    return fields if len(fields) <= MAX_FIELDS else None
+
+
+class _Unsure(Exception):
+    """Raised inside a fast path for what only the reference path handles."""
+
+
+_WALK_DEPTH = 32
+_INDEX_TOKENS = tuple(f"/{i}" for i in range(MAX_FIELDS + 1))
+
+
+def _walk(node: dict[str, Any] | list[Any], prefix: str, fields: dict[str, Any], depth: int) -> None:
+    """Add the fields under `node` (at `prefix`) in document order, as `flatten_reference` does."""
+    if depth > _WALK_DEPTH or len(node) > MAX_FIELDS:
+        raise _Unsure
+    if type(node) is dict:
+        shape: tuple[Any, ...] = (prefix, *node)
+        paths = _child_paths.get(shape) or _children_of(shape, node, prefix)
+        # The key's type is checked here, not by the cache: a str subclass equals its text.
+        steps: Iterable[tuple[str, Any, Any]] = zip(paths, node, node.values(), strict=True)
+    else:
+        shape = (prefix, len(node))
+        paths = _child_paths.get(shape) or _children_of(shape, node, prefix)
+        steps = zip(paths, _TEXT_KEYS, node, strict=False)  # _TEXT_KEYS is the longer
+    for path, key, value in steps:
+        kind = type(value)
+        if type(key) is not str:
+            raise _Unsure  # flatten_reference names a member by str(key)
+        if kind is str or value is None or kind is bool:
+            fields[path] = value
+        elif kind is int:
+            if not -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+                raise _Unsure  # canonical_json refuses it: let the reference path say so
+            fields[path] = value
+        elif kind is dict or kind is list:
+            if value:
+                _walk(value, path, fields, depth + 1)
+            else:
+                fields[path] = {} if kind is dict else []
+        else:
+            raise _Unsure
+
+
+_TEXT_KEYS = ("",) * (MAX_FIELDS + 1)  # what the list branch pairs with its items, to share the loop
+
+
+#: (the path of an object, its keys) or (the path of a list, its length) -> the paths of its
+#: members: records of a type share them, and a path string made once keeps its hash.
+_child_paths: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _children_of(shape: tuple[Any, ...], node: dict[str, Any] | list[Any], prefix: str) -> list[str]:
+    if type(node) is list:
+        paths = [prefix + token for token in _INDEX_TOKENS[: len(node)]]
+    elif all(type(key) is str for key in node):
+        paths = [prefix + "/" + escape_token(key) for key in node]
+    else:
+        raise _Unsure
+    if len(_child_paths) < 4096 and len(paths) <= 64 and len(prefix) <= MAX_PATH_BYTES:
+        _child_paths[shape] = paths
+    return paths
+
+
+def flatten_reference(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`flatten` written plainly: the definition `_walk` must match, and the errors."""
     if not isinstance(record, Mapping):
         raise FieldError("a record is a JSON object")
     fields: dict[str, Any] = {}
@@ -178,7 +266,16 @@ def new_salts(paths: Iterable[str], random_bytes: Callable[[int], bytes] = os.ur
     """A fresh 128-bit salt from the OS for every path; never reused (one read for all of them)."""
     ordered = list(paths)
     pool = random_bytes(SALT_BYTES * len(ordered))
-    return {path: pool[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, path in enumerate(ordered)}
+    split = _salt_splitters.get(len(ordered))
+    if split is None:
+        split = struct.Struct(f"{SALT_BYTES}s" * len(ordered)).unpack
+        if len(ordered) <= MAX_FIELDS:
+            _salt_splitters[len(ordered)] = split
+    return dict(zip(ordered, split(pool), strict=True))
+
+
+#: Number of salts -> the cut of a pool of that many into 16-byte salts, in one C call.
+_salt_splitters: dict[int, Callable[[bytes], tuple[bytes, ...]]] = {}
 
 
 def seal_record(
@@ -187,15 +284,39 @@ def seal_record(
     """Flatten, salt and hash a validated record into its digest and leaf.
 
     `salts` (path -> 16 bytes) is for re-sealing a stored record and for test vectors; by default
-    every field gets a fresh salt.
+    every field gets a fresh salt (one read of the OS's random source for all of them).
+
+    Intake's hot path: the fields' preimages are built and hashed in one pass of C-level calls
+    (see `_seal_fast`). Whatever that pass is not sure of, an error above all, is done again by
+    `seal_record_reference`, the plain reading of the module docstring, which gives the same
+    bytes (a test compares the two on generated records) and the same errors.
     """
-    fields = flatten(record)
+    fields = _plain_fields(record)
+    if fields is None:
+        return seal_record_reference(key, record, salts)
     salt_map = dict(salts) if salts is not None else new_salts(fields)
+    try:
+        sealed = _seal_fast(key, fields, salt_map, salts is not None)
+    except Exception:  # the plain path raises the error the caller must see
+        sealed = None
+    return sealed if sealed is not None else _seal(key, fields, salt_map, salts is not None)
+
+
+def seal_record_reference(
+    key: RecordKey, record: Mapping[str, Any], salts: Mapping[str, bytes] | None = None
+) -> SealedRecord:
+    """`seal_record` written plainly, one field at a time: the definition the fast path must
+    match, and the path that names what is wrong with a record that cannot be sealed."""
+    fields = flatten(record)
+    return _seal(key, fields, dict(salts) if salts is not None else new_salts(fields), salts is not None)
+
+
+def _seal(key: RecordKey, fields: dict[str, Any], salt_map: dict[str, bytes], given: bool) -> SealedRecord:
     if salt_map.keys() != fields.keys():
         missing = sorted(fields.keys() - salt_map.keys())
         extra = sorted(salt_map.keys() - fields.keys())
         raise FieldError(f"salts do not match the fields (missing {missing[:3]}, extra {extra[:3]})")
-    if salts is not None and any(len(salt) != SALT_BYTES for salt in salt_map.values()):
+    if given and any(len(salt) != SALT_BYTES for salt in salt_map.values()):
         raise FieldError(f"every salt must be {SALT_BYTES} bytes")
     preimages = []
     for path, value in fields.items():
@@ -206,6 +327,80 @@ def seal_record(
     hashes = dict(zip(fields, map(Hash32, keccak256_many(preimages)), strict=True))
     digest = record_digest(key, hashes)
     return SealedRecord(key, fields, salt_map, hashes, digest, leaf_of(digest))
+
+
+class _Shape:
+    """What every record with the same paths shares: each path's `len(path)[2] ‖ path`, and the
+    digest's preimage laid out in path order, with a gap for the header and for each hash."""
+
+    __slots__ = ("path_bytes", "pick", "template")
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self.path_bytes = tuple(map(_path_bytes, paths))
+        order = sorted(range(len(paths)), key=lambda i: self.path_bytes[i][2:])
+        self.template: list[bytes] = [b""] * (2 * len(paths) + 1)  # header, then path ‖ hash pairs
+        self.template[1::2] = [self.path_bytes[i] for i in order]
+        self.pick: Callable[[Sequence[bytes]], Iterable[bytes]] = (
+            itemgetter(*order) if len(order) > 1 else lambda hashes: hashes
+        )
+
+
+_shapes: dict[tuple[str, ...], _Shape] = {}
+#: A JSON array of text, integers within ±(2^53-1), booleans, nulls and empty lists and objects,
+#: with a NUL between items: each item as canonical_json writes it (RFC 8785 writes those
+#: exactly as json does with ensure_ascii=False), and a NUL is always escaped inside text.
+_json_items = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=("\0", ":")).encode
+_headers: dict[tuple[str, str], bytes] = {}
+
+
+def _seal_fast(
+    key: RecordKey, fields: dict[str, Any], salt_map: dict[str, bytes], given: bool
+) -> SealedRecord | None:
+    """`_seal` without a Python-level step per field, or None where it is not sure.
+
+    `fields` come from `_plain_fields` (so every value is exactly a str, int, bool, None or an
+    empty list or dict), and `salt_map` from `new_salts(fields)` unless `given`."""
+    paths = tuple(fields)
+    if not given:
+        salt_list: Iterable[bytes] = salt_map.values()  # drawn in the order of the fields
+    elif salt_map.keys() != fields.keys() or set(map(len, salt_map.values())) != {SALT_BYTES}:
+        return None
+    else:
+        salt_list = list(map(salt_map.__getitem__, paths))
+    shape = _shapes.get(paths)
+    if shape is None:
+        shape = _Shape(paths)
+        if len(_shapes) < 1024 and len(paths) <= 256:  # a few MB at most, whatever comes in
+            _shapes[paths] = shape
+    try:
+        # json's C escaper is canonical_json's for text (see ledger.canonical), and never writes
+        # a NUL: all the texts are escaped, encoded and cut apart again in three calls.
+        joined = "\0".join(map(encode_basestring, fields.values())).encode()
+        encoded = joined.split(b"\0")
+    except TypeError:  # not all text: the C encoder writes them all, NUL between items
+        joined = _json_items(list(fields.values())).encode()[1:-1]
+        encoded = joined.split(b"\0")
+    if len(joined) > MAX_VALUE_BYTES and max(map(len, encoded)) > MAX_VALUE_BYTES:
+        return None
+    preimages = map(b"".join, zip(repeat(FIELD_TAG), salt_list, shape.path_bytes, encoded))
+    hashes = cast("list[Hash32]", keccak256_many(preimages))
+    parts = shape.template.copy()
+    parts[0] = _record_header(key, len(paths))
+    parts[2::2] = shape.pick(hashes)
+    digest = Hash32(keccak256(b"".join(parts)))
+    return SealedRecord(key, fields, salt_map, dict(zip(paths, hashes, strict=True)), digest, leaf_of(digest))
+
+
+def _record_header(key: RecordKey, count: int) -> bytes:
+    """`RECORD_TAG ‖ agency ‖ type ‖ id ‖ version ‖ n`, the agency and type part cached."""
+    if not 1 <= key.version <= MAX_VERSION or not 1 <= count <= MAX_FIELDS:
+        raise FieldError("out of range")  # never shown: seal_record_reference names it
+    prefix = _headers.get((key.agency, key.record_type))
+    if prefix is None:
+        prefix = RECORD_TAG + agency_code(key.agency) + record_type(key.record_type)
+        if len(_headers) < 1024:
+            _headers[(key.agency, key.record_type)] = prefix
+    return prefix + record_id(key.record_id) + key.version.to_bytes(4, "big") + count.to_bytes(4, "big")
 
 
 def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:

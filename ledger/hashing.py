@@ -36,7 +36,8 @@ def keccak256(data: bytes) -> bytes:
 
 
 def keccak256_many(preimages: Iterable[bytes]) -> list[bytes]:
-    """keccak-256 of each preimage, without a Python call per hash on the fast backend."""
-    return (
-        [_keccak(data) for data in preimages] if _new is None else [_new(data).digest() for data in preimages]
-    )
+    """keccak-256 of each preimage, without a Python call per hash on the fast backend (the hash
+    objects are made and finished by `map`, in C)."""
+    if _new is None:
+        return list(map(_keccak, preimages))
+    return list(map(_sha3.keccak_256.digest, map(_new, preimages)))
