@@ -23,7 +23,7 @@ import rfc8785
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_json
+from ledger.canonical import canonical_json, is_canonical_text, is_canonical_text_reference, normalize_text
 from ledger.errors import LedgerError
 from ledger.fields import (
     FIELD_TAG,
@@ -306,3 +306,39 @@ def test_values_written_in_one_call_are_canonical_json_each(values: list[Any]) -
     except UnicodeEncodeError:
         return  # a lone surrogate: sealing falls back, and canonical_json refuses it
     assert items == [canonical_json(v) for v in exact] == [rfc8785.dumps(v) for v in exact]
+
+
+# ------------------------------------------------------------------------------ canonical text
+
+
+def test_canonical_text_fast_path_agrees_on_every_code_point() -> None:
+    """Every code point alone, after a letter, and between letters and spaces (which decides
+    white space handling and what NFC composes with), gives the reference's answer."""
+    for code_point in range(0x110000):
+        c = chr(code_point)
+        for text in (c, "a" + c, c + " x", "\u064a" + c + "\u0654"):
+            assert is_canonical_text(text) == is_canonical_text_reference(text), hex(code_point)
+
+
+_texts = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(
+            " \u00a0\t\n\u0640\u200b\u200d\u06a9\u06cc\u0661\u06f5\u0654\u0655\u064a\u0627\u0301e"
+        ),
+        st.characters(min_codepoint=0x600, max_codepoint=0x6FF),
+        st.characters(max_codepoint=0x7F),
+        st.characters(),
+    ),
+    max_size=16,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_texts)
+@example("محمد عبد الرحمن")
+@example(" محمد")
+@example("ئ")  # yeh + hamza above: NFC composes them
+@example("a  b")
+def test_canonical_text_fast_path_agrees_on_generated_text(text: str) -> None:
+    assert is_canonical_text(text) == is_canonical_text_reference(text)
+    assert is_canonical_text(normalize_text(text)) == is_canonical_text_reference(normalize_text(text))
