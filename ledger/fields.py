@@ -233,7 +233,23 @@ class RecordKey:
 
 
 def record_digest(key: RecordKey, field_hashes: Mapping[str, bytes]) -> Hash32:
-    """The digest of a record from the hashes of all its fields (disclosed or not)."""
+    """The digest of a record from the hashes of all its fields (disclosed or not).
+
+    The layout of the preimage (the paths in order, gaps for the hashes) is kept per set of
+    paths (`_Shape`), so a verifier's bundles of one kind of record sort their paths once; any
+    error is raised by `record_digest_reference`, which defines the digest."""
+    try:
+        shape = _shape_of(tuple(field_hashes))
+        parts = shape.template.copy()
+        parts[0] = _record_header(key, len(field_hashes))
+        parts[2::2] = shape.pick(list(field_hashes.values()))
+        return Hash32(keccak256(b"".join(parts)))
+    except Exception:  # the reference raises the error the caller must see
+        return record_digest_reference(key, field_hashes)
+
+
+def record_digest_reference(key: RecordKey, field_hashes: Mapping[str, bytes]) -> Hash32:
+    """`record_digest` as the module docstring writes it, one field at a time."""
     agency, kind, rid = key.words()
     count = len(field_hashes)
     if not 1 <= count <= MAX_FIELDS:
@@ -346,6 +362,17 @@ class _Shape:
 
 
 _shapes: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape_of(paths: tuple[str, ...]) -> _Shape:
+    shape = _shapes.get(paths)
+    if shape is None:
+        shape = _Shape(paths)
+        if len(_shapes) < 1024 and len(paths) <= 256:  # a few MB at most, whatever comes in
+            _shapes[paths] = shape
+    return shape
+
+
 #: A JSON array of text, integers within ±(2^53-1), booleans, nulls and empty lists and objects,
 #: with a NUL between items: each item as canonical_json writes it (RFC 8785 writes those
 #: exactly as json does with ensure_ascii=False), and a NUL is always escaped inside text.
@@ -367,11 +394,7 @@ def _seal_fast(
         return None
     else:
         salt_list = list(map(salt_map.__getitem__, paths))
-    shape = _shapes.get(paths)
-    if shape is None:
-        shape = _Shape(paths)
-        if len(_shapes) < 1024 and len(paths) <= 256:  # a few MB at most, whatever comes in
-            _shapes[paths] = shape
+    shape = _shape_of(paths)
     try:
         # json's C escaper is canonical_json's for text (see ledger.canonical), and never writes
         # a NUL: all the texts are escaped, encoded and cut apart again in three calls.

@@ -342,3 +342,80 @@ _texts = st.text(
 def test_canonical_text_fast_path_agrees_on_generated_text(text: str) -> None:
     assert is_canonical_text(text) == is_canonical_text_reference(text)
     assert is_canonical_text(normalize_text(text)) == is_canonical_text_reference(normalize_text(text))
+
+
+# ------------------------------------------------------------------------------ record digests
+
+_paths = st.one_of(
+    st.builds(lambda t: "/" + t, _nasty_text),
+    st.sampled_from(["", "x", "/" + "p" * 300, "/\ud800", "/é", "/e\u0301"]),
+)
+_record_keys = st.sampled_from(
+    [
+        KEY,
+        RecordKey("REPD", "title", "01JTEST", 0),
+        RecordKey("bad", "title", "x", 1),
+        RecordKey("CSO", "m", "Z", 7),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_record_keys, st.dictionaries(_paths, st.binary(min_size=32, max_size=32), max_size=12), st.randoms())
+def test_record_digests_agree_with_the_reference_in_any_order(
+    key: RecordKey, hashes: dict[str, bytes], rng: random.Random
+) -> None:
+    from ledger.fields import record_digest_reference
+
+    items = list(hashes.items())
+    for _ in range(2):
+        rng.shuffle(items)
+        shuffled = dict(items)
+        assert outcome(lambda s=shuffled: record_digest(key, s)) == outcome(  # type: ignore[misc]
+            lambda s=shuffled: record_digest_reference(key, s)  # type: ignore[misc]
+        )
+
+
+# ------------------------------------------------------------------------------ receipts
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["REPD", "CSO", "CRA", "bad", ""]),
+    st.sampled_from(["title", "marriage", "Bad"]),
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}", fullmatch=True) | st.just("-x"),
+    st.integers(0, 2**32),
+    st.binary(min_size=31, max_size=33),
+    st.integers(0, 2**64),
+    st.integers(0, 2**64),
+    st.integers(1, 2**40),
+)
+def test_receipt_digests_are_eip712_as_written(
+    agency: str, kind: str, rid: str, version: int, leaf: bytes, intake: int, anchor_by: int, chain_id: int
+) -> None:
+    """The digest with its constant parts kept is keccak256(0x1901 ‖ domain ‖ struct) as
+    docs/proof-bundle.md writes it, or fails with the same error."""
+    from ledger.codes import agency_code, record_id, record_type
+    from ledger.receipts import RECEIPT_TYPEHASH, Receipt, ReceiptDomain, receipt_digest
+
+    receipt = Receipt(agency, kind, rid, version, leaf, intake, anchor_by)
+    domain = ReceiptDomain(chain_id, "0x" + "Ab" * 20)
+
+    def plain() -> bytes:
+        struct = keccak256(
+            RECEIPT_TYPEHASH
+            + agency_code(agency)
+            + record_type(kind)
+            + record_id(rid)
+            + version.to_bytes(32, "big")
+            + leaf
+            + intake.to_bytes(32, "big")
+            + anchor_by.to_bytes(32, "big")
+        )
+        return keccak256(b"\x19\x01" + domain.separator() + struct)
+
+    fast = outcome(lambda: receipt_digest(receipt, domain))
+    if isinstance(fast, bytes):
+        assert fast == plain()
+    else:
+        assert outcome(receipt.struct_hash) == fast
