@@ -75,12 +75,12 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
 def _plain_fields(record: Any) -> dict[str, Any] | None:
     """The fields of a record made only of dict, list, str, int, bool and None (exactly those
     types, no subclass), or None for any other record or one `flatten_reference` refuses."""
-    if type(record) is not dict or not record:
+    if type(record) is not dict or not record or len(record) > MAX_FIELDS:
         return None
     fields: dict[str, Any] = {}
     try:
         _walk(record, "", fields, 0)
-    except _Unsure:
+    except (_Unsure, ValueError):  # ValueError: zip(strict=True), never expected
         return None
     return fields if len(fields) <= MAX_FIELDS else None
 
@@ -93,42 +93,64 @@ _WALK_DEPTH = 32
 _INDEX_TOKENS = tuple(f"/{i}" for i in range(MAX_FIELDS + 1))
 
 
-def _walk(node: dict[str, Any] | list[Any], prefix: str, fields: dict[str, Any], depth: int) -> None:
-    """Add the fields under `node` (at `prefix`) in document order, as `flatten_reference` does."""
-    if depth > _WALK_DEPTH or len(node) > MAX_FIELDS:
-        raise _Unsure
-    if type(node) is dict:
-        shape: tuple[Any, ...] = (prefix, *node)
-        paths = _child_paths.get(shape) or _children_of(shape, node, prefix)
-        # The key's type is checked here, not by the cache: a str subclass equals its text.
-        steps: Iterable[tuple[str, Any, Any]] = zip(paths, node, node.values(), strict=True)
-    else:
-        shape = (prefix, len(node))
-        paths = _child_paths.get(shape) or _children_of(shape, node, prefix)
-        steps = zip(paths, _TEXT_KEYS, node, strict=False)  # _TEXT_KEYS is the longer
-    for path, key, value in steps:
+def _walk(node: dict[str, Any], prefix: str, fields: dict[str, Any], depth: int) -> None:
+    """Add the fields under the object `node` (at `prefix`) in document order, as
+    `flatten_reference` does; `_Unsure` for whatever only it handles."""
+    paths = _child_paths.get((prefix, *node)) or _children_of((prefix, *node), node, prefix)
+    for path, key, value in zip(paths, node, node.values(), strict=True):
         kind = type(value)
-        if type(key) is not str:
+        if type(key) is not str:  # checked here, not by the cache: a str subclass equals its text
             raise _Unsure  # flatten_reference names a member by str(key)
         if kind is str or value is None or kind is bool:
             fields[path] = value
-        elif kind is int:
-            if not -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
-                raise _Unsure  # canonical_json refuses it: let the reference path say so
-            fields[path] = value
-        elif kind is dict or kind is list:
-            if value:
+        elif kind is dict:
+            if not value:
+                fields[path] = {}
+            elif depth < _WALK_DEPTH:
                 _walk(value, path, fields, depth + 1)
             else:
-                fields[path] = {} if kind is dict else []
+                raise _Unsure
+        elif kind is list:
+            if not value:
+                fields[path] = []
+            elif depth < _WALK_DEPTH and len(value) <= MAX_FIELDS:
+                _walk_list(value, path, fields, depth + 1)
+            else:
+                raise _Unsure
+        elif kind is int and -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+            fields[path] = value
+        else:  # not JSON, or an integer canonical_json refuses
+            raise _Unsure
+
+
+def _walk_list(node: list[Any], prefix: str, fields: dict[str, Any], depth: int) -> None:
+    """`_walk` for a list of at most MAX_FIELDS items (one loop each, for speed)."""
+    paths = _child_paths.get((len(node), prefix)) or _children_of((len(node), prefix), node, prefix)
+    for path, value in zip(paths, node, strict=True):
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            fields[path] = value
+        elif kind is dict:
+            if not value:
+                fields[path] = {}
+            elif depth < _WALK_DEPTH:
+                _walk(value, path, fields, depth + 1)
+            else:
+                raise _Unsure
+        elif kind is list:
+            if not value:
+                fields[path] = []
+            elif depth < _WALK_DEPTH and len(value) <= MAX_FIELDS:
+                _walk_list(value, path, fields, depth + 1)
+            else:
+                raise _Unsure
+        elif kind is int and -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+            fields[path] = value
         else:
             raise _Unsure
 
 
-_TEXT_KEYS = ("",) * (MAX_FIELDS + 1)  # what the list branch pairs with its items, to share the loop
-
-
-#: (the path of an object, its keys) or (the path of a list, its length) -> the paths of its
+#: (the path of an object, its keys) or (the length of a list, its path) -> the paths of its
 #: members: records of a type share them, and a path string made once keeps its hash.
 _child_paths: dict[tuple[Any, ...], list[str]] = {}
 
