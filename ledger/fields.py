@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from itertools import repeat
 from json.encoder import encode_basestring
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 from ledger.canonical import MAX_EXACT_INTEGER, canonical_json
 from ledger.codes import Bytes32, agency_code, record_id, record_type
 from ledger.errors import LedgerError
-from ledger.hashing import keccak256, keccak256_many
+from ledger.hashing import keccak256, keccak256_chain, keccak256_many
 from ledger.merkle import Hash32
 
 FIELD_TAG = b"sijill/field/v1"
@@ -302,8 +302,10 @@ class SealedRecord:
 
 def new_salts(paths: Iterable[str], random_bytes: Callable[[int], bytes] = os.urandom) -> dict[str, bytes]:
     """A fresh 128-bit salt from the OS for every path; never reused (one read for all of them)."""
-    ordered = list(paths)
+    ordered = paths if type(paths) is dict else list(paths)
     pool = random_bytes(SALT_BYTES * len(ordered))
+    if type(pool) is not bytes or len(pool) != SALT_BYTES * len(ordered):  # not os.urandom's
+        return {path: pool[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, path in enumerate(ordered)}
     split = _salt_splitters.get(len(ordered))
     if split is None:
         split = struct.Struct(f"{SALT_BYTES}s" * len(ordered)).unpack
@@ -428,12 +430,12 @@ def _seal_fast(
     if len(joined) > MAX_VALUE_BYTES and max(map(len, encoded)) > MAX_VALUE_BYTES:
         return None
     preimages = map(b"".join, zip(repeat(FIELD_TAG), salt_list, shape.path_bytes, encoded))
-    hashes = cast("list[Hash32]", keccak256_many(preimages))
+    hashes: list[Hash32] = keccak256_many(preimages)  # type: ignore[assignment]
     parts = shape.template.copy()
     parts[0] = _record_header(key, len(paths))
     parts[2::2] = shape.pick(hashes)
-    digest = Hash32(keccak256(b"".join(parts)))
-    return SealedRecord(key, fields, salt_map, dict(zip(paths, hashes, strict=True)), digest, leaf_of(digest))
+    digest, leaf = keccak256_chain(b"".join(parts))
+    return SealedRecord(key, fields, salt_map, dict(zip(paths, hashes, strict=True)), digest, leaf)
 
 
 def _record_header(key: RecordKey, count: int) -> bytes:

@@ -419,3 +419,33 @@ def test_receipt_digests_are_eip712_as_written(
         assert fast == plain()
     else:
         assert outcome(receipt.struct_hash) == fast
+
+
+# ------------------------------------------------------------------------------ salts
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        os.urandom,
+        lambda n: b"\x5a" * n,
+        lambda n: bytearray(os.urandom(n)),  # not bytes: cut as before
+        lambda n: os.urandom(n)[:-1],  # short: cut as before
+        lambda n: os.urandom(n + 16),
+    ],
+)
+@pytest.mark.parametrize("count", [0, 1, 2, 19, 1025])
+def test_salts_are_cut_from_the_pool_as_written(source: Callable[[int], bytes], count: int) -> None:
+    paths = [f"/p{i}" for i in range(count)]
+    pools: list[bytes] = []
+
+    def recording(n: int) -> bytes:
+        pools.append(source(n))
+        return pools[-1]
+
+    for given_paths in (paths, dict.fromkeys(paths), iter(paths)):
+        salts = new_salts(given_paths, random_bytes=recording)
+        pool = pools[-1]
+        plain = {p: pool[i * 16 : (i + 1) * 16] for i, p in enumerate(paths)}
+        assert list(salts.items()) == list(plain.items())
+        assert all(type(s) is type(plain[p]) for p, s in salts.items())
