@@ -162,7 +162,8 @@ def _children_of(shape: tuple[Any, ...], node: dict[str, Any] | list[Any], prefi
         paths = [prefix + "/" + escape_token(key) for key in node]
     else:
         raise _Unsure
-    if len(_child_paths) < 4096 and len(paths) <= 64 and len(prefix) <= MAX_PATH_BYTES:
+    # Kept only for what a record of the schemas looks like: some thousands of short paths.
+    if len(_child_paths) < 4096 and len(paths) <= 64 and max(map(len, paths)) <= MAX_PATH_BYTES:
         _child_paths[shape] = paths
     return paths
 
@@ -392,7 +393,8 @@ def _shape_of(paths: tuple[str, ...]) -> _Shape:
     shape = _shapes.get(paths)
     if shape is None:
         shape = _Shape(paths)
-        if len(_shapes) < 1024 and len(paths) <= 256:  # a few MB at most, whatever comes in
+        # A few MB at most, whatever comes in (records of the schemas have tens of shapes).
+        if len(_shapes) < 512 and sum(map(len, shape.path_bytes)) <= 16_384:
             _shapes[paths] = shape
     return shape
 
