@@ -26,7 +26,6 @@ at most `MAX_VALUE_BYTES` bytes, versions 1 to 2^32-1.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -399,10 +398,6 @@ def _shape_of(paths: tuple[str, ...]) -> _Shape:
     return shape
 
 
-#: A JSON array of text, integers within ±(2^53-1), booleans, nulls and empty lists and objects,
-#: with a NUL between items: each item as canonical_json writes it (RFC 8785 writes those
-#: exactly as json does with ensure_ascii=False), and a NUL is always escaped inside text.
-_json_items = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=("\0", ":")).encode
 _headers: dict[tuple[str, str], bytes] = {}
 
 
@@ -421,14 +416,7 @@ def _seal_fast(
     else:
         salt_list = list(map(salt_map.__getitem__, paths))
     shape = _shape_of(paths)
-    try:
-        # json's C escaper is canonical_json's for text (see ledger.canonical), and never writes
-        # a NUL: all the texts are escaped, encoded and cut apart again in three calls.
-        joined = "\0".join(map(encode_basestring, fields.values())).encode()
-        encoded = joined.split(b"\0")
-    except TypeError:  # not all text: the C encoder writes them all, NUL between items
-        joined = _json_items(list(fields.values())).encode()[1:-1]
-        encoded = joined.split(b"\0")
+    joined, encoded = _canonical_values(fields.values())
     if len(joined) > MAX_VALUE_BYTES and max(map(len, encoded)) > MAX_VALUE_BYTES:
         return None
     preimages = map(b"".join, zip(repeat(FIELD_TAG), salt_list, shape.path_bytes, encoded))
@@ -438,6 +426,22 @@ def _seal_fast(
     parts[2::2] = shape.pick(hashes)
     digest, leaf = keccak256_chain(b"".join(parts))
     return SealedRecord(key, fields, salt_map, dict(zip(paths, hashes, strict=True)), digest, leaf)
+
+
+def _canonical_values(values: Iterable[Any]) -> tuple[bytes, list[bytes]]:
+    """`canonical_json` of each value `_plain_fields` gives, and all of them with a NUL between.
+
+    json's C escaper is canonical_json's for text (see ledger.canonical) and never writes a NUL,
+    so a record's texts are escaped, encoded and cut apart again in three calls; the few other
+    values (null, true, false, integers, empty lists and objects) are written by canonical_json."""
+    try:
+        text = "\0".join(map(encode_basestring, values))
+    except TypeError:  # not all text
+        text = "\0".join(
+            [encode_basestring(v) if type(v) is str else canonical_json(v).decode() for v in values]
+        )
+    joined = text.encode()
+    return joined, joined.split(b"\0")
 
 
 def _record_header(key: RecordKey, count: int) -> bytes:
