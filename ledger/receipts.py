@@ -77,22 +77,18 @@ class Receipt:
         if not 0 <= self.intake_time <= self.anchor_by < 2**64:
             raise ReceiptError("a receipt needs 0 <= intakeTime <= anchorBy < 2^64")
         return keccak256(
-            b"".join(
-                (
-                    _typehash_and_codes(self.agency, self.record_type),
-                    record_id(self.record_id),
-                    self.version.to_bytes(32, "big"),
-                    self.leaf,
-                    self.intake_time.to_bytes(32, "big"),
-                    self.anchor_by.to_bytes(32, "big"),
-                )
-            )
+            _typehash_and_codes(self.agency, self.record_type)
+            + record_id(self.record_id)
+            + self.version.to_bytes(32, "big")
+            + self.leaf
+            + self.intake_time.to_bytes(32, "big")
+            + self.anchor_by.to_bytes(32, "big")
         )
 
 
 def receipt_digest(receipt: Receipt, domain: ReceiptDomain) -> bytes:
     """The EIP-712 digest the signer signs: keccak256(0x1901 ‖ domainSeparator ‖ structHash)."""
-    return keccak256(b"".join((b"\x19\x01", domain.separator(), receipt.struct_hash())))
+    return keccak256(b"\x19\x01" + domain.separator() + receipt.struct_hash())
 
 
 _codes: dict[tuple[str, str], bytes] = {}
@@ -100,6 +96,8 @@ _codes: dict[tuple[str, str], bytes] = {}
 
 def _typehash_and_codes(agency: str, kind: str) -> bytes:
     """`RECEIPT_TYPEHASH ‖ agency ‖ recordType`: the same few on every receipt, so kept."""
+    if type(agency) is not str or type(kind) is not str:  # agency_code and record_type say why
+        return RECEIPT_TYPEHASH + agency_code(agency) + record_type(kind)
     cached = _codes.get((agency, kind))
     if cached is None:
         cached = RECEIPT_TYPEHASH + agency_code(agency) + record_type(kind)

@@ -453,3 +453,18 @@ def test_salts_are_cut_from_the_pool_as_written(source: Callable[[int], bytes], 
         plain = {p: pool[i * 16 : (i + 1) * 16] for i, p in enumerate(paths)}
         assert list(salts.items()) == list(plain.items())
         assert all(type(s) is type(plain[p]) for p, s in salts.items())
+
+
+@pytest.mark.parametrize("agency", [None, 1, ["REPD"], "repd", "REPD"])
+@pytest.mark.parametrize("kind", [None, "Title", "title"])
+def test_receipt_codes_fail_as_the_code_functions_say(agency: Any, kind: Any) -> None:
+    from ledger.codes import agency_code, record_type
+    from ledger.receipts import RECEIPT_TYPEHASH, Receipt
+
+    receipt = Receipt(agency, kind, "01J", 1, b"\1" * 32, 1, 2)
+    expected = outcome(lambda: RECEIPT_TYPEHASH + agency_code(agency) + record_type(kind))
+    got = outcome(receipt.struct_hash)
+    if isinstance(expected, tuple):
+        assert got == expected
+    else:
+        assert isinstance(got, bytes) and len(got) == 32
