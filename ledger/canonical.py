@@ -101,7 +101,8 @@ def is_canonical_text(text: str) -> bool:
     no doubled, leading or trailing space, is canonical. Anything else is checked in full
     (`is_canonical_text_reference`); a test compares the two on every code point."""
     if (
-        text.isprintable()
+        type(text) is str
+        and text.isprintable()
         and "  " not in text
         and text[:1] != " "
         and text[-1:] != " "
