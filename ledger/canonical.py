@@ -73,7 +73,7 @@ _MAPPED = {
 }
 _TRANSLATE = {**_REMOVED, **_MAPPED}
 _WHITESPACE = re.compile(r"\s+")
-_MAX_EXACT = 2**53 - 1
+MAX_EXACT_INTEGER = _MAX_EXACT = 2**53 - 1  # the largest integer JSON carries exactly
 _dumps_str = json.JSONEncoder(ensure_ascii=False).encode
 
 
@@ -92,7 +92,31 @@ def normalize_text(text: str) -> str:
 
 def is_canonical_text(text: str) -> bool:
     """Whether `text` is already in canonical form: normalised, and holding no character of
-    `REFUSED_RANGES` (unassigned code points are not refused here: see the module docstring)."""
+    `REFUSED_RANGES` (unassigned code points are not refused here: see the module docstring).
+
+    A verifier asks this of every disclosed text, so nearly all text takes a fast path that
+    needs no normalisation: printable text (str.isprintable: no white space but U+0020, and no
+    control, format, surrogate, private-use or unassigned code point) that holds no character
+    normalisation removes or maps and none of the printable refused ones, is already NFC, and has
+    no doubled, leading or trailing space, is canonical. Anything else is checked in full
+    (`is_canonical_text_reference`); a test compares the two on every code point."""
+    if (
+        type(text) is str
+        and text.isprintable()
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+        and (
+            text.isascii()
+            or (_PRINTABLE_CHANGED.search(text) is None and unicodedata.is_normalized("NFC", text))
+        )
+    ):
+        return True
+    return is_canonical_text_reference(text)
+
+
+def is_canonical_text_reference(text: str) -> bool:
+    """`is_canonical_text` by its definition: normalising changes nothing, nothing is refused."""
     return normalize_text(text) == text and not _holds_refused(text)
 
 
@@ -195,6 +219,23 @@ _REFUSED = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b, _ in REFU
 # holds nothing of the table: the fast path, ten times faster than searching for the table.
 _PRINTABLE_REFUSED = _character_class(
     [c for a, b, kind in REFUSED_RANGES if kind == "format" for c in range(a, b + 1) if chr(c).isprintable()]
+)
+
+
+# What can make printable text not canonical, besides white space and NFC: the printable code
+# points normalisation removes or maps (tatweel, keheh, Farsi yeh, Arabic-Indic digits; the
+# others it removes are format characters, which are not printable) and the printable refused ones.
+_PRINTABLE_CHANGED = _character_class(
+    sorted(
+        {c for c in _TRANSLATE if chr(c).isprintable()}
+        | {
+            c
+            for a, b, kind in REFUSED_RANGES
+            if kind == "format"
+            for c in range(a, b + 1)
+            if chr(c).isprintable()
+        }
+    )
 )
 
 

@@ -77,9 +77,7 @@ class Receipt:
         if not 0 <= self.intake_time <= self.anchor_by < 2**64:
             raise ReceiptError("a receipt needs 0 <= intakeTime <= anchorBy < 2^64")
         return keccak256(
-            RECEIPT_TYPEHASH
-            + agency_code(self.agency)
-            + record_type(self.record_type)
+            _typehash_and_codes(self.agency, self.record_type)
             + record_id(self.record_id)
             + self.version.to_bytes(32, "big")
             + self.leaf
@@ -91,6 +89,21 @@ class Receipt:
 def receipt_digest(receipt: Receipt, domain: ReceiptDomain) -> bytes:
     """The EIP-712 digest the signer signs: keccak256(0x1901 ‖ domainSeparator ‖ structHash)."""
     return keccak256(b"\x19\x01" + domain.separator() + receipt.struct_hash())
+
+
+_codes: dict[tuple[str, str], bytes] = {}
+
+
+def _typehash_and_codes(agency: str, kind: str) -> bytes:
+    """`RECEIPT_TYPEHASH ‖ agency ‖ recordType`: the same few on every receipt, so kept."""
+    if type(agency) is not str or type(kind) is not str:  # agency_code and record_type say why
+        return RECEIPT_TYPEHASH + agency_code(agency) + record_type(kind)
+    cached = _codes.get((agency, kind))
+    if cached is None:
+        cached = RECEIPT_TYPEHASH + agency_code(agency) + record_type(kind)
+        if len(_codes) < 1024:
+            _codes[(agency, kind)] = cached
+    return cached
 
 
 class ReceiptSigner:

@@ -1,6 +1,7 @@
 """Benchmarks of the ledger core on one core: sealing, Merkle trees, verification.
 
 Usage: .venv/bin/python scripts/bench_ledger.py [--records 20000] [--tree 1000000] [--bundles 5000]
+       .venv/bin/python scripts/bench_ledger.py --against main [--rounds 7]
 
 Pins itself to one CPU. Prints, beside the targets of the ledger issue:
 - records hashed into leaves per second (validated example records of the three types, fresh
@@ -10,14 +11,26 @@ Pins itself to one CPU. Prints, beside the targets of the ledger issue:
   parsed bundles, and the share of the one ECDSA recovery per receipt.
 Schema validation (pydantic) is measured too, since intake does it before sealing. Prints a final
 JSON line with every figure (scripts/bench_all.py reads it).
+
+`--against REF` measures instead this tree's ledger core beside the one of a git commit, in one
+process and one run (this machine is shared: absolute rates swing with its load, the ratio
+between two runs taken together holds). `ledger/` of REF is copied to a temporary package; the
+two are run in turn, `--rounds` times, and the best round of each is kept, as CPU time per
+operation (`time.process_time`): sealing records (the figure above), signing and recovering
+receipts, the canonical text check a verifier makes of every disclosed value, and whole bundles
+verified from JSON text (each version with its own `ledger.verify` and `ledger.bundle`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
-from ledger_helpers import NOW, anchored_bundles, new_chain
+from ledger_helpers import ANCHORED_AT, CHAIN_ID, LEDGER, NOW, REGISTRY, SIGNER, anchored_bundles, new_chain
 from rich.console import Console
 from rich.table import Table
 
@@ -53,9 +66,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--tree", type=int, default=1_000_000)
     parser.add_argument("--bundles", type=int, default=5_000)
+    parser.add_argument("--against", metavar="REF", help="compare with ledger/ at this git commit")
+    parser.add_argument("--rounds", type=int, default=7, help="with --against: rounds of each")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.against:
+        compare(args.against, args.rounds, min(args.records, 6_000))
+        return
 
     table = Table("measure", "result", "target", title=f"ledger core, one core, keccak: {KECCAK_BACKEND}")
     figures: dict[str, Any] = {"bench": "ledger", "records": args.records, "tree": args.tree}
@@ -109,6 +127,100 @@ def main() -> None:
     )
     table.add_row("  of which: receipt signature recovery alone", f"{per_second:,.0f} /s", "")
     figures["recoveredPerSecond"] = round(per_second)
+    Console().print(table)
+    print(json.dumps(figures))
+
+
+def baseline_ledger(ref: str, into: Path) -> Any:
+    """`ledger/` as of git commit `ref`, importable as the package `baseline_ledger`."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "ledger"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    package = into / "baseline_ledger"
+    (into / "ledger").rename(package)
+    for module in package.rglob("*.py"):
+        text = module.read_text()
+        module.write_text(re.sub(r"\b(from|import) ledger\b", r"\1 baseline_ledger", text))
+    sys.path.insert(0, str(into))
+    return importlib.import_module("baseline_ledger")
+
+
+def compare(ref: str, rounds: int, n: int) -> None:
+    """This tree's ledger core beside REF's, alternating, best round of each (µs CPU per op)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline_ledger(ref, Path(tmp))
+        cores = {name: importlib.import_module(f"{name}.fields") for name in ("baseline_ledger", "ledger")}
+        receipts = {name: importlib.import_module(f"{name}.receipts") for name in cores}
+        canonical = {name: importlib.import_module(f"{name}.canonical") for name in cores}
+        verifiers = {name: importlib.import_module(f"{name}.verify") for name in cores}
+        chainviews = {name: importlib.import_module(f"{name}.chainview") for name in cores}
+    raw = [("title", title_example()), ("marriage", marriage_example()), ("commercial", commercial_example())]
+    records = [validate_record(kind, data, today=TODAY) for kind, data in raw]
+    key, texts = os.urandom(32), [v for r in records for v in flatten(r).values() if isinstance(v, str)]
+    # The same bundle texts for both (the format is the same); each verifies against a chain
+    # made of its own package's types.
+    bundles = anchored_bundles(new_chain(), [records[0]] * (n // 4))
+    texts_of_bundles = [dump_bundle(disclose(b, ["/title_number", "/owners/0/name"])) for b in bundles]
+    root = bundles[0].anchor.root if bundles[0].anchor else b""
+    work: dict[str, dict[str, Callable[[], Any]]] = {}
+    for name in cores:
+        fields, rc = cores[name], receipts[name]
+        keys = [fields.RecordKey("REPD", "title", f"R{i}", 1) for i in range(n)]
+        signer, domain = rc.ReceiptSigner(key), rc.ReceiptDomain(31337, "0x" + "ab" * 20)
+        receipt_list = [rc.Receipt("REPD", "title", f"R{i}", 1, os.urandom(32), 1, 2) for i in range(n // 4)]
+        signatures = [signer.sign(r, domain) for r in receipt_list]
+        check = canonical[name].is_canonical_text
+        cv = chainviews[name]
+        chain = cv.MemoryChain(
+            CHAIN_ID,
+            LEDGER,
+            REGISTRY,
+            agencies={"REPD": cv.AgencyStatus.ACTIVE},
+            signers={SIGNER: ("REPD", 1, 2**64 - 1)},
+            block=100,
+        )
+        chain.batches[("REPD", root)] = cv.BatchInfo("title", 1, 51, ANCHORED_AT, len(bundles))
+        verify_one = verifiers[name].verify
+        assert verify_one(texts_of_bundles[0], chain, now=NOW).verdict.name == "AUTHENTIC"
+        work[name] = {
+            "records hashed into leaves": lambda f=fields, k=keys: [
+                f.seal_record(k[i], records[i % 3]) for i in range(n)
+            ],
+            "receipts signed": lambda s=signer, d=domain, rs=receipt_list: [s.sign(r, d) for r in rs],
+            "receipt signers recovered": lambda m=rc, d=domain, rs=receipt_list, sg=signatures: [
+                m.recover_receipt_signer(r, d, g) for r, g in zip(rs, sg, strict=True)
+            ],
+            "disclosed texts checked canonical": lambda c=check: [c(t) for t in texts * 40],
+            "bundles verified from JSON text": lambda v=verify_one, c=chain: [
+                v(t, c, now=NOW) for t in texts_of_bundles
+            ],
+        }
+    counts = {
+        "records hashed into leaves": n,
+        "receipts signed": n // 4,
+        "receipt signers recovered": n // 4,
+        "disclosed texts checked canonical": len(texts) * 40,
+        "bundles verified from JSON text": len(texts_of_bundles),
+    }
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        for measure, count in counts.items():
+            for name in cores:
+                start = time.process_time()
+                work[name][measure]()
+                spent = (time.process_time() - start) / count * 1e6
+                best[name, measure] = min(best.get((name, measure), spent), spent)
+    table = Table("measure", f"{ref} µs", "this tree µs", f"{ref} /s", "this tree /s", "speed-up")
+    figures: dict[str, Any] = {"bench": "ledger-ab", "against": ref, "rounds": rounds, "records": n}
+    for measure in counts:
+        old, new = best["baseline_ledger", measure], best["ledger", measure]
+        table.add_row(
+            measure, f"{old:.2f}", f"{new:.2f}", f"{1e6 / old:,.0f}", f"{1e6 / new:,.0f}", f"{old / new:.2f}×"
+        )
+        figures[measure] = {"baselineMicroseconds": round(old, 3), "microseconds": round(new, 3)}
+    table.title = f"ledger core, one core, CPU time per operation, best of {rounds} alternating rounds"
     Console().print(table)
     print(json.dumps(figures))
 

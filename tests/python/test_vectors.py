@@ -21,7 +21,15 @@ from ledger.canonical import (
     refused_character,
 )
 from ledger.chainview import MemoryChain
-from ledger.fields import RecordKey, field_hash, flatten, leaf_of, record_digest
+from ledger.fields import (
+    RecordKey,
+    field_hash,
+    flatten,
+    leaf_of,
+    record_digest,
+    seal_record,
+    seal_record_reference,
+)
 from ledger.merkle import build_tree, verify_proof
 from ledger.receipts import Receipt, ReceiptDomain, receipt_digest, recover_signer
 from ledger.verify import verify
@@ -86,6 +94,23 @@ def test_field_vectors() -> None:
         digest = record_digest(key, hashes)
         assert "0x" + digest.hex() == vector["digest"]
         assert "0x" + leaf_of(digest).hex() == vector["leaf"]
+
+
+def test_field_vectors_through_seal_record_and_its_reference() -> None:
+    """Sealing with the vectors' salts, by the fast path and the plain one, gives every field
+    hash, the digest and the leaf of the vectors."""
+    for vector in load("fields.json")["records"]:
+        key = RecordKey(vector["agency"], vector["recordType"], vector["recordId"], vector["version"])
+        salts = {f["path"]: unhex(f["salt"]) for f in vector["fields"]}
+        for seal in (seal_record, seal_record_reference):
+            sealed = seal(key, vector["record"], salts)
+            assert {p: "0x" + h.hex() for p, h in sealed.field_hashes.items()} == {
+                f["path"]: f["hash"] for f in vector["fields"]
+            }
+            assert ("0x" + sealed.digest.hex(), "0x" + sealed.leaf.hex()) == (
+                vector["digest"],
+                vector["leaf"],
+            )
 
 
 def test_merkle_vectors() -> None:
