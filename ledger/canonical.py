@@ -94,13 +94,20 @@ def is_canonical_text(text: str) -> bool:
     """Whether `text` is already in canonical form: normalised, and holding no character of
     `REFUSED_RANGES` (unassigned code points are not refused here: see the module docstring).
 
-    A verifier asks this of every disclosed text, so nearly all text takes a fast path that
-    needs no normalisation: printable text (str.isprintable: no white space but U+0020, and no
-    control, format, surrogate, private-use or unassigned code point) that holds no character
-    normalisation removes or maps and none of the printable refused ones, is already NFC, and has
-    no doubled, leading or trailing space, is canonical. Anything else is checked in full
-    (`is_canonical_text_reference`); a test compares the two on every code point."""
-    if (
+    A verifier asks this of every disclosed text, so nearly all text takes the fast path of
+    `plainly_canonical`; anything else is checked in full (`is_canonical_text_reference`); a test
+    compares the two on every code point."""
+    return plainly_canonical(text) or is_canonical_text_reference(text)
+
+
+def plainly_canonical(text: str) -> bool:
+    """Whether `text` is certainly canonical and refused by nothing, told without normalising it:
+    printable text (str.isprintable: no white space but U+0020, and no control, format,
+    surrogate, private-use or unassigned code point) that holds no character normalisation
+    removes or maps and none of the printable refused ones, is already NFC, and has no doubled,
+    leading or trailing space. Nearly all text of a record is such text; False only means "check
+    it in full". Intake's text rules (`ledger.records`) and `is_canonical_text` both start here."""
+    return (
         type(text) is str
         and text.isprintable()
         and "  " not in text
@@ -110,9 +117,7 @@ def is_canonical_text(text: str) -> bool:
             text.isascii()
             or (_PRINTABLE_CHANGED.search(text) is None and unicodedata.is_normalized("NFC", text))
         )
-    ):
-        return True
-    return is_canonical_text_reference(text)
+    )
 
 
 def is_canonical_text_reference(text: str) -> bool:

@@ -55,7 +55,12 @@ from pydantic import (
     ValidationInfo,
 )
 
-from ledger.canonical import REFUSED_KIND_TEXT, REFUSED_RANGES, normalize_text, refused_character
+from ledger.canonical import (
+    REFUSED_KIND_TEXT,
+    normalize_text,
+    plainly_canonical,
+    refused_character,
+)
 from ledger.national_id import BORN_ABROAD, GOVERNORATES, InvalidNationalId, NationalId, parse_national_id
 from ledger.records.problems import FieldProblem, field_error
 
@@ -78,46 +83,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISIC_CLASS = re.compile(r"[0-9]{4}")
 
 T = TypeVar("T")
-
-# In text that is printable (so holds no white space but U+0020, and no control, format,
-# surrogate, private-use or unassigned code point), what may make it other than canonical: a
-# character `normalize_text` removes or maps, a character of `REFUSED_RANGES` that
-# str.isprintable() passes, or any code point above U+FFFF (rare in a record, and left out so
-# that this class is one bitmap, looked up in constant time per character).
-_MAY_NOT_BE_CANONICAL = re.compile(
-    "["
-    + "".join(
-        re.escape(chr(c))
-        for c in sorted(
-            {0x0640, 0x061C, 0x06A9, 0x06CC, *range(0x0660, 0x066A), *range(0x06F0, 0x06FA)}
-            | {*range(0x200B, 0x2010), 0xFEFF}
-            | {
-                c
-                for first, last, _ in REFUSED_RANGES
-                for c in range(first, min(last, 0xFFFF) + 1)
-                if chr(c).isprintable()
-            }
-        )
-    )
-    + "\U00010000-\U0010ffff]"
-)
-
-
-def is_plain_canonical(text: str) -> bool:
-    """Whether `text` is certainly canonical and refused by nothing: `normalize_text` returns it
-    unchanged and `refused_character` finds nothing in it. Nearly every value of a record is
-    such text, and this check costs a fraction of normalising it (a test proves the claim over
-    arbitrary text; False only means "normalise and check it")."""
-    if text.isascii():
-        return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
-    return (
-        text.isprintable()
-        and "  " not in text
-        and text[:1] != " "
-        and text[-1:] != " "
-        and _MAY_NOT_BE_CANONICAL.search(text) is None
-        and unicodedata.is_normalized("NFC", text)
-    )
 
 
 class StrictModel(BaseModel):
@@ -143,7 +108,7 @@ def today_of(info: ValidationInfo) -> date:
 def _string(value: Any, expected_en: str, expected_ar: str) -> str:
     if not isinstance(value, str):
         field_error("type", f"must be {expected_en}", f"نوع القيمة غير صحيح: يجب أن تكون {expected_ar}")
-    if type(value) is str and is_plain_canonical(value):
+    if type(value) is str and plainly_canonical(value):
         return value
     text = normalize_text(value)
     refused = refused_character(text)

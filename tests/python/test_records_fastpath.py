@@ -7,7 +7,7 @@ dropped, added, retyped, dates out of range, shares that do not add up, odd Unic
 the fast path returns a record, the schemas return the same one (same keys in the same order,
 same types, same JSON); whenever the schemas refuse a record, the fast path returns None and
 `validate_record` raises the schemas' problems. (What the fast path rests on, the text check
-`is_plain_canonical` and the shares' integer sum, is tested in test_records.py.)
+`ledger.canonical.plainly_canonical` and the shares' integer sum, is tested in test_records.py.)
 """
 
 from __future__ import annotations
