@@ -247,18 +247,19 @@ def load_bundle(data: bytes | str) -> Bundle:
 
 
 def _load_fast(raw: bytes) -> Bundle | None:
-    """The bundle, if `raw` is a valid bundle in the form `dump_bundle` writes; else None, and
+    """The bundle, if `raw` is a valid bundle in the form orjson writes; else None, and
     `_load_strict` reads it (and names what is wrong).
 
     orjson reads more than the strict reader takes (duplicate keys, the last one winning;
     floating point) and less (a UTF-8 BOM, lone surrogates, integers past 64 bits), and
     white space may differ. Text that orjson writes back byte for byte holds no duplicate keys
     and none of what it refuses; both readers give such text the same document, except that
-    the strict one refuses floating point, so a bundle holding a float is left to it. A bundle
-    from `dump_bundle` (RFC 8785, sorted keys, no white space) is in that form."""
+    the strict one refuses floating point, so a bundle holding a float is left to it. Bundles
+    from `dump_bundle` (RFC 8785) and from the API (compact, keys in the format's order) are in
+    that form."""
     try:
         document = orjson.loads(raw)
-        if orjson.dumps(document, option=orjson.OPT_SORT_KEYS) != raw:
+        if orjson.dumps(document) != raw:
             return None
         bundle = parse_bundle(document)
     except (orjson.JSONDecodeError, orjson.JSONEncodeError, BundleError):
