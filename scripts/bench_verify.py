@@ -284,7 +284,7 @@ def compare(command: list[str], baseline: Path, rounds: int, count: int, anvil_p
             kept = best.setdefault(name, run_figures)
             kept["bundlesPerSecond"] = max(kept["bundlesPerSecond"], run_figures["bundlesPerSecond"])
             kept["cpuMsPerBundle"] = min(kept["cpuMsPerBundle"], run_figures["cpuMsPerBundle"])
-    return {**best, "baseline": str(baseline), "rounds": rounds}
+    return {**best, "baselineTree": str(baseline), "rounds": rounds}
 
 
 def figures_chain_id(client: RpcBatch) -> int:
