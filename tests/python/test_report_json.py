@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.problems import ApiProblem
 from api.public import ReportOut, _verify_answer
@@ -82,3 +82,12 @@ def test_the_verify_answer_is_what_fastapi_wrote_from_the_response_model(name: s
     }
     served = JSONResponse(ReportOut.model_validate(before).model_dump(mode="json")).body
     assert answer == served
+
+
+def test_the_answer_goes_out_with_the_headers_jsonresponse_gave_it() -> None:
+    body = _verify_answer(
+        json.dumps(VECTORS["cases"][0]["bundle"]).encode(), MemoryChain.from_json(VECTORS["chain"])
+    )
+    before = JSONResponse(json.loads(body))
+    assert before.body == body
+    assert Response(body, media_type="application/json").raw_headers == before.raw_headers
