@@ -17,15 +17,27 @@ fields in disclosed and hidden together, proofs of at most `MAX_PROOF_LENGTH` ha
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any, NamedTuple
+
+import orjson
 
 from ledger.canonical import canonical_json, too_deep
 from ledger.codes import AGENCY_CODE_PATTERN, RECORD_ID_PATTERN, RECORD_TYPE_PATTERN
 from ledger.errors import LedgerError
-from ledger.fields import MAX_FIELDS, MAX_VERSION, SALT_BYTES, RecordKey, SealedRecord, field_hash
+from ledger.fields import (
+    MAX_FIELDS,
+    MAX_PATH_BYTES,
+    MAX_VERSION,
+    SALT_BYTES,
+    RecordKey,
+    SealedRecord,
+    field_hash,
+)
 from ledger.receipts import Receipt, ReceiptDomain
 
 FORMAT = "sijill-bundle/1"
@@ -34,6 +46,11 @@ MAX_PROOF_LENGTH = 32
 MAX_NESTING = 6  # a bundle nests 4 deep; margin for [] and {} values
 
 _LOWER_HEX = re.compile(r"0x[0-9a-f]*")
+_SALTS = re.compile(f"(?:0x[0-9a-f]{{{2 * SALT_BYTES}}})*")
+_HASHES = re.compile(r"(?:0x[0-9a-f]{64})*")
+_PATH_SALT_VALUE = operator.itemgetter("path", "salt", "value")
+_PATH_HASH = operator.itemgetter("path", "hash")
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__
 _DISCLOSED_KEYS = {"path", "salt", "value"}
 _HIDDEN_KEYS = {"path", "hash"}
 
@@ -226,6 +243,36 @@ def load_bundle(data: bytes | str) -> Bundle:
         raise BundleError(f"a bundle is at most {MAX_BUNDLE_BYTES} bytes of UTF-8, this one {len(raw)}")
     if too_deep(raw, MAX_NESTING):
         raise BundleError(f"not a bundle: JSON nested deeper than {MAX_NESTING} levels")
+    return _load_fast(raw) or _load_strict(data)
+
+
+def _load_fast(raw: bytes) -> Bundle | None:
+    """The bundle, if `raw` is a valid bundle in the form orjson writes; else None, and
+    `_load_strict` reads it (and names what is wrong).
+
+    orjson reads more than the strict reader takes (duplicate keys, the last one winning;
+    floating point) and less (a UTF-8 BOM, lone surrogates, integers past 64 bits), and
+    white space may differ. Text that orjson writes back byte for byte holds no duplicate keys
+    and none of what it refuses; both readers give such text the same document, except that
+    the strict one refuses floating point, so a bundle holding a float is left to it. Bundles
+    from `dump_bundle` (RFC 8785) and from the API (compact, keys in the format's order) are in
+    that form."""
+    try:
+        document = orjson.loads(raw)
+        if orjson.dumps(document) != raw:
+            return None
+        bundle = parse_bundle(document)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, BundleError):
+        return None
+    # Only a disclosed value can be a float in a bundle parse_bundle takes (it checks every
+    # other value's type, and a value is a scalar or empty).
+    if any(type(f.value) is float for f in bundle.disclosed):
+        return None
+    return bundle
+
+
+def _load_strict(data: bytes | str) -> Bundle:
+    """The reference reader: stdlib json refusing duplicate keys, NaN and floating point."""
     try:
         document = json.loads(
             data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_no_float
@@ -244,13 +291,18 @@ def parse_bundle(document: Any) -> Bundle:
     hidden_list = _list(top["hidden"], "hidden")
     if not 1 <= len(disclosed_list) + len(hidden_list) <= MAX_FIELDS:
         raise BundleError(f"disclosed + hidden: a record has 1 to {MAX_FIELDS} fields")
-    disclosed = tuple([_disclosed(item, i) for i, item in enumerate(disclosed_list)])
-    hidden = tuple([_hidden(item, i) for i, item in enumerate(hidden_list)])
+    disclosed = _disclosed_fast(disclosed_list)
+    if disclosed is None:
+        disclosed = tuple([_disclosed(item, i) for i, item in enumerate(disclosed_list)])
+    hidden = _hidden_fast(hidden_list)
+    if hidden is None:
+        hidden = tuple([_hidden(item, i) for i, item in enumerate(hidden_list)])
     _check_paths([f.path for f in disclosed], "disclosed")
-    _check_paths([h.path for h in hidden], "hidden")
-    both = {f.path for f in disclosed} & {h.path for h in hidden}
-    if both:
-        raise BundleError(f"field {sorted(both)[0]!r} is both disclosed and hidden")
+    if hidden:
+        _check_paths([h.path for h in hidden], "hidden")
+        both = {f.path for f in disclosed} & {h.path for h in hidden}
+        if both:
+            raise BundleError(f"field {sorted(both)[0]!r} is both disclosed and hidden")
 
     anchor = None
     if top["anchor"] is not None:
@@ -260,7 +312,7 @@ def parse_bundle(document: Any) -> Bundle:
             raise BundleError(f"anchor.proof: at most {MAX_PROOF_LENGTH} hashes")
         anchor = Anchor(
             _bytes(raw["root"], 32, "anchor.root"),
-            tuple(_bytes(p, 32, f"anchor.proof[{i}]") for i, p in enumerate(proof)),
+            _hashes_fast(proof) or tuple(_bytes(p, 32, f"anchor.proof[{i}]") for i, p in enumerate(proof)),
         )
     raw_receipt = _object(top["receipt"], "receipt", {"intakeTime", "anchorBy", "signer", "signature"})
     receipt = SignedReceipt(
@@ -285,18 +337,63 @@ def parse_bundle(document: Any) -> Bundle:
     )
 
 
+# The fast paths check a whole list at once (one regular expression over the joined salts or
+# hashes, each of the exact length) and return None at the first thing out of the ordinary;
+# the item by item checks after them then name what is wrong. A test holds the two to the same
+# answers (tests/python/test_bundle_fast.py).
+
+
+def _disclosed_fast(items: list[Any]) -> tuple[DisclosedField, ...] | None:
+    if not items or not all([type(item) is dict and item.keys() == _DISCLOSED_KEYS for item in items]):
+        return None
+    paths, salts, values = zip(*map(_PATH_SALT_VALUE, items), strict=True)
+    for value in values:
+        if type(value) in (dict, list) and value:
+            return None
+    if not _good_paths(paths) or not _all_hex(salts, SALT_BYTES, _SALTS):
+        return None
+    fromhex = bytes.fromhex
+    triples = zip(paths, salts, values, strict=True)
+    return tuple([_new(DisclosedField, (p, fromhex(s[2:]), v)) for p, s, v in triples])
+
+
+def _hidden_fast(items: list[Any]) -> tuple[HiddenField, ...] | None:
+    if not items or not all([type(item) is dict and item.keys() == _HIDDEN_KEYS for item in items]):
+        return None
+    paths, hashes = zip(*map(_PATH_HASH, items), strict=True)
+    if not _good_paths(paths) or not _all_hex(hashes, 32, _HASHES):
+        return None
+    fromhex = bytes.fromhex
+    return tuple([_new(HiddenField, (p, fromhex(h[2:]))) for p, h in zip(paths, hashes, strict=True)])
+
+
+def _hashes_fast(items: list[Any]) -> tuple[bytes, ...] | None:
+    if not items or not _all_hex(items, 32, _HASHES):
+        return None
+    fromhex = bytes.fromhex
+    return tuple([fromhex(h[2:]) for h in items])
+
+
+def _good_paths(paths: Sequence[Any]) -> bool:
+    """Whether every one is a path `_good_path` takes."""
+    if not all(type(p) is str and p[:1] == "/" for p in paths):
+        return False
+    try:
+        return max([len(p.encode()) for p in paths], default=0) <= MAX_PATH_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
+def _all_hex(values: Sequence[Any], size: int, pattern: re.Pattern[str]) -> bool:
+    """Whether every one is 0x and `size` bytes in lower-case hex (`pattern` repeats that):
+    with each of the exact length, the joined text matches only if each does."""
+    length = 2 + 2 * size
+    if not all(type(v) is str and len(v) == length for v in values):
+        return False
+    return pattern.fullmatch("".join(values)) is not None
+
+
 def _disclosed(item: Any, index: int) -> DisclosedField:
-    # Fast path first (the hot path of bulk verification); the checks below name what is wrong.
-    if type(item) is dict and item.keys() == _DISCLOSED_KEYS:
-        path, salt, value = item["path"], item["salt"], item["value"]
-        if (
-            _good_path(path)
-            and type(salt) is str
-            and len(salt) == 34
-            and _LOWER_HEX.fullmatch(salt)
-            and (type(value) not in (dict, list) or not value)
-        ):
-            return DisclosedField(path, bytes.fromhex(salt[2:]), value)
     raw = _object(item, f"disclosed[{index}]", _DISCLOSED_KEYS)
     if type(raw["value"]) in (dict, list) and raw["value"]:
         raise BundleError(f"disclosed[{index}].value: a field is a scalar, [] or {{}}")
@@ -305,10 +402,6 @@ def _disclosed(item: Any, index: int) -> DisclosedField:
 
 
 def _hidden(item: Any, index: int) -> HiddenField:
-    if type(item) is dict and item.keys() == _HIDDEN_KEYS:
-        path, digest = item["path"], item["hash"]
-        if _good_path(path) and type(digest) is str and len(digest) == 66 and _LOWER_HEX.fullmatch(digest):
-            return HiddenField(path, bytes.fromhex(digest[2:]))
     raw = _object(item, f"hidden[{index}]", _HIDDEN_KEYS)
     return HiddenField(_path(raw["path"], "hidden", index), _bytes(raw["hash"], 32, f"hidden[{index}].hash"))
 
@@ -317,14 +410,15 @@ def _good_path(path: Any) -> bool:
     if type(path) is not str or path[:1] != "/":
         return False
     try:
-        return len(path.encode()) <= 256
+        return len(path.encode()) <= MAX_PATH_BYTES
     except UnicodeEncodeError:  # a lone surrogate: not Unicode text, so not a path
         return False
 
 
 def _check_paths(paths: list[str], where: str) -> None:
     encoded = [p.encode() for p in paths]
-    if encoded != sorted(encoded) or len(set(encoded)) != len(encoded):
+    # Strictly increasing: sorted, and no two equal.
+    if not all(a < b for a, b in pairwise(encoded)):
         raise BundleError(f"{where}: fields must be in strictly increasing path order, without repeats")
 
 

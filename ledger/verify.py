@@ -21,10 +21,13 @@ where the bundle points: `NoDeployment`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from ledger.bundle import Bundle, BundleError, load_bundle, parse_bundle
 from ledger.canonical import is_canonical_text
@@ -100,6 +103,22 @@ class VerificationReport:
                 for c in self.checks
             ],
         }
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """A report (`VerificationReport.to_json`, with more keys of str, int, bool or None) as
+    `json.dumps(document, ensure_ascii=False, separators=(",", ":"))` writes it, the form on the
+    wire, in a fraction of the time: orjson writes the same text for every string
+    (tests/python/test_report_json.py tries every code point), integer of 64 bits, list and
+    dict. A float in the details (reports hold none), a larger integer or a lone surrogate (a
+    file name that is not UTF-8) goes to json.dumps."""
+    checks = document.get("checks", ())
+    if not any(type(v) is float for c in checks for v in c["details"].values()):
+        try:
+            return orjson.dumps(document).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def verify(

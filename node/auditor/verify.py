@@ -252,6 +252,8 @@ def _result(
 
 def _report_line(source: str, report: VerificationReport) -> str:
     """{"source", "verdict", "checks", "record"} as one line of JSON."""
+    from ledger.verify import json_text  # json.dumps(ensure_ascii=False, compact)'s text, by orjson
+
     b = report.bundle
     record = (
         None
@@ -259,7 +261,7 @@ def _report_line(source: str, report: VerificationReport) -> str:
         else {"agency": b.agency, "recordType": b.record_type, "recordId": b.record_id, "version": b.version}
     )
     document = {"source": source, **report.to_json(), "record": record}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return json_text(document)
 
 
 def _unreadable(source: str, reason: str) -> SourceResult:
