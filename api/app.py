@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
+from api.fastpath import DirectRoutes
 from api.guard import Guard
 from api.idempotency import Idempotency
 from api.metrics import Metrics
@@ -35,6 +37,7 @@ from node.errors import StoreError
 from node.shares import Shares
 
 WEB = Path(__file__).resolve().parent / "web"
+WORKER_THREADS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,9 @@ class SijillApi:
         self.started = time.time()
         self.agency: str = node.settings.agency
         self.metrics = Metrics()
+        # The blocking part of writes (intake, the store; api.records.in_worker): as many
+        # threads as Starlette's thread pool has, so that many writes share a group commit.
+        self.workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="sijill-api")
         self.audit = AuditBuffer(node.store)
         self.store_probe = StoreProbe(node.store)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
@@ -207,6 +213,7 @@ class SijillApi:
         return self._agency_name[1]
 
     def close(self) -> None:
+        self.workers.shutdown(wait=False, cancel_futures=True)
         self.audit.close()
 
 
@@ -216,13 +223,14 @@ class GuardedApp(FastAPI):
     request id and the security headers."""
 
     guard_settings: tuple[int, Metrics] | None = None
+    direct_routes: dict[tuple[str, str], APIRoute] = {}  # noqa: RUF012 - set once by create_app
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         if self.guard_settings is None:
             return stack
         max_body, metrics = self.guard_settings
-        return Guard(stack, max_body=max_body, metrics=metrics)
+        return Guard(stack, max_body=max_body, metrics=metrics, direct=DirectRoutes(self, self.direct_routes))
 
 
 def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
@@ -273,5 +281,13 @@ def create_app(node: Any, settings: ApiSettings | None = None) -> FastAPI:
     app.state.route_methods = [
         (r.path_regex, r.methods) for rt in routers for r in rt.routes if isinstance(r, APIRoute)
     ]
+    # Routes whose ordinary requests skip FastAPI's middleware and router (api/fastpath.py).
+    app.direct_routes = {
+        (method, r.path): r
+        for rt in routers
+        for r in rt.routes
+        if isinstance(r, APIRoute) and hasattr(r.endpoint, "fast_path")
+        for method in r.methods or ()
+    }
     app.guard_settings = (settings.max_body, app.state.sijill.metrics)
     return app

@@ -23,6 +23,7 @@ before it are kept, and the retry replays them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -31,9 +32,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from api.answers import in_worker, loads_json
 from api.problems import ApiProblem, problem_responses
 from api.records import IdempotencyKey, accepted_out
 from api.security import WRITERS, Officer, require
@@ -43,6 +44,8 @@ from node.intake import Accepted
 
 router = APIRouter(prefix="/v1", tags=["records"])
 
+# json.dumps(answer, ensure_ascii=False) without making an encoder per line: dumps makes this one.
+_ANSWER = json.JSONEncoder(ensure_ascii=False).encode
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 MAX_LINE_NESTING = 16
 
@@ -60,7 +63,7 @@ def parse_line(number: int, raw: bytes) -> tuple[str, dict[str, Any]] | dict[str
     if too_deep(raw, MAX_LINE_NESTING):
         return _rejected(number, "json-depth", "the line nests too deeply", "السطر متداخل بعمق زائد")
     try:
-        item = json.loads(raw)
+        item = loads_json(raw)
     except (ValueError, RecursionError):
         return _rejected(number, "json", "the line is not valid JSON", "السطر ليس JSON صالحًا")
     if not isinstance(item, dict) or set(item) != {"recordType", "record"}:
@@ -101,28 +104,35 @@ def answer_of(number: int, result: Accepted | RecordInvalid) -> dict[str, Any]:
     return {"line": number, "status": "accepted", **out}
 
 
-async def _lines(request: Request, max_line: int) -> AsyncIterator[bytes | None]:
-    """The body's lines (without the newline); None for a line longer than `max_line`."""
+async def _lines(request: Request, max_line: int) -> AsyncIterator[list[bytes | None]]:
+    """The body's lines (without the newline), a list per piece of the body as it arrives;
+    None for a line longer than `max_line`. Each line is cut out of the piece once (not the
+    rest of the buffer after each line)."""
     buffer = b""
     skipping = False
     async for piece in request.stream():
         buffer += piece
+        lines: list[bytes | None] = []
+        start = 0
         while True:
-            cut = buffer.find(b"\n")
+            cut = buffer.find(b"\n", start)
             if cut < 0:
                 break
-            line, buffer = buffer[:cut], buffer[cut + 1 :]
+            line, start = buffer[start:cut], cut + 1
             if skipping:
                 skipping = False
                 continue
-            yield None if len(line) > max_line else line
+            lines.append(None if len(line) > max_line else line)
+        buffer = buffer[start:]
         if len(buffer) > max_line and not skipping:
-            yield None
+            lines.append(None)
             skipping, buffer = True, b""
         elif skipping:
             buffer = b""
+        if lines:
+            yield lines
     if buffer and not skipping:
-        yield None if len(buffer) > max_line else buffer
+        yield [None if len(buffer) > max_line else buffer]
 
 
 @router.post(
@@ -167,30 +177,42 @@ async def bulk_create(
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed by the response
     totals = {"lines": 0, "accepted": 0, "rejected": 0, "blank": 0, "replayed": 0}
     with sijill.idempotency.claim(officer, idempotency_key, "POST", request.url.path, b"") as claim:
+        request_id = request.state.request_id
+
+        def process(index: int, chunk: list[bytes | None]) -> bool:
+            return _process_chunk(sijill, officer, request_id, claim, index, chunk, totals, spool)
+
+        # One chunk is processed (on a worker thread) while the next is read: chunks are still
+        # processed one at a time, in order, and the upload stops at the same line as before.
+        loop = asyncio.get_running_loop()
+        processing: asyncio.Future[bool] | None = None
         chunk: list[bytes | None] = []
         index = 0
         stopped = False
-        async for line in _lines(request, settings.max_line):
-            if stopped:
-                continue
-            chunk.append(line)
-            if len(chunk) >= settings.bulk_chunk:
-                stopped = not await run_in_threadpool(
-                    _process_chunk,
-                    sijill,
-                    officer,
-                    request.state.request_id,
-                    claim,
-                    index,
-                    chunk,
-                    totals,
-                    spool,
-                )
-                index, chunk = index + 1, []
-        if chunk and not stopped:
-            await run_in_threadpool(
-                _process_chunk, sijill, officer, request.state.request_id, claim, index, chunk, totals, spool
-            )
+        try:
+            async for lines in _lines(request, settings.max_line):
+                if stopped:
+                    continue
+                chunk.extend(lines)
+                while len(chunk) >= settings.bulk_chunk and not stopped:
+                    if processing is not None:
+                        stopped = not await processing
+                        processing = None
+                        if stopped:
+                            break
+                    whole, chunk = chunk[: settings.bulk_chunk], chunk[settings.bulk_chunk :]
+                    processing = loop.run_in_executor(sijill.workers, process, index, whole)
+                    index += 1
+            if processing is not None:
+                stopped = not await processing
+                processing = None
+            if chunk and not stopped:
+                await in_worker(sijill, process, index, chunk)
+        finally:
+            if processing is not None:  # the upload failed: the chunk on its way ends before the claim
+                await asyncio.wait([processing])
+                if not processing.cancelled():
+                    processing.exception()
     sijill.metrics.count_records("bulk", totals["accepted"] - totals["replayed"], totals["rejected"])
     spool.write(json.dumps({"summary": totals}).encode() + b"\n")
     spool.seek(0)
@@ -298,5 +320,5 @@ def _process_chunk(
                 claim.remember_at(wb, claim.chunk_key(index), {"hash": digest, "answers": finished})
     for answer in finished:
         _count(totals, answer)
-        spool.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+    spool.write(b"".join(_ANSWER(answer).encode() + b"\n" for answer in finished))
     return True

@@ -63,10 +63,11 @@ def new_request_id() -> str:
 class Guard:
     """Pure ASGI middleware (no per-request task or thread: it sits on the hot path)."""
 
-    def __init__(self, app: Any, *, max_body: int, metrics: Metrics) -> None:
+    def __init__(self, app: Any, *, max_body: int, metrics: Metrics, direct: Any = None) -> None:
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
+        self.direct = direct  # api.fastpath.DirectRoutes: routes answered past FastAPI's layers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,6 +105,11 @@ class Guard:
                     f"محتوى JSON متداخل لأكثر من {MAX_JSON_NESTING} مستوى",
                 )
                 await self._refuse(send_with_id, scope, request_id, 400, "invalid-json", detail)
+                return
+            route = self.direct.route_of(scope) if self.direct is not None else None
+            if route is not None and await self.direct.answer(
+                route, scope, _replay(body, receive), send_with_id
+            ):
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
         finally:

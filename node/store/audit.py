@@ -2,8 +2,9 @@
 
 Entries live at `audit/<seq>` (fixed-width hex), as canonical JSON, each carrying the SHA-256
 of the previous entry's canonical JSON as `prev` (`AUDIT_GENESIS` for the first). An entry is
-numbered and chained under a lock held from `audit()` to the end of its write batch, so entries
-are numbered without gaps and chained in commit order; an abandoned batch writes none. On a
+numbered and chained under a lock held from `audit()` until its write batch is queued for its
+group commit (node/store/database.py; on PostgreSQL until it commits), so entries are numbered
+without gaps and chained in commit order; an abandoned batch writes none. On a
 shared database (PostgreSQL) that lock is also a database lock taken in the batch's transaction,
 which reads the head there: several processes append to one chain.
 `verify_audit_chain` checks an exported trail; `audit_head()`, kept outside the node, makes
@@ -78,8 +79,9 @@ class AuditTrail(Database):
         """Append an audit entry with the batch's writes (at once when `wb` is None); return
         its sequence number. `details` never holds record field values (names, ID numbers).
 
-        From this call to the end of the batch the trail is locked, so that entries are numbered
-        without gaps and chained in commit order: call it last, just before the batch ends."""
+        From this call until the batch is queued for its commit the trail is locked, so that
+        entries are numbered without gaps and chained in commit order: call it last, just
+        before the batch ends."""
         entry: dict[str, Any] = {
             "seq": 0,
             "at": at,
@@ -106,11 +108,11 @@ class AuditTrail(Database):
                 raise StoreError("this thread already has an audit entry in another open write batch")
             self._audit_lock.acquire()
             self._audit_owner = threading.get_ident()
+            wb._audit_locked = True
             try:
                 last_seq, last_hash = self._locked_audit_head(wb)
             except BaseException:
-                self._audit_owner = None
-                self._audit_lock.release()
+                self._release_audit(wb)
                 raise
         else:
             last_seq, last_hash = wb._audit
@@ -133,9 +135,12 @@ class AuditTrail(Database):
     def _locked_audit_head(self, wb: WriteBatch) -> tuple[int, str]:
         """The head to chain a batch's first entry to. On a shared database (PostgreSQL) the
         batch's transaction takes the trail's database lock first and reads the head in it, so
-        entries from several processes are numbered and chained in commit order too."""
+        entries from several processes are numbered and chained in commit order too. LevelDB:
+        the last entry queued for a group commit, durable or not yet."""
         if not self._db.shared:
-            return self._audit_head
+            with self._group:
+                wb._epoch = self._audit_epoch
+                return self._audit_tail
         wb._raw.lock(AUDIT_LOCK)
         return _head_of(wb._raw.last_under(b"audit/"))
 

@@ -10,6 +10,19 @@ persisted when it commits (`Database._commit`), so an abandoned batch writes not
 is the base the store's other parts (secrets, counters, tokens, the audit trail) build on;
 `Store` (node/store/store.py) joins them.
 
+Group commit (LevelDB, one process): a batch's writes are kept in order until it commits; the
+committing batches then wait in a queue, and one of them (the leader) writes every batch queued
+so far in one durable backend batch, in queue order, while the others wait for it: one fsync
+for all the writers that came while the previous one was on the disk. A batch is acknowledged
+(its `with` block returns) only once its group is durable, and nothing of it is visible before.
+The audit trail's lock is held from `audit()` until the batch is queued, not until it is on the
+disk: the next batch chains to the last queued entry (`_audit_tail`), and since groups are
+written one after another in queue order, the chain on the disk is always a gap-free prefix of
+the queue. If a group's write fails, the entries queued after it chained to entries that are
+not there: those batches fail too, and the tail goes back to the durable head (`_audit_epoch`
+marks a batch that read the tail before that). PostgreSQL commits each batch in its own
+transaction under the trail's database lock, as several processes share the chain there.
+
 When several processes share the database (PostgreSQL), a read-check-write that must not
 interleave with another process's takes the key's database lock in its batch (`hold`,
 `locked_get`), and a thread whose writes only a lease holder may make runs them `fenced`: each
@@ -21,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from node.errors import StoreError
@@ -41,7 +54,7 @@ class WriteBatch:
     """Writes applied together or not at all; see `Store.write_batch`. Reads do not see them
     before the batch is committed."""
 
-    __slots__ = ("_audit", "_open", "_queued", "_raw", "_sequences")
+    __slots__ = ("_audit", "_audit_locked", "_epoch", "_open", "_queued", "_raw", "_result", "_sequences")
 
     def __init__(self, raw: RawBatch) -> None:
         self._raw = raw
@@ -49,6 +62,9 @@ class WriteBatch:
         self._sequences: dict[str, int] = {}  # counter name -> highest number taken in this batch
         self._queued = 0  # leaves this batch adds to the intake queues (negative: takes out)
         self._audit: tuple[int, str] | None = None  # (seq, hash) of this batch's last audit entry
+        self._audit_locked = False  # this batch holds the audit trail's lock
+        self._epoch = 0  # group commit: the `_audit_epoch` its first audit entry was chained in
+        self._result: BaseException | bool | None = None  # group commit: True once durable
 
     def _check_open(self) -> None:
         if not self._open:
@@ -63,6 +79,37 @@ class WriteBatch:
         self._raw.delete(key)
 
 
+class _OpLog:
+    """The writes of a batch on an unshared backend (LevelDB), kept in order until its group is
+    written in one backend batch (`Database._write_group`)."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[bytes, bytes | None]] = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops.append((key, value))
+
+    def delete(self, key: bytes) -> None:
+        self.ops.append((key, None))
+
+    def write(self) -> None:
+        raise StoreError("a grouped write batch is written by its group commit")
+
+    def discard(self) -> None:
+        self.ops.clear()
+
+    def lock(self, name: int) -> None:
+        raise StoreError("a LevelDB store is one process's: its locks are the process's own")
+
+    def read(self, key: bytes) -> bytes | None:
+        raise StoreError("a LevelDB store is one process's: read it outside the batch")
+
+    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        raise StoreError("a LevelDB store is one process's: read its head from the process")
+
+
 class Database:
     """Write batches, clear values and prefix scans over the store's backend.
 
@@ -74,9 +121,14 @@ class Database:
     _db: Backend
     _seq_commit_lock: threading.Lock  # persisting counter numbers, in order
     _seq_persisted: dict[str, int]
-    _audit_lock: threading.Lock  # held from audit() to the end of its batch
+    _audit_lock: threading.Lock  # held from audit() until its batch is queued (or committed)
     _audit_owner: int | None
-    _audit_head: tuple[int, str]
+    _audit_head: tuple[int, str]  # of the last durable entry
+    _audit_tail: tuple[int, str]  # group commit: of the last queued entry
+    _audit_epoch: int  # group commit: moves when queued entries are dropped (a failed write)
+    _group: threading.Condition  # group commit: guards the queue, the tail and the epoch
+    _group_pending: list[WriteBatch]
+    _group_leading: bool  # a leader is writing a group now
     _queue_lock: threading.Lock  # a queue-changing commit and the count move together
     _queued_leaves: int
     _fences: threading.local  # .check: the fence of the current thread's writes, if any
@@ -97,8 +149,8 @@ class Database:
     def write_batch(self) -> Iterator[WriteBatch]:
         """`with store.write_batch() as wb:` - pass `wb` to the put/delete methods; the writes are
         committed together when the block ends, and dropped if it raises."""
-        # The commit is ours, to run under the counters' lock.
-        wb = WriteBatch(self._db.batch(sync=self.sync))
+        # The commit is ours, to run under the counters' lock (or grouped with others').
+        wb = WriteBatch(self._db.batch(sync=self.sync) if self._db.shared else _OpLog())
         committed = False
         try:
             fence = getattr(self._fences, "check", None)
@@ -111,12 +163,18 @@ class Database:
             wb._open = False
             if not committed:
                 wb._raw.discard()  # frees the database lock an audit entry took (PostgreSQL)
-            if wb._audit is not None:
-                self._audit_owner = None
-                self._audit_lock.release()
+            self._release_audit(wb)
+
+    def _release_audit(self, wb: WriteBatch) -> None:
+        if wb._audit_locked:
+            wb._audit_locked = False
+            self._audit_owner = None
+            self._audit_lock.release()
 
     def _commit(self, wb: WriteBatch) -> None:
-        if wb._queued:
+        if not self._db.shared:
+            self._commit_grouped(wb)
+        elif wb._queued:
             with self._queue_lock:
                 self._commit_counted(wb)
                 self._queued_leaves += wb._queued
@@ -137,6 +195,89 @@ class Database:
             wb._raw.write()
         if wb._audit is not None:
             self._audit_head = wb._audit
+
+    # -- group commit (unshared backends) ----------------------------------------------------
+
+    def _commit_grouped(self, wb: WriteBatch) -> None:
+        """Queue `wb`, let the next batch chain to its audit entries, and return once a leader
+        (this thread or another) has written it durably with the batches queued beside it."""
+        with self._group:
+            if wb._audit is not None and wb._epoch != self._audit_epoch:
+                raise StoreError(
+                    "an earlier store write failed, so this batch's audit entry would not chain: "
+                    "nothing of it was written, try again"
+                )
+            self._group_pending.append(wb)
+            if wb._audit is not None:
+                self._audit_tail = wb._audit
+        self._release_audit(wb)
+        group: list[WriteBatch] | None = None
+        with self._group:
+            while wb._result is None and group is None:
+                if self._group_leading:
+                    self._group.wait()
+                else:
+                    group, self._group_pending = self._group_pending, []
+                    self._group_leading = True
+        if group is not None:
+            self._lead(group)
+        if wb._result is not True:
+            assert isinstance(wb._result, BaseException)
+            raise wb._result
+
+    def _lead(self, group: list[WriteBatch]) -> None:
+        error: BaseException | None = None
+        try:
+            self._write_group(group)
+        except BaseException as exc:
+            error = exc
+        with self._group:
+            for batch in group:
+                batch._result = True if error is None else error
+            audited = [batch._audit for batch in group if batch._audit is not None]
+            if error is None and audited:
+                self._audit_head = audited[-1]
+            elif error is not None and audited:
+                # The batches queued since chained to entries that are not on the disk.
+                self._audit_epoch += 1
+                self._audit_tail = self._audit_head
+                dropped = StoreError(
+                    f"an earlier store write failed ({error}), so this batch's audit entry would "
+                    "not chain: nothing of it was written, try again"
+                )
+                for batch in self._group_pending:
+                    if batch._audit is not None:
+                        batch._result = dropped
+                self._group_pending = [b for b in self._group_pending if b._audit is None]
+            self._group_leading = False
+            self._group.notify_all()
+
+    def _write_group(self, group: list[WriteBatch]) -> None:
+        """Write `group`'s batches in one backend batch, in order, then the counters they took."""
+        raw = self._db.batch(sync=self.sync)
+        sequences: dict[str, int] = {}
+        for batch in group:
+            assert isinstance(batch._raw, _OpLog)
+            for key, value in batch._raw.ops:
+                if value is None:
+                    raw.delete(key)
+                else:
+                    raw.put(key, value)
+            for name, number in batch._sequences.items():
+                sequences[name] = max(number, sequences.get(name, 0))
+        queued = any(batch._queued for batch in group)
+        with self._queue_lock if queued else nullcontext():
+            if sequences:
+                with self._seq_commit_lock:
+                    persisted = {n: max(v, self._seq_persisted.get(n, 0)) for n, v in sequences.items()}
+                    for name, highest in persisted.items():
+                        raw.put(b"seq/" + name.encode(), str(highest).encode())
+                    raw.write()
+                    self._seq_persisted.update(persisted)
+            else:
+                raw.write()
+            if queued:
+                self._queued_leaves += sum(batch._queued for batch in group)
 
     @contextmanager
     def fenced(self, check: Callable[[WriteBatch], None]) -> Iterator[None]:

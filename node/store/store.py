@@ -20,6 +20,7 @@ from node.errors import StoreError
 from node.store.audit import AuditTrail
 from node.store.backend import describe_store, open_backend
 from node.store.counters import Counters
+from node.store.database import WriteBatch
 from node.store.encryption import DataKeys, Secrets, check_kek, kek_id, wrap_data_keys
 from node.store.layout import DATAKEY_KEY, QUEUE_PREFIX, SCHEMA_KEY, dump_json, prefix_end
 from node.store.tokens import OfficerTokens
@@ -62,15 +63,19 @@ class Store(AuditTrail, OfficerTokens, Counters, Secrets):
         self._seq_taken: dict[str, int] = {}
         self._seq_persisted: dict[str, int] = {}
         self._seq_blocks: dict[str, tuple[int, int]] = {}
-        self._audit_lock = threading.Lock()  # held from audit() to the end of its batch
+        self._audit_lock = threading.Lock()  # held from audit() until its batch is queued
         self._audit_owner: int | None = None
+        self._audit_epoch = 0
+        self._group = threading.Condition()  # group commit (LevelDB): node/store/database.py
+        self._group_pending: list[WriteBatch] = []
+        self._group_leading = False
         self._queue_lock = threading.Lock()  # a queue-changing commit and the count move together
         self._fences = threading.local()
         self._db = open_backend(location, create=create, sync=sync, exclusive=exclusive)
         self.where = self._db.where
         try:
             self._keys, version = self._open_schema(create)
-            self._audit_head = self._load_audit_head()
+            self._audit_head = self._audit_tail = self._load_audit_head()
             self._migrate(version)
             # Counted once here (about a second per million keys), then kept by every commit
             # that enqueues or dequeues: /metrics and /readyz read it at no cost.
