@@ -61,6 +61,7 @@ class Indexer:
         self._topics = {
             Web3.keccak(text=_signature(e.abi)).hex().removeprefix("0x"): e for e in self._events.values()
         }
+        self._topics_hex = {"0x" + topic: event for topic, event in self._topics.items()}
 
     @property
     def checkpoint(self) -> int:
@@ -150,6 +151,38 @@ class Indexer:
             checkpoint = {"block": last, "hash": bytes(self.w3.eth.get_block(last)["hash"]).hex()}
             self.store.put_json(wb, b"chain/checkpoint", checkpoint)
         return last >= latest
+
+    def unindexed_leaf_changes(self) -> frozenset[tuple[str, str]] | None:
+        """The leaves revoked or superseded in blocks the index has not read yet, as (agency,
+        leaf hex): what a reader of the index must ask the chain about rather than trust the
+        index's "current". Empty when the index has caught up; None when it cannot be told in one
+        `eth_getLogs` (the index trails by more than `span` blocks, or the chain does not answer)."""
+        try:
+            latest = self.w3.eth.block_number
+            first = self.checkpoint + 1
+            if first > latest:
+                return frozenset()
+            if latest - first >= self.span:
+                return None
+            logs = self.w3.eth.get_logs(
+                {
+                    "address": self.ledger.address,
+                    "fromBlock": first,
+                    "toBlock": latest,
+                    "topics": [
+                        [topic for topic, e in self._topics_hex.items() if e.event_name != "BatchAnchored"]
+                    ],
+                }
+            )
+            changed = set()
+            for entry in logs:
+                event = self._topics.get(bytes(entry["topics"][0]).hex().removeprefix("0x"))
+                if event is not None and event.event_name != "BatchAnchored":
+                    args = event.process_log(entry)["args"]
+                    changed.add((decode_code(args["agency"]), bytes(args["leaf"]).hex()))
+            return frozenset(changed)
+        except Exception:  # the endpoint is away: the reader asks the chain itself, or fails there
+            return None
 
     def _checkpoint_on_chain(self) -> bool:
         """Whether the chain still has the last indexed block (its hash as it was indexed)."""
