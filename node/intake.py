@@ -40,10 +40,9 @@ from ledger.records import FieldProblem, RecordInvalid, validate_record
 from node.authority import Authority
 from node.errors import NodeError
 from node.failpoints import failpoint
+from node.intake_values import head_value, leaf_value, new_record_ids, secret_value, ulid_of, version_value
 from node.proofs import read_proof
 from node.store import Store, WriteBatch
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 class IntakeError(NodeError):
@@ -83,8 +82,7 @@ class StoredRecord:
 def new_record_id(now_ms: int | None = None) -> str:
     """A ULID: 48-bit millisecond time then 80 random bits, 26 Crockford base-32 characters."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
+    return ulid_of(ms, os.urandom(10))
 
 
 class Intake:
@@ -131,7 +129,8 @@ class Intake:
         self._check_type(record_type)
         record = validate_record(record_type, data, today=self._today())
         with self.store.write_batch() as wb:
-            accepted = self._accept(wb, record_type, new_record_id(), 1, record)
+            now = int(self._clock())
+            accepted = self._accept(wb, record_type, new_record_id(), 1, record, now)
             if on_commit is not None:
                 on_commit(wb, accepted)
             self.store.audit(
@@ -165,7 +164,7 @@ class Intake:
             progress = self.store.get_json(_resume(resume_key))
             done = int(progress["done"]) if progress else 0
         position = 0
-        pending: list[tuple[str, str, dict[str, Any]]] = []
+        pending: list[tuple[str, dict[str, Any]]] = []
         results: list[Accepted | RecordInvalid | None] = []
         for record_type, data in items:
             position += 1
@@ -174,7 +173,7 @@ class Intake:
             try:
                 self._check_type(record_type)
                 record = validate_record(record_type, data, today=self._today())
-                pending.append((record_type, new_record_id(), record))
+                pending.append((record_type, record))
                 results.append(None)
             except RecordInvalid as exc:
                 results.append(exc)
@@ -194,7 +193,7 @@ class Intake:
 
     def _commit_chunk(
         self,
-        pending: list[tuple[str, str, dict[str, Any]]],
+        pending: list[tuple[str, dict[str, Any]]],
         results: list[Accepted | RecordInvalid | None],
         position: int,
         actor: str,
@@ -202,10 +201,15 @@ class Intake:
         resume_key: str | None,
         on_commit: Callable[[WriteBatch, list[Accepted | RecordInvalid]], None] | None = None,
     ) -> Iterator[Accepted | RecordInvalid]:
+        # One time for the chunk (its records are committed together): the receipts' intake
+        # time, the audit entry's, and the ULIDs' millisecond part, with one urandom for the ids.
+        clock = self._clock()
+        now = int(clock)
+        ids = new_record_ids(len(pending), int(clock * 1000))
         accepted = []
         with self.store.write_batch() as wb:
-            for record_type, record_id, record in pending:
-                accepted.append(self._accept(wb, record_type, record_id, 1, record))
+            for (record_type, record), record_id in zip(pending, ids, strict=True):
+                accepted.append(self._accept(wb, record_type, record_id, 1, record, now))
             if resume_key is not None:
                 self.store.put_json(wb, _resume(resume_key), {"done": position})
             if on_commit is not None:
@@ -217,7 +221,7 @@ class Intake:
                 action="record.create-bulk",
                 request_id=request_id,
                 subject=f"{len(accepted)} records",
-                at=int(self._clock()),
+                at=now,
                 details={"accepted": len(accepted), "rejected": len(results) - len(accepted)},
             )
         failpoint("intake-committed")
@@ -248,7 +252,8 @@ class Intake:
         with self._lock, self.store.write_batch() as wb:
             head = self._held_head(wb, record_type, record_id)
             self._check_current(head, record_type, record_id, expected_version)
-            accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record)
+            now = int(self._clock())
+            accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record, now)
             self.store.put_json(
                 wb,
                 _head(record_type, record_id),
@@ -368,48 +373,32 @@ class Intake:
     # ----------------------------------------------------------------------------- internals
 
     def _accept(
-        self, wb: Any, record_type: str, record_id: str, version: int, record: dict[str, Any]
+        self, wb: Any, record_type: str, record_id: str, version: int, record: dict[str, Any], now: int
     ) -> Accepted:
+        """Seal and sign one record version received at `now` and put it in `wb`: its secret, its
+        head (version 1), version and leaf entries, and its leaf in the queue. The values are
+        those `node/intake_values.py` formats (the same bytes as `put_json` would write)."""
         sealed = seal_record(RecordKey(self.agency, record_type, record_id, version), record)
-        now = int(self._clock())
-        message = Receipt(
-            self.agency, record_type, record_id, version, sealed.leaf, now, now + self.anchor_within
-        )
+        leaf = sealed.leaf
+        anchor_by = now + self.anchor_within
+        message = Receipt(self.agency, record_type, record_id, version, leaf, now, anchor_by)
         signature = self._receipts.sign(message, self.domain)
-        # Storage needs no canonical form (the record was canonicalised at validation): plain JSON.
-        secret = json.dumps(
-            {"record": record, "salts": {p: s.hex() for p, s in sealed.salts.items()}},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        # Storage needs no canonical form (the record was canonicalised at validation).
+        secret = secret_value(record, sealed.salts)
         self.store.put_secret(wb, _record(record_type, record_id, version), secret)
         if version == 1:
-            self.store.put_json(wb, _head(record_type, record_id), {"version": 1, "leaf": sealed.leaf.hex()})
-        self.store.put_json(
-            wb,
-            f"version/{record_type}/{record_id}/{version:08x}".encode(),
-            {"leaf": sealed.leaf.hex(), "intakeTime": now},
+            self.store.put(wb, _head(record_type, record_id), head_value(leaf))
+        self.store.put(
+            wb, f"version/{record_type}/{record_id}/{version:08x}".encode(), version_value(leaf, now)
         )
-        self.store.put_json(
+        self.store.put(
             wb,
-            _leaf(sealed.leaf),
-            {
-                "type": record_type,
-                "id": record_id,
-                "version": version,
-                "intakeTime": now,
-                "anchorBy": message.anchor_by,
-                "signature": signature.hex(),
-                "signer": self._signer,
-            },
+            _leaf(leaf),
+            leaf_value(record_type, record_id, version, now, anchor_by, signature, self._signer),
         )
-        self.store.enqueue(wb, record_type, sealed.leaf)
+        self.store.enqueue(wb, record_type, leaf)
         return Accepted(
-            record_type,
-            record_id,
-            version,
-            sealed.leaf,
-            SignedReceipt(now, message.anchor_by, self._signer, signature),
+            record_type, record_id, version, leaf, SignedReceipt(now, anchor_by, self._signer, signature)
         )
 
     def _queue_op(self, wb: Any, op: dict[str, Any]) -> None:
