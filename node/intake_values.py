@@ -13,7 +13,8 @@ writes it with orjson, which gives the same object back for every record that se
 orjson refuses (an integer beyond 64 bits, a non-str key), which then fails or succeeds as before.
 
 `new_record_ids` draws the random part of many ULIDs from one `os.urandom` call and encodes them
-with `base64.b32encode`, identical to `node.intake.new_record_id` (the test compares them).
+with `base64.b32encode`, identical to `node.intake.new_record_id` (the test compares them). The
+keys intake writes are here too (`record_key`, `head_key`, ...).
 """
 
 from __future__ import annotations
@@ -104,3 +105,25 @@ def secret_value(record: dict[str, Any], salts: dict[str, bytes]) -> bytes:
         return orjson.dumps(doc)
     except TypeError:  # orjson.JSONEncodeError: what orjson does not write, json.dumps decides
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def record_key(record_type: str, record_id: str, version: int) -> bytes:
+    """Where a record version's secret is."""
+    return f"record/{record_type}/{record_id}/{version:08x}".encode()
+
+
+def head_key(record_type: str, record_id: str) -> bytes:
+    return f"head/{record_type}/{record_id}".encode()
+
+
+def leaf_key(leaf: bytes) -> bytes:
+    return f"leaf/{leaf.hex()}".encode()
+
+
+def proof_key(leaf: bytes) -> bytes:
+    return f"proof/{leaf.hex()}".encode()
+
+
+def bulk_progress_key(key: str) -> bytes:
+    """Where a resumable bulk load keeps how far it got."""
+    return f"idem/bulk/{key}".encode()
