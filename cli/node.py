@@ -115,6 +115,12 @@ def ingest_command(
     kek_file: KekFile = None,
     chunk: Annotated[int, typer.Option(help="Records committed per write batch.")] = 1000,
     store: StoreOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Processes that validate, seal and sign records beside this one (0: this one does)."
+        ),
+    ] = 0,
 ) -> None:
     """Load records in bulk, resumably, and anchor them all before returning.
 
@@ -123,7 +129,7 @@ def ingest_command(
     Example: sijill node ingest legacy.ndjson --data-dir .data/repd --agency REPD
     """
     node = _node(
-        data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file, store
+        data_dir, rpc, deployment, agency, batch_size, max_age, passphrase_file, kek_file, store, workers
     ).start()
     accepted = rejected = 0
     try:
@@ -184,6 +190,7 @@ def _node(
     passphrase_file: Path | None = None,
     kek_file: Path | None = None,
     store: str | None = None,
+    intake_workers: int = 0,
 ) -> Any:
     from node.batcher import BatcherSettings
     from node.service import AgencyNode, NodeSettings
@@ -201,6 +208,7 @@ def _node(
         kek_file=kek_file,
         store=store_location(data_dir, store),
         batcher=BatcherSettings(batch_size=batch_size, max_age=max_age),
+        intake_workers=intake_workers,
     )
     return AgencyNode(settings, create=False)
 

@@ -25,7 +25,9 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,10 +42,22 @@ from ledger.records import FieldProblem, RecordInvalid, validate_record
 from node.authority import Authority
 from node.errors import NodeError
 from node.failpoints import failpoint
+from node.intake_values import (
+    bulk_progress_key,
+    head_key,
+    head_value,
+    leaf_key,
+    leaf_value,
+    new_record_ids,
+    proof_key,
+    record_key,
+    secret_value,
+    ulid_of,
+    version_value,
+)
+from node.intake_workers import Item, Prepared, Preparer, Signing
 from node.proofs import read_proof
 from node.store import Store, WriteBatch
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 class IntakeError(NodeError):
@@ -83,8 +97,7 @@ class StoredRecord:
 def new_record_id(now_ms: int | None = None) -> str:
     """A ULID: 48-bit millisecond time then 80 random bits, 26 Crockford base-32 characters."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
+    return ulid_of(ms, os.urandom(10))
 
 
 class Intake:
@@ -101,7 +114,10 @@ class Intake:
         authority: Authority,
         anchor_within: int = 600,
         clock: Callable[[], float] = time.time,
+        workers: int = 0,
     ) -> None:
+        """`workers`: processes that prepare bulk intake's records (node/intake_workers.py);
+        0, this thread does. `close()` stops them."""
         self.store = store
         self.agency = agency
         self.domain = domain
@@ -112,6 +128,12 @@ class Intake:
         self._signer = signer.address.lower()
         self._clock = clock
         self._lock = threading.Lock()  # amend/revoke read-check-write
+        signing = Signing(agency, bytes(signer.key), domain, anchor_within)
+        self._preparer = Preparer(signing, workers=workers)
+
+    def close(self) -> None:
+        """Stop the intake workers, if any."""
+        self._preparer.close()
 
     # ----------------------------------------------------------------------------- accepting
 
@@ -131,7 +153,8 @@ class Intake:
         self._check_type(record_type)
         record = validate_record(record_type, data, today=self._today())
         with self.store.write_batch() as wb:
-            accepted = self._accept(wb, record_type, new_record_id(), 1, record)
+            now = int(self._clock())
+            accepted = self._accept(wb, record_type, new_record_id(), 1, record, now)
             if on_commit is not None:
                 on_commit(wb, accepted)
             self.store.audit(
@@ -159,71 +182,98 @@ class Intake:
         Yields, per item in order, the `Accepted` record or the `RecordInvalid` that rejected it.
         With `resume_key`, items up to the last committed chunk of an earlier run are skipped.
         `on_commit(wb, results)` adds writes to each chunk's batch, given that chunk's results.
-        """
+
+        With `workers`, the next chunks are prepared in them (node/intake_workers.py) while
+        this thread commits the one before, in order."""
         done = 0
         if resume_key is not None:
-            progress = self.store.get_json(_resume(resume_key))
+            progress = self.store.get_json(bulk_progress_key(resume_key))
             done = int(progress["done"]) if progress else 0
         position = 0
-        pending: list[tuple[str, str, dict[str, Any]]] = []
-        results: list[Accepted | RecordInvalid | None] = []
+        batch: list[tuple[str, Any] | RecordInvalid] = []
+        flights: deque[tuple[Future[list[RecordInvalid | Prepared]], int, int]] = deque()
         for record_type, data in items:
             position += 1
             if position <= done:
                 continue
             try:
                 self._check_type(record_type)
-                record = validate_record(record_type, data, today=self._today())
-                pending.append((record_type, new_record_id(), record))
-                results.append(None)
-            except RecordInvalid as exc:
-                results.append(exc)
+                batch.append((record_type, data))
             except (IntakeError, LedgerError) as exc:
                 arabic = getattr(exc, "message_ar", None) or "نوع السجل غير مسموح به لهذه الجهة"
                 problem = FieldProblem("", "record-type", str(exc), arabic)
-                results.append(RecordInvalid(str(record_type), (problem,)))
-            if len(results) >= chunk:
-                yield from self._commit_chunk(
-                    pending, results, position, actor, request_id, resume_key, on_commit
-                )
-                pending, results = [], []
-        if results:
-            yield from self._commit_chunk(
-                pending, results, position, actor, request_id, resume_key, on_commit
-            )
+                batch.append(RecordInvalid(str(record_type), (problem,)))
+            if len(batch) >= chunk:
+                flights.append((*self._prepare(batch), position))
+                batch = []
+                while len(flights) > self._preparer.workers:
+                    future, now, at = flights.popleft()
+                    yield from self._commit_chunk(
+                        future.result(), now, at, actor, request_id, resume_key, on_commit
+                    )
+        if batch:
+            flights.append((*self._prepare(batch), position))
+        while flights:
+            future, now, at = flights.popleft()
+            yield from self._commit_chunk(future.result(), now, at, actor, request_id, resume_key, on_commit)
+
+    def _prepare(
+        self, batch: list[tuple[str, Any] | RecordInvalid]
+    ) -> tuple[Future[list[RecordInvalid | Prepared]], int]:
+        """Send a chunk to be prepared, with one time for it (its receipts' intake time and its
+        audit entry's, and the ULIDs' millisecond part) and one urandom for its ids."""
+        clock = self._clock()
+        now = int(clock)
+        ids = iter(
+            new_record_ids(sum(1 for i in batch if not isinstance(i, RecordInvalid)), int(clock * 1000))
+        )
+        work: list[Item] = [i if isinstance(i, RecordInvalid) else (i[0], i[1], next(ids)) for i in batch]
+        return self._preparer.submit(work, now, datetime.fromtimestamp(clock, UTC).date()), now
 
     def _commit_chunk(
         self,
-        pending: list[tuple[str, str, dict[str, Any]]],
-        results: list[Accepted | RecordInvalid | None],
+        results: list[RecordInvalid | Prepared],
+        now: int,
         position: int,
         actor: str,
         request_id: str,
         resume_key: str | None,
         on_commit: Callable[[WriteBatch, list[Accepted | RecordInvalid]], None] | None = None,
     ) -> Iterator[Accepted | RecordInvalid]:
-        accepted = []
+        out: list[Accepted | RecordInvalid] = []
         with self.store.write_batch() as wb:
-            for record_type, record_id, record in pending:
-                accepted.append(self._accept(wb, record_type, record_id, 1, record))
+            for result in results:
+                if isinstance(result, Prepared):
+                    out.append(
+                        self._store_version(
+                            wb,
+                            result.record_type,
+                            result.record_id,
+                            1,
+                            result.leaf,
+                            result.signature,
+                            result.secret,
+                            now,
+                        )
+                    )
+                else:
+                    out.append(result)
+            accepted = sum(1 for result in out if isinstance(result, Accepted))
             if resume_key is not None:
-                self.store.put_json(wb, _resume(resume_key), {"done": position})
+                self.store.put_json(wb, bulk_progress_key(resume_key), {"done": position})
             if on_commit is not None:
-                queue = iter(accepted)
-                on_commit(wb, [next(queue) if result is None else result for result in results])
+                on_commit(wb, out)
             self.store.audit(
                 wb,
                 actor=actor,
                 action="record.create-bulk",
                 request_id=request_id,
-                subject=f"{len(accepted)} records",
-                at=int(self._clock()),
-                details={"accepted": len(accepted), "rejected": len(results) - len(accepted)},
+                subject=f"{accepted} records",
+                at=now,
+                details={"accepted": accepted, "rejected": len(out) - accepted},
             )
         failpoint("intake-committed")
-        queue = iter(accepted)
-        for result in results:
-            yield next(queue) if result is None else result
+        yield from out
 
     def amend(
         self,
@@ -248,10 +298,11 @@ class Intake:
         with self._lock, self.store.write_batch() as wb:
             head = self._held_head(wb, record_type, record_id)
             self._check_current(head, record_type, record_id, expected_version)
-            accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record)
+            now = int(self._clock())
+            accepted = self._accept(wb, record_type, record_id, head["version"] + 1, record, now)
             self.store.put_json(
                 wb,
-                _head(record_type, record_id),
+                head_key(record_type, record_id),
                 {**head, "version": accepted.version, "leaf": accepted.leaf.hex()},
             )
             self._queue_op(
@@ -293,7 +344,7 @@ class Intake:
         with self._lock, self.store.write_batch() as wb:
             head = self._held_head(wb, record_type, record_id)
             self._check_current(head, record_type, record_id, expected_version)
-            self.store.put_json(wb, _head(record_type, record_id), {**head, "revoked": reason})
+            self.store.put_json(wb, head_key(record_type, record_id), {**head, "revoked": reason})
             self._queue_op(wb, {"kind": "revoke", "leaf": head["leaf"], "reason": reason})
             if on_commit is not None:
                 on_commit(wb)
@@ -315,20 +366,20 @@ class Intake:
         version = head["version"] if version is None else version
         if not 1 <= version <= head["version"]:
             raise IntakeError("not-found", f"{record_type}/{record_id} has no version {version}")
-        secret = self.store.get_secret(_record(record_type, record_id, version))
+        secret = self.store.get_secret(record_key(record_type, record_id, version))
         if secret is None:
             raise IntakeError("not-found", f"{record_type}/{record_id} version {version} is missing")
         blob = json.loads(secret)
         salts = {path: bytes.fromhex(salt) for path, salt in blob["salts"].items()}
         sealed = seal_record(RecordKey(self.agency, record_type, record_id, version), blob["record"], salts)
-        leaf_info = self.store.get_json(_leaf(sealed.leaf)) or {}
+        leaf_info = self.store.get_json(leaf_key(sealed.leaf)) or {}
         receipt = SignedReceipt(
             leaf_info["intakeTime"],
             leaf_info["anchorBy"],
             self._signer_of(leaf_info),
             bytes.fromhex(leaf_info["signature"]),
         )
-        anchored = self.store.get(_proof(sealed.leaf)) is not None
+        anchored = self.store.get(proof_key(sealed.leaf)) is not None
         is_current = version == head["version"]
         return StoredRecord(
             record_type,
@@ -368,48 +419,46 @@ class Intake:
     # ----------------------------------------------------------------------------- internals
 
     def _accept(
-        self, wb: Any, record_type: str, record_id: str, version: int, record: dict[str, Any]
+        self, wb: Any, record_type: str, record_id: str, version: int, record: dict[str, Any], now: int
     ) -> Accepted:
+        """Seal and sign one record version received at `now` and put it in `wb`."""
         sealed = seal_record(RecordKey(self.agency, record_type, record_id, version), record)
-        now = int(self._clock())
         message = Receipt(
             self.agency, record_type, record_id, version, sealed.leaf, now, now + self.anchor_within
         )
         signature = self._receipts.sign(message, self.domain)
-        # Storage needs no canonical form (the record was canonicalised at validation): plain JSON.
-        secret = json.dumps(
-            {"record": record, "salts": {p: s.hex() for p, s in sealed.salts.items()}},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
-        self.store.put_secret(wb, _record(record_type, record_id, version), secret)
+        secret = secret_value(record, sealed.salts)
+        return self._store_version(wb, record_type, record_id, version, sealed.leaf, signature, secret, now)
+
+    def _store_version(
+        self,
+        wb: Any,
+        record_type: str,
+        record_id: str,
+        version: int,
+        leaf: bytes,
+        signature: bytes,
+        secret: bytes,
+        now: int,
+    ) -> Accepted:
+        """Put a sealed and signed record version in `wb`: its secret, its head (version 1),
+        version and leaf entries, and its leaf in the queue. The values are those
+        node/intake_values.py formats (the same bytes as `put_json` would write)."""
+        anchor_by = now + self.anchor_within
+        self.store.put_secret(wb, record_key(record_type, record_id, version), secret)
         if version == 1:
-            self.store.put_json(wb, _head(record_type, record_id), {"version": 1, "leaf": sealed.leaf.hex()})
-        self.store.put_json(
-            wb,
-            f"version/{record_type}/{record_id}/{version:08x}".encode(),
-            {"leaf": sealed.leaf.hex(), "intakeTime": now},
+            self.store.put(wb, head_key(record_type, record_id), head_value(leaf))
+        self.store.put(
+            wb, f"version/{record_type}/{record_id}/{version:08x}".encode(), version_value(leaf, now)
         )
-        self.store.put_json(
+        self.store.put(
             wb,
-            _leaf(sealed.leaf),
-            {
-                "type": record_type,
-                "id": record_id,
-                "version": version,
-                "intakeTime": now,
-                "anchorBy": message.anchor_by,
-                "signature": signature.hex(),
-                "signer": self._signer,
-            },
+            leaf_key(leaf),
+            leaf_value(record_type, record_id, version, now, anchor_by, signature, self._signer),
         )
-        self.store.enqueue(wb, record_type, sealed.leaf)
+        self.store.enqueue(wb, record_type, leaf)
         return Accepted(
-            record_type,
-            record_id,
-            version,
-            sealed.leaf,
-            SignedReceipt(now, message.anchor_by, self._signer, signature),
+            record_type, record_id, version, leaf, SignedReceipt(now, anchor_by, self._signer, signature)
         )
 
     def _queue_op(self, wb: Any, op: dict[str, Any]) -> None:
@@ -419,11 +468,11 @@ class Intake:
     def _held_head(self, wb: WriteBatch, record_type: str, record_id: str) -> dict[str, Any]:
         """The record's head, held in `wb` until it commits: another process's amend or revoke
         of the record waits, then sees this one's version (node/store/database.py `hold`)."""
-        self.store.hold(wb, _head(record_type, record_id))
+        self.store.hold(wb, head_key(record_type, record_id))
         return self._head(record_type, record_id)
 
     def _head(self, record_type: str, record_id: str) -> dict[str, Any]:
-        head: dict[str, Any] | None = self.store.get_json(_head(record_type, record_id))
+        head: dict[str, Any] | None = self.store.get_json(head_key(record_type, record_id))
         if head is None:
             raise IntakeError("not-found", f"no {record_type} record {record_id} at {self.agency}")
         return head
@@ -449,23 +498,3 @@ class Intake:
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock(), UTC).date()
-
-
-def _record(record_type: str, record_id: str, version: int) -> bytes:
-    return f"record/{record_type}/{record_id}/{version:08x}".encode()
-
-
-def _head(record_type: str, record_id: str) -> bytes:
-    return f"head/{record_type}/{record_id}".encode()
-
-
-def _leaf(leaf: bytes) -> bytes:
-    return f"leaf/{leaf.hex()}".encode()
-
-
-def _proof(leaf: bytes) -> bytes:
-    return f"proof/{leaf.hex()}".encode()
-
-
-def _resume(key: str) -> bytes:
-    return f"idem/bulk/{key}".encode()

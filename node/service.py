@@ -60,6 +60,7 @@ class NodeSettings:
     gas_price: int | None = None
     sync_writes: bool = True
     registry_ttl: float = 2.0  # seconds the registry's answer (record types, agency status) is trusted
+    intake_workers: int = 0  # processes preparing bulk intake's records (node/intake_workers.py)
 
 
 class AgencyNode:
@@ -109,6 +110,7 @@ class AgencyNode:
             registry=self.registry.address,
             authority=self.authority,
             anchor_within=settings.anchor_within,
+            workers=settings.intake_workers,
         )
         self.batcher = Batcher(
             self.store,
@@ -156,6 +158,7 @@ class AgencyNode:
     def stop(self) -> None:
         if self._admin is not None:
             self._admin.close()
+        self.intake.close()
         self.batcher.stop()
         self.indexer.stop()
         self.lease.stop()

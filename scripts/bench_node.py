@@ -2,6 +2,7 @@
 latency at a light load, peak memory, and the naive one-transaction-per-record design.
 
 Usage: .venv/bin/python scripts/bench_node.py [--records 1000000] [--naive 2000] [--batch-size 20000]
+       [--intake-workers 1]
 
 Starts its own anvil and deployment in a temporary directory; prints a table beside the node
 issue's targets and a final JSON line with every figure (scripts/bench_all.py reads it). Peak
@@ -42,7 +43,7 @@ from node.store import Store
 
 
 def start_bench_node(
-    root: Path, rpc_url: str, accounts: list[Any], compiled: Any, batch_size: int
+    root: Path, rpc_url: str, accounts: list[Any], compiled: Any, batch_size: int, intake_workers: int = 0
 ) -> AgencyNode:
     """Deploy the demo network on the chain at `rpc_url` and start REPD's node in `root/repd`
     (fresh keystore and KEK, batches of `batch_size`, closed after 1 s): the node every node
@@ -62,6 +63,7 @@ def start_bench_node(
         agency="REPD",
         keystore=data_dir / "signer.json",
         batcher=BatcherSettings(batch_size=batch_size, max_age=1.0),
+        intake_workers=intake_workers,
     )
     return AgencyNode(settings, create=False).start()
 
@@ -73,9 +75,13 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--naive", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--intake-workers", type=int, default=0, help="processes preparing bulk intake's records (0: none)"
+    )
     args = parser.parse_args()
     table = Table("measure", "result", "target", title="agency node on anvil (1 s blocks), 2 cores")
     figures: dict[str, Any] = {"bench": "node", "records": args.records, "batchSize": args.batch_size}
+    figures["intakeWorkers"] = args.intake_workers
     compiled = compile_contracts()
     accounts = dev_accounts(4)
     with (
@@ -84,7 +90,7 @@ def main() -> None:
     ):
         root = Path(tmp)
         w3 = connect(chain.rpc_url)
-        node = start_bench_node(root, chain.rpc_url, accounts, compiled, args.batch_size)
+        node = start_bench_node(root, chain.rpc_url, accounts, compiled, args.batch_size, args.intake_workers)
 
         # Light steady load first: one record every 100 ms, intake -> proof stored.
         latencies = []

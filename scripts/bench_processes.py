@@ -2,7 +2,7 @@
 PostgreSQL store (issue 17), in the same run, on a real anvil (1 s blocks) and a real
 PostgreSQL 15 cluster (fsync on, synchronous_commit on).
 
-Usage: .venv/bin/python scripts/bench_processes.py [--records 50000] [--batch-size 20000]
+Usage: .venv/bin/python scripts/bench_processes.py [--records 50000] [--batch-size 20000] [--workers 1]
 
 Each run loads `--records` titles with `sijill node ingest` (whole processes, as an operator
 runs them) and ends when every record is anchored with its proof stored (ingest returns only
@@ -76,12 +76,13 @@ def children_cpu() -> float:
 
 def ingest(
     files: list[Path], data_dirs: list[Path], root: Path, rpc: str, env: dict[str, str], batch_size: int,
-    store: str | None,
+    store: str | None, workers: int = 0,
 ) -> float:  # fmt: skip
     """Seconds from starting one `sijill node ingest` per file (at once) until all returned."""
     common = ["--rpc", rpc, "--deployment", str(root / "deployment.json"), "--agency", "REPD"]
     common += ["--batch-size", str(batch_size), "--max-age", "1", "--chunk", "2000"]
     common += ["--store", store] if store else []
+    common += ["--workers", str(workers)] if workers else []
     start = time.perf_counter()
     processes = [
         subprocess.Popen(
@@ -107,6 +108,9 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="also run LevelDB with `ingest --workers N` (0: not)"
+    )
     args = parser.parse_args()
     n = args.records
     table = Table(
@@ -141,12 +145,15 @@ def main() -> None:
         # In turn on one chain: each fresh store lines up at the agency's head the last run left.
         runs: list[tuple[str, float, float, float]] = []
 
-        def run(name: str, inputs: list[Path], dirs: list[Path], store: str | None) -> None:
+        def run(name: str, inputs: list[Path], dirs: list[Path], store: str | None, workers: int = 0) -> None:
             nodes, server = children_cpu(), server_cpu(cluster)
-            seconds = ingest(inputs, dirs, root, chain.rpc_url, env, args.batch_size, store)
+            seconds = ingest(inputs, dirs, root, chain.rpc_url, env, args.batch_size, store, workers)
             runs.append((name, seconds, children_cpu() - nodes, server_cpu(cluster) - server))
 
         run("1 process, LevelDB", [files["all"]], [init_node(root, "leveldb", key_file, env, None)], None)
+        if args.workers:
+            name, where = f"1 process + {args.workers} workers, LevelDB", "leveldb-workers"
+            run(name, [files["all"]], [init_node(root, where, key_file, env, None)], None, args.workers)
         one = cluster.create_database("one")
         run("1 process, PostgreSQL", [files["all"]], [init_node(root, "pg-one", key_file, env, one)], one)
         two = cluster.create_database("two")

@@ -164,13 +164,14 @@ class Batcher(WhatWaits):
         if self._refusal(kind) is not None:
             return False  # its leaves wait in the queue, where nothing blocks the other types
         limit = self.settings.batch_size
-        entries = list(self.store.iter_prefix(f"queue/{kind}/".encode(), limit=limit))
+        prefix = f"queue/{kind}/".encode()
+        if not force and not self._may_be_due(prefix, limit):
+            return False
+        entries = list(self.store.iter_prefix(prefix, limit=limit))
         if not entries:
             return False
-        if not force and len(entries) < limit:
-            oldest = self.store.get_json(b"leaf/" + entries[0][1].hex().encode())
-            if oldest is None or self._clock() - oldest["intakeTime"] < self.settings.max_age:
-                return False
+        if not force and len(entries) < limit and not self._old_enough(entries[0][1]):
+            return False
         leaves = [bytes(value) for _, value in entries]
         promises = self._promises(leaves)
         tree = build_tree(leaves)
@@ -197,6 +198,29 @@ class Batcher(WhatWaits):
                 self.store.dequeue(wb, key)
         failpoint("batch-built")
         return True
+
+    def _may_be_due(self, prefix: bytes, limit: int) -> bool:
+        """Whether the queue under `prefix` may hold a due batch, read from its first and last
+        entries instead of a scan of `limit` of them: not when it is empty, nor when its oldest
+        leaf is young and the numbers of its first and last entries are fewer than `limit` apart
+        (a queue holds at most one leaf per number: gaps only make it smaller). True when in
+        doubt (a key not numbered as `enqueue` numbers them): the scan then decides."""
+        first = next(iter(self.store.iter_prefix(prefix, limit=1)), None)
+        if first is None:
+            return False
+        if self._old_enough(first[1]):
+            return True
+        last = next(iter(self.store.iter_prefix(prefix, reverse=True, limit=1)))
+        try:
+            span = int(last[0][len(prefix) :], 16) - int(first[0][len(prefix) :], 16) + 1
+        except ValueError:
+            return True
+        return span >= limit
+
+    def _old_enough(self, leaf: bytes) -> bool:
+        """Whether `leaf` (the oldest of a queue) has waited `max_age` seconds since its intake."""
+        oldest = self.store.get_json(b"leaf/" + leaf.hex().encode())
+        return oldest is not None and self._clock() - oldest["intakeTime"] >= self.settings.max_age
 
     def send_built(self) -> None:
         """Send `anchor` for built batches, in log order, keeping a few in flight."""

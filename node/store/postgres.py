@@ -57,7 +57,8 @@ _open_lock = threading.Lock()
 
 class PostgresBatch:
     """Writes kept until `write()`, then applied in one transaction (the last write to a key
-    wins). After `lock` the transaction is open from then on, on a connection of its own."""
+    wins). After `lock` the transaction is open from then on, on a connection of its own; the
+    writes kept until then are applied in it before the lock is taken (`read` sees them)."""
 
     __slots__ = ("_backend", "_conn", "_ops", "_sync")
 
@@ -83,6 +84,13 @@ class PostgresBatch:
                 # IDLE_TIMEOUT, and the locks with it: a paused lease holder, say.
                 self._conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT:g}s'")
                 self._conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_TIMEOUT:g}s'")
+            if self._ops:
+                # The writes made so far go in before the lock is waited for, not while it is
+                # held: an audited batch (the lock comes with its audit entry, written last)
+                # holds the trail's lock for its entry and commit only, so that two processes'
+                # bulk chunks write their rows at once instead of one after the other.
+                backend._write_ops(self._conn, self._ops, self._sync)
+                self._ops = {}
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (name,))
 
     def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
