@@ -60,7 +60,12 @@ BENCHES = (
         ("--quick", "--rates", "200,500", "--bulk-records", "5000"),
     ),
     Bench("verify", "bench_verify.py", ("--count", "10000"), ("--count", "2000")),
-    Bench("processes", "bench_processes.py", ("--records", "50000"), ("--records", "5000")),
+    Bench(
+        "processes",
+        "bench_processes.py",
+        ("--records", "50000", "--workers", "1"),
+        ("--records", "5000", "--workers", "1"),
+    ),
     Bench(
         "backup",
         "bench_backup.py",
@@ -152,6 +157,12 @@ MEASURES = (
         "sijill node ingest to anchored, one process, LevelDB ({records:,} records)",
         "records/s",
         lambda f: _run(f, "processes", "1 process, LevelDB")["recordsPerSecond"],
+    ),
+    Measure(
+        ("processes",),
+        "sijill node ingest --workers 1 to anchored, LevelDB (one intake worker)",
+        "records/s",
+        lambda f: _run(f, "processes", "1 process + 1 intake worker, LevelDB")["recordsPerSecond"],
     ),
     Measure(
         ("processes",),

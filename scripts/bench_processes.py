@@ -152,7 +152,8 @@ def main() -> None:
 
         run("1 process, LevelDB", [files["all"]], [init_node(root, "leveldb", key_file, env, None)], None)
         if args.workers:
-            name, where = f"1 process + {args.workers} workers, LevelDB", "leveldb-workers"
+            workers = f"{args.workers} intake worker{'s' if args.workers > 1 else ''}"
+            name, where = f"1 process + {workers}, LevelDB", "leveldb-workers"
             run(name, [files["all"]], [init_node(root, where, key_file, env, None)], None, args.workers)
         one = cluster.create_database("one")
         run("1 process, PostgreSQL", [files["all"]], [init_node(root, "pg-one", key_file, env, one)], one)

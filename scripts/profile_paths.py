@@ -3,7 +3,7 @@ benchmarks run them, and the top costs in each (docs/performance.md).
 
 Usage: .venv/bin/python scripts/profile_paths.py [--paths ingest,serve,verify] [--out docs/performance]
            [--records 20000] [--bundles 5000] [--create-rate 500] [--seconds 10] [--rate 200]
-       .venv/bin/python scripts/profile_paths.py --summary docs/performance/*.svg
+       .venv/bin/python scripts/profile_paths.py --summary docs/performance/after/*.svg
 
 Each path gets a fresh anvil (1 s blocks) and deployment of its own:
 - ingest: `sijill node ingest` of --records titles on LevelDB with bench_processes' options,
