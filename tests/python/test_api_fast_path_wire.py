@@ -1,4 +1,5 @@
-"""The create route's fast path (api/fastpath.py) answers on the wire exactly as FastAPI does.
+"""The create and verify routes' fast paths (api/fastpath.py) answer on the wire exactly as
+FastAPI does.
 
 Each request is sent twice to a real `sijill serve`: with `Content-Type: application/json`,
 which the fast path takes, and with `application/json; charset=utf-8`, which it leaves to
@@ -6,7 +7,8 @@ FastAPI (FastAPI reads both alike). The two answers must have the same status, t
 headers and the same bytes, once what differs by nature (request ids, record ids, leaves,
 signatures, times) is replaced by placeholders: created, refused for each reason (no token,
 an unknown one, another role, another agency, an invalid record, an unknown type, a bad
-Idempotency-Key, a body of another shape), replayed and reused Idempotency-Keys, rate limits.
+Idempotency-Key, a body of another shape), replayed and reused Idempotency-Keys, rate limits;
+bundles verified (anchored, pending, tampered with, not a bundle, not JSON, rate-limited).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import LEVELDB, Server, servers
+from api_helpers import LEVELDB, Server, servers, wait_anchored
 from web3 import Web3
 
 from ledger.records.examples import title_example
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.chain
 
 FAST = "application/json"
 FASTAPI = "application/json; charset=utf-8"
-VOLATILE = re.compile(rb'0x[0-9a-f]{40,}|#[0-9a-f]{16}|"(intakeTime|anchorBy)":\d+')
+VOLATILE = re.compile(rb'0x[0-9a-f]{40,}|#[0-9a-f]{16}|"(intakeTime|anchorBy|checkedAt)":\d+')
 RECORD_ID = re.compile(rb'"recordId":"([^"]+)"')
 
 
@@ -37,7 +39,7 @@ def api(
     w3: Web3, compiled: dict[str, CompiledContract], devchain: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Server]]:
     root = tmp_path_factory.mktemp("fast-path")
-    extra = {"CRA": ("--rate-limit", "2", "--max-age", "3600")}
+    extra = {"CRA": ("--rate-limit", "2", "--max-age", "3600", "--public-rate", "2")}
     with servers(w3, compiled, root, devchain.rpc_url, extra=extra, backend=LEVELDB) as started:
         yield started
 
@@ -148,3 +150,44 @@ def _requests(public: httpx.Client) -> int:
         r'sijill_http_requests_total\{route="/v1/records",method="POST",status="201"\} (\d+)', text
     )
     return int(found.group(1)) if found else 0
+
+
+def test_the_verify_fast_path_answers_as_fastapi_does(api: dict[str, Server]) -> None:
+    repd, cra = api["REPD"], api["CRA"]
+    with repd.client("officer") as officer:
+        path = officer.post("/v1/records", json={"recordType": "title", "record": title_example()})
+        bundle_path = path.json()["links"]["self"] + "/bundle"
+        pending = officer.get(bundle_path)
+        assert pending.status_code == 202
+        anchored = wait_anchored(officer, bundle_path)
+        assert anchored.status_code == 200
+    tampered = anchored.content.replace(b'"version":1', b'"version":2', 1)
+    assert tampered != anchored.content
+    cases = {
+        "anchored": anchored.content,
+        "pending": pending.content,
+        "tampered with": tampered,
+        "not a bundle": b'{"format": "something else"}',
+        "not JSON": b'{"format": ',
+        "empty": b"",
+    }
+    with httpx.Client(base_url=repd.url) as public:
+        for name, body in cases.items():
+            answers = [
+                _answer(public.post("/v1/verify", content=body, headers={"Content-Type": kind}))
+                for kind in (FAST, FASTAPI)
+            ]
+            assert answers[0] == answers[1], name
+            if name == "anchored":
+                assert b'"verdict":"authentic-current"' in answers[0][2], answers[0]
+    refused = {}
+    with httpx.Client(base_url=cra.url) as public:  # 2 public requests a second, a burst of 6
+        for kind in (FAST, FASTAPI):
+            time.sleep(3.5)
+            sent = [
+                public.post("/v1/verify", content=b"{}", headers={"Content-Type": kind}) for _ in range(10)
+            ]
+            limited = [r for r in sent if r.status_code == 429]
+            assert limited, [r.status_code for r in sent]
+            refused[kind] = _answer(limited[0])
+    assert refused[FAST] == refused[FASTAPI]
