@@ -54,6 +54,23 @@ class RawBatch(Protocol):
         ...
 
 
+class OneProcessBatch:
+    """What a batch of a store only one process opens (LevelDB) refuses: that process's own
+    locks serve, and it reads outside the batch. Shared by the LevelDB batch and the group
+    commit's op log (node/store/database.py)."""
+
+    __slots__ = ()
+
+    def lock(self, name: int) -> None:
+        raise StoreError("a LevelDB store is one process's: its locks are the process's own")
+
+    def read(self, key: bytes) -> bytes | None:
+        raise StoreError("a LevelDB store is one process's: read it outside the batch")
+
+    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        raise StoreError("a LevelDB store is one process's: read its head from the process")
+
+
 class Backend(Protocol):
     """An ordered byte key-value store. `where` names it in messages (never with a password).
 

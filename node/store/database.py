@@ -38,7 +38,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from node.errors import StoreError
-from node.store.backend import Backend, RawBatch
+from node.store.backend import Backend, OneProcessBatch, RawBatch
 from node.store.layout import (
     SECRET_PREFIXES,
     check_writable,
@@ -79,7 +79,7 @@ class WriteBatch:
         self._raw.delete(key)
 
 
-class _OpLog:
+class _OpLog(OneProcessBatch):
     """The writes of a batch on an unshared backend (LevelDB), kept in order until its group is
     written in one backend batch (`Database._write_group`)."""
 
@@ -99,15 +99,6 @@ class _OpLog:
 
     def discard(self) -> None:
         self.ops.clear()
-
-    def lock(self, name: int) -> None:
-        raise StoreError("a LevelDB store is one process's: its locks are the process's own")
-
-    def read(self, key: bytes) -> bytes | None:
-        raise StoreError("a LevelDB store is one process's: read it outside the batch")
-
-    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
-        raise StoreError("a LevelDB store is one process's: read its head from the process")
 
 
 class Database:

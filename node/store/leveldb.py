@@ -16,9 +16,10 @@ from typing import Any
 import plyvel
 
 from node.errors import StoreError
+from node.store.backend import OneProcessBatch
 
 
-class LevelDBBatch:
+class LevelDBBatch(OneProcessBatch):
     """A plyvel write batch: `write()` applies it atomically."""
 
     __slots__ = ("_raw",)
@@ -37,15 +38,6 @@ class LevelDBBatch:
 
     def discard(self) -> None:
         self._raw.clear()
-
-    def lock(self, name: int) -> None:
-        raise StoreError("a LevelDB store is one process's: its locks are the process's own")
-
-    def read(self, key: bytes) -> bytes | None:
-        raise StoreError("a LevelDB store is one process's: read it outside the batch")
-
-    def last_under(self, prefix: bytes) -> tuple[bytes, bytes] | None:
-        raise StoreError("a LevelDB store is one process's: read its head from the process")
 
 
 class LevelDBBackend:
