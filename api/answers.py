@@ -1,14 +1,12 @@
 """What the write routes share to answer fast: JSON answers rendered by orjson where its bytes
 are json.dumps's (`JsonAnswer`), JSON bodies and lines read by orjson where it gives json's
-values (`loads_json`), and one executor hop to the API's worker threads for blocking work
+values (`ledger.jsontext.loads`), and one executor hop to the API's worker threads for blocking work
 (`in_worker`) instead of Starlette's `run_in_threadpool`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -50,19 +48,3 @@ async def in_worker(sijill: Any, work: Callable[..., T], *args: Any) -> T:
     """Run blocking `work(*args)` (intake, the store) on the API's worker threads: one
     executor hop, a third of the CPU of Starlette's `run_in_threadpool` (anyio)."""
     return await asyncio.get_running_loop().run_in_executor(sijill.workers, work, *args)
-
-
-_LONG_NUMBER = re.compile(rb"\d{19}")
-
-
-def loads_json(raw: bytes) -> Any:
-    """`json.loads(raw)`, by orjson where it gives the same values: not where a run of 19 digits
-    might be an integer past 64 bits (orjson makes those floats), nor for what orjson refuses
-    and json accepts (NaN, 1e400, a lone surrogate escape, a UTF-8 BOM): json reads those, as
-    before (tests/python/test_api_fast_paths.py compares the two)."""
-    if _LONG_NUMBER.search(raw) is None:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(raw)

@@ -34,11 +34,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from api.answers import in_worker, loads_json
+from api.answers import in_worker
 from api.problems import ApiProblem, problem_responses
 from api.records import IdempotencyKey, accepted_out
 from api.security import WRITERS, Officer, require
 from ledger.canonical import too_deep
+from ledger.jsontext import loads as loads_json
 from ledger.records import RecordInvalid
 from node.intake import Accepted
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from api.answers import loads_json
+from ledger.jsontext import loads as loads_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 FastPath = Callable[[Request], Awaitable[Response | None]]

@@ -11,11 +11,9 @@ methods (`MANAGED_PREFIXES`): tokens, counters, the audit trail and the key mate
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-import orjson
-
+from ledger.jsontext import loads
 from node.errors import StoreError
 
 SECRET_PREFIXES: tuple[bytes, ...] = (b"record/", b"share/")
@@ -71,22 +69,10 @@ def dump_json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-
-
 def load_json(key: bytes, value: bytes) -> Any:
-    """The clear JSON value read at `key`; `StoreError` if it is not JSON.
-
-    orjson reads it, giving the objects `json.loads` gives (tests/python/test_store_json.py
-    compares them), unless it holds a run of 19 digits or more (orjson reads an integer beyond
-    64 bits as a float): then, and for what orjson refuses (NaN, a lone surrogate, an encoding
-    other than UTF-8), `json.loads` reads or refuses it as it always did."""
-    if type(value) is bytes and _LONG_DIGITS.search(value) is None:
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            pass
+    """The clear JSON value read at `key` (by `ledger.jsontext.loads`); `StoreError` if it is
+    not JSON."""
     try:
-        return json.loads(value)
+        return loads(value)
     except ValueError:
         raise StoreError(f"the value at {show_key(key)} is not JSON: the store is corrupted") from None

@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from api.answers import JsonAnswer, loads_json
+from api.answers import JsonAnswer
 from api.bulk import _ANSWER, _lines
 from api.records import CreateIn, IdempotencyKey, create_plan
+from ledger.jsontext import loads as loads_json
 
 json_values = st.recursive(
     st.none()
