@@ -62,6 +62,11 @@ from node.chain.txmanager import TxManager
 TARGET = 5000  # bundles per second, against anvil
 
 
+def verify_command(directory: Path, rpc_url: str) -> list[str]:
+    """`sijill verify DIR --rpc URL --json` as a user runs it: a new Python process."""
+    return [sys.executable, "-m", "cli.main", "verify", str(directory), "--rpc", rpc_url, "--json"]
+
+
 def make_bundles(rpc: str, work: Path, count: int, batch: int, shown: list[str] | None = None) -> Path:
     """Deploy, anchor `count` title records in batches of `batch`, write their bundles (showing
     only the `shown` fields if given); the directory."""
@@ -149,16 +154,7 @@ def main() -> None:
         }
 
         # 1. The command as a user runs it: a new process, start-up included.
-        command = [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "verify",
-            str(directory),
-            "--rpc",
-            chain.rpc_url,
-            "--json",
-        ]
+        command = verify_command(directory, chain.rpc_url)
         if args.workers:
             command += ["--workers", str(args.workers)]
         anvil_before, children_before = cpu_seconds(anvil_pid), children_cpu()

@@ -174,7 +174,7 @@ def profile_serve(out: Path, args: argparse.Namespace) -> None:
 
 
 def profile_verify(out: Path, args: argparse.Namespace) -> None:
-    from bench_verify import make_bundles
+    from bench_verify import make_bundles, verify_command
 
     from node.chain.devchain import DevChain, DevChainConfig, free_port
 
@@ -183,16 +183,7 @@ def profile_verify(out: Path, args: argparse.Namespace) -> None:
         DevChain(DevChainConfig(port=free_port(), block_time=1.0)) as chain,
     ):
         directory = make_bundles(chain.rpc_url, Path(tmp), args.bundles, 5000)
-        command = [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "verify",
-            str(directory),
-            "--rpc",
-            chain.rpc_url,
-            "--json",
-        ]
+        command = verify_command(directory, chain.rpc_url)
         started = time.perf_counter()
         subprocess.run(
             py_spy(out, args.rate, "--subprocesses", "--", *command), check=True, stdout=subprocess.DEVNULL
