@@ -173,19 +173,23 @@ class Database:
             self._commit_counted(wb)
 
     def _commit_counted(self, wb: WriteBatch) -> None:
-        if wb._sequences:
+        self._write_counted(wb._raw, wb._sequences)
+        if wb._audit is not None:
+            self._audit_head = wb._audit
+
+    def _write_counted(self, raw: RawBatch, sequences: dict[str, int]) -> None:
+        """Write `raw` with the counters' highest numbers it took (`sequences`)."""
+        if sequences:
             # Batches may commit in another order than they took their numbers: persist the
             # highest number committed so far, so that a restart never hands one out again.
             with self._seq_commit_lock:
-                persisted = {n: max(v, self._seq_persisted.get(n, 0)) for n, v in wb._sequences.items()}
+                persisted = {n: max(v, self._seq_persisted.get(n, 0)) for n, v in sequences.items()}
                 for name, value in persisted.items():
-                    wb._raw.put(b"seq/" + name.encode(), str(value).encode())
-                wb._raw.write()
+                    raw.put(b"seq/" + name.encode(), str(value).encode())
+                raw.write()
                 self._seq_persisted.update(persisted)
         else:
-            wb._raw.write()
-        if wb._audit is not None:
-            self._audit_head = wb._audit
+            raw.write()
 
     # -- group commit (unshared backends) ----------------------------------------------------
 
@@ -258,15 +262,7 @@ class Database:
                 sequences[name] = max(number, sequences.get(name, 0))
         queued = any(batch._queued for batch in group)
         with self._queue_lock if queued else nullcontext():
-            if sequences:
-                with self._seq_commit_lock:
-                    persisted = {n: max(v, self._seq_persisted.get(n, 0)) for n, v in sequences.items()}
-                    for name, highest in persisted.items():
-                        raw.put(b"seq/" + name.encode(), str(highest).encode())
-                    raw.write()
-                    self._seq_persisted.update(persisted)
-            else:
-                raw.write()
+            self._write_counted(raw, sequences)
             if queued:
                 self._queued_leaves += sum(batch._queued for batch in group)
 
