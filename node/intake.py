@@ -37,8 +37,8 @@ from eth_account.signers.local import LocalAccount
 from ledger.bundle import Anchor, Bundle, SignedReceipt, make_bundle
 from ledger.errors import LedgerError
 from ledger.fields import RecordKey, SealedRecord, seal_record
-from ledger.receipts import Receipt, ReceiptDomain, ReceiptSigner
-from ledger.records import FieldProblem, RecordInvalid, validate_record
+from ledger.receipts import ReceiptDomain, ReceiptSigner
+from ledger.records import RecordInvalid, validate_record
 from node.authority import Authority
 from node.errors import NodeError
 from node.failpoints import failpoint
@@ -51,11 +51,10 @@ from node.intake_values import (
     new_record_ids,
     proof_key,
     record_key,
-    secret_value,
     ulid_of,
     version_value,
 )
-from node.intake_workers import Item, Prepared, Preparer, Signing
+from node.intake_workers import Item, Prepared, Preparer, Signing, seal_and_sign, type_refused
 from node.proofs import read_proof
 from node.store import Store, WriteBatch
 
@@ -128,8 +127,8 @@ class Intake:
         self._signer = signer.address.lower()
         self._clock = clock
         self._lock = threading.Lock()  # amend/revoke read-check-write
-        signing = Signing(agency, bytes(signer.key), domain, anchor_within)
-        self._preparer = Preparer(signing, workers=workers)
+        self._signing = Signing(agency, bytes(signer.key), domain, anchor_within)
+        self._preparer = Preparer(self._signing, workers=workers)
 
     def close(self) -> None:
         """Stop the intake workers, if any."""
@@ -200,9 +199,7 @@ class Intake:
                 self._check_type(record_type)
                 batch.append((record_type, data))
             except (IntakeError, LedgerError) as exc:
-                arabic = getattr(exc, "message_ar", None) or "نوع السجل غير مسموح به لهذه الجهة"
-                problem = FieldProblem("", "record-type", str(exc), arabic)
-                batch.append(RecordInvalid(str(record_type), (problem,)))
+                batch.append(type_refused(record_type, exc))
             if len(batch) >= chunk:
                 flights.append((*self._prepare(batch), position))
                 batch = []
@@ -422,13 +419,8 @@ class Intake:
         self, wb: Any, record_type: str, record_id: str, version: int, record: dict[str, Any], now: int
     ) -> Accepted:
         """Seal and sign one record version received at `now` and put it in `wb`."""
-        sealed = seal_record(RecordKey(self.agency, record_type, record_id, version), record)
-        message = Receipt(
-            self.agency, record_type, record_id, version, sealed.leaf, now, now + self.anchor_within
-        )
-        signature = self._receipts.sign(message, self.domain)
-        secret = secret_value(record, sealed.salts)
-        return self._store_version(wb, record_type, record_id, version, sealed.leaf, signature, secret, now)
+        p = seal_and_sign(self._signing, self._receipts, record_type, record_id, version, record, now)
+        return self._store_version(wb, record_type, record_id, version, p.leaf, p.signature, p.secret, now)
 
     def _store_version(
         self,

@@ -61,6 +61,30 @@ Outcome = Prepared | tuple[str, tuple[FieldProblem, ...]]
 does not survive pickling: `Preparer` makes it again from these)."""
 
 
+def type_refused(record_type: Any, exc: Exception) -> RecordInvalid:
+    """The refusal of a record whose type this agency may not take (or no agency knows)."""
+    arabic = getattr(exc, "message_ar", None) or "نوع السجل غير مسموح به لهذه الجهة"
+    return RecordInvalid(str(record_type), (FieldProblem("", "record-type", str(exc), arabic),))
+
+
+def seal_and_sign(
+    signing: Signing,
+    signer: ReceiptSigner,
+    record_type: str,
+    record_id: str,
+    version: int,
+    record: dict[str, Any],
+    now: int,
+) -> Prepared:
+    """Seal one validated record version received at `now` and sign its receipt."""
+    sealed = seal_record(RecordKey(signing.agency, record_type, record_id, version), record)
+    receipt = Receipt(
+        signing.agency, record_type, record_id, version, sealed.leaf, now, now + signing.anchor_within
+    )
+    signature = signer.sign(receipt, signing.domain)
+    return Prepared(record_type, record_id, sealed.leaf, signature, secret_value(record, sealed.salts))
+
+
 def prepare(
     signing: Signing, signer: ReceiptSigner, item: tuple[str, Any, str], now: int, today: date
 ) -> Outcome:
@@ -71,14 +95,9 @@ def prepare(
     except RecordInvalid as exc:
         return (exc.record_type, exc.problems)
     except LedgerError as exc:
-        arabic = getattr(exc, "message_ar", None) or "نوع السجل غير مسموح به لهذه الجهة"
-        return (str(record_type), (FieldProblem("", "record-type", str(exc), arabic),))
-    sealed = seal_record(RecordKey(signing.agency, record_type, record_id, 1), record)
-    receipt = Receipt(
-        signing.agency, record_type, record_id, 1, sealed.leaf, now, now + signing.anchor_within
-    )
-    signature = signer.sign(receipt, signing.domain)
-    return Prepared(record_type, record_id, sealed.leaf, signature, secret_value(record, sealed.salts))
+        refused = type_refused(record_type, exc)
+        return (refused.record_type, refused.problems)
+    return seal_and_sign(signing, signer, record_type, record_id, 1, record, now)
 
 
 def prepare_chunk(
