@@ -7,7 +7,6 @@ contents (personal data) are never shown to auditors, who get batches, leaves an
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -18,26 +17,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.answers import JsonAnswer, in_worker
 from api.fastpath import FastPathRoute, json_object, matches, single_header, with_fast_path
+from api.idempotency import KEY_PATTERN
 from api.problems import ApiProblem, field_problems, problem_responses
 from api.security import SUPERVISORS, WRITERS, Officer, audit_call, bearer, require
 from ledger.bundle import BundleError, SignedReceipt, bundle_to_json, disclose
+from ledger.codes import RECORD_ID_PATTERN, RECORD_TYPE_PATTERN
 from ledger.records import RecordInvalid
 from node.intake import Accepted, IntakeError, StoredRecord
 
 router = APIRouter(prefix="/v1", tags=["records"], route_class=FastPathRoute)
-RECORD_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,30}")  # CreateIn.recordType's pattern, unanchored
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:~+/=-]{1,128}")  # IdempotencyKey's, unanchored
 
 RecordType = Annotated[
-    str, Path(pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="title, marriage or commercial")
+    str, Path(pattern=f"^{RECORD_TYPE_PATTERN.pattern}$", description="title, marriage or commercial")
 ]
-RecordId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$", description="the record's id")]
+RecordId = Annotated[str, Path(pattern=f"^{RECORD_ID_PATTERN.pattern}$", description="the record's id")]
 Version = Annotated[int | None, Query(ge=1, le=2**32 - 1, description="a version (default: the current one)")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[A-Za-z0-9._:~+/=-]{1,128}$",
+        pattern=f"^{KEY_PATTERN.pattern}$",
         description="Retrying with the same key returns the first answer and creates nothing new",
     ),
 ]
@@ -109,7 +108,9 @@ class RevokedOut(BaseModel):
 
 class CreateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    recordType: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="title, marriage or commercial")
+    recordType: str = Field(
+        pattern=f"^{RECORD_TYPE_PATTERN.pattern}$", description="title, marriage or commercial"
+    )
     record: dict[str, Any] = Field(description="the record's fields, as docs/records.md describes")
 
 
@@ -212,12 +213,12 @@ async def create_plan(request: Request) -> tuple[str, dict[str, Any], str | None
     (api/fastpath.py): a JSON body of CreateIn's shape, a recordType of its pattern, at most
     one valid Idempotency-Key. None: FastAPI handles it."""
     payload = await json_object(request, {"recordType": str, "record": dict})
-    if payload is None or not matches(RECORD_TYPE, payload["recordType"]):
+    if payload is None or not matches(RECORD_TYPE_PATTERN, payload["recordType"]):
         return None
     key = single_header(request, b"idempotency-key")
     if key is None and any(name.lower() == b"idempotency-key" for name, _ in request.scope["headers"]):
         return None  # sent more than once
-    if key is not None and not matches(IDEMPOTENCY_KEY, key):
+    if key is not None and not matches(KEY_PATTERN, key):
         return None
     return payload["recordType"], payload["record"], key
 
