@@ -61,7 +61,8 @@ class Indexer:
         self._topics = {
             Web3.keccak(text=_signature(e.abi)).hex().removeprefix("0x"): e for e in self._events.values()
         }
-        self._topics_hex = {"0x" + topic: event for topic, event in self._topics.items()}
+        # The events that change a leaf's state (`unindexed_leaf_changes` asks for these alone).
+        self._leaf_topics = ["0x" + t for t, e in self._topics.items() if e.event_name != "BatchAnchored"]
 
     @property
     def checkpoint(self) -> int:
@@ -169,15 +170,13 @@ class Indexer:
                     "address": self.ledger.address,
                     "fromBlock": first,
                     "toBlock": latest,
-                    "topics": [
-                        [topic for topic, e in self._topics_hex.items() if e.event_name != "BatchAnchored"]
-                    ],
+                    "topics": [self._leaf_topics],
                 }
             )
             changed = set()
             for entry in logs:
                 event = self._topics.get(bytes(entry["topics"][0]).hex().removeprefix("0x"))
-                if event is not None and event.event_name != "BatchAnchored":
+                if event is not None:
                     args = event.process_log(entry)["args"]
                     changed.add((decode_code(args["agency"]), bytes(args["leaf"]).hex()))
             return frozenset(changed)
